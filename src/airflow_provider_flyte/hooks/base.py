@@ -1,0 +1,160 @@
+"""The lifecycle contract every engine hook follows: ``pre`` -> run the function -> ``post``.
+
+A hook owns one engine's lifecycle for one task: ``pre`` starts or connects the
+engine and makes the task's code reachable by its workers, returning what the task
+sees in ``ctx().data``; ``post`` tears down everything ``pre`` started. Cleanups are
+pushed on an :class:`~contextlib.ExitStack` as resources come up, so a ``pre`` that
+fails half-way, a failing task and a killed task all release exactly what exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_flyte.task_info import TaskInfo
+
+if TYPE_CHECKING:
+    from airflow_provider_flyte.environment import TaskEnvironment
+
+C = TypeVar("C")
+
+log = logging.getLogger(__name__)
+
+
+class FlyteEngineHook(BaseHook, Generic[C]):
+    """Base class for engine hooks. Subclasses implement :meth:`pre` (and may override :meth:`run`).
+
+    :param config: the resolved plugin config (``Spark``, ``RayJobConfig``...).
+    :param task: the running task's identity and code location.
+    :param env: the task's :class:`TaskEnvironment`, if any.
+    :param conn_id: Airflow connection of an existing cluster; ``None`` runs locally.
+    """
+
+    conn_name_attr = "conn_id"
+    config_type: ClassVar[type]
+    engine_name: ClassVar[str] = "engine"
+
+    def __init__(
+        self,
+        config: C,
+        *,
+        task: TaskInfo | None = None,
+        env: TaskEnvironment | None = None,
+        conn_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.task = task or TaskInfo()
+        self.env = env
+        self.conn_id = conn_id
+        self._cleanup = contextlib.ExitStack()
+        self._lock = threading.Lock()
+
+    # -- where the engine runs ----------------------------------------------------------------
+    @property
+    def is_local(self) -> bool:
+        """True when the engine runs embedded on this worker (no connection named)."""
+        return self.conn_id is None
+
+    # -- the contract -------------------------------------------------------------------------
+    def pre(self) -> dict[str, Any]:
+        """Start or connect the engine; return what the task sees in ``ctx().data``."""
+        raise NotImplementedError
+
+    def post(self) -> None:
+        """Tear down what :meth:`pre` started. Idempotent and safe to call from ``on_kill``."""
+        with self._lock:
+            self._cleanup.close()
+
+    def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        """Call the user's function with the engine at hand (in-process by default)."""
+        return call_maybe_async(fn, args, kwargs)
+
+    def add_cleanup(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Register a teardown step; steps run in reverse order in :meth:`post`."""
+        self._cleanup.callback(_logged(callback), *args, **kwargs)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[dict[str, Any]]:
+        """``pre`` ... ``post`` around a block, with the environment's ``env_vars`` applied."""
+        try:
+            self._apply_env_vars()
+            yield self.pre()
+        finally:
+            self.post()
+
+    def _apply_env_vars(self) -> None:
+        env_vars = dict(self.env.env_vars or {}) if self.env else {}
+        if not env_vars:
+            return
+        previous = {key: os.environ.get(key) for key in env_vars}
+        os.environ.update(env_vars)
+        self.add_cleanup(_restore_environ, previous)
+
+    def set_default_env(self, key: str, value: str) -> None:
+        """Set ``os.environ[key]`` unless the user set it already; undone in :meth:`post`."""
+        if key in os.environ:
+            return
+        os.environ[key] = value
+        self.add_cleanup(_restore_environ, {key: None})
+
+
+def _restore_environ(previous: Mapping[str, str | None]) -> None:
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _logged(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a teardown step; log instead of raising so the remaining steps still run."""
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            callback(*args, **kwargs)
+        except Exception:
+            log.exception("Teardown step %s failed", getattr(callback, "__qualname__", callback))
+
+    return run
+
+
+def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """Call ``fn``; run it to completion on an event loop when it is ``async def``."""
+    if not inspect.iscoroutinefunction(fn):
+        result = fn(*args, **kwargs)
+        if not inspect.isawaitable(result):
+            return result
+        coro = result
+    else:
+        coro = fn(*args, **kwargs)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Already inside a loop (an async operator path): run on a private loop in a thread.
+    box: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def runner() -> None:
+        try:
+            box["result"] = context.run(asyncio.run, coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=runner, name="flyte-async-task")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")

@@ -1,0 +1,202 @@
+"""``FlyteOperator``: run a Python callable under a plugin's lifecycle. Engine operators subclass it.
+
+The operator is thin. It picks the hook registered for the plugin config's type,
+renders and validates the config, and runs the callable inside the hook's
+``pre``/``post`` session with ``ctx()`` set. Everything engine-specific is in the hook.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.bases.decorator import determine_kwargs
+
+from airflow_provider_flyte import registry
+from airflow_provider_flyte.context import TaskContext, task_context
+from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
+from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.hooks.base import FlyteEngineHook, call_maybe_async
+from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
+from airflow_provider_flyte.task_info import TaskInfo
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class FlyteOperator(BaseOperator):
+    """Run ``python_callable`` with the engine that ``plugin_config`` selects.
+
+    :param python_callable: the function to run.
+    :param op_args: positional arguments for the function (templated).
+    :param op_kwargs: keyword arguments for the function (templated).
+    :param plugin_config: ``Spark``/``RayJobConfig``/``Dask``/``Elastic``; defaults to ``env.plugin_config``.
+        Every field may be a Jinja template or an ``XComArg``.
+    :param env: the :class:`TaskEnvironment` (resources, env_vars, conn_id, include).
+    :param conn_id: connection of an existing cluster; defaults to ``env.conn_id``; ``None`` runs locally.
+    """
+
+    template_fields: Sequence[str] = ("plugin_config", "op_args", "op_kwargs")
+    template_fields_renderers = {"op_args": "py", "op_kwargs": "py"}
+    shallow_copy_attrs: Sequence[str] = ("python_callable",)
+    ui_color = "#b4a7f0"
+
+    #: Engine operators accept only this config type (``None``: any registered type).
+    plugin_type: ClassVar[type | None] = None
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        plugin_config: Any = None,
+        env: TaskEnvironment | None = None,
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(python_callable):
+            raise FlyteConfigError(
+                f"{type(self).__name__}.python_callable", python_callable, "not callable",
+                "pass a function",
+            )
+        if env is not None and not isinstance(env, TaskEnvironment):
+            raise FlyteConfigError(
+                f"{type(self).__name__}.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")'
+            )
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        self.env = env
+        self.conn_id = conn_id if conn_id is not None else (env.conn_id if env else None)
+        if plugin_config is None and env is not None:
+            plugin_config = env.plugin_config
+        self._check_config(plugin_config)
+        self.plugin_config = plugin_config
+        if env is not None and env.description and not self.doc_md:
+            self.doc_md = env.description
+        self._hook: FlyteEngineHook[Any] | None = None
+
+    def _check_config(self, config: Any) -> None:
+        field = f"{type(self).__name__}.plugin_config"
+        if config is None:
+            if self.plugin_type is not None:
+                raise FlyteConfigError(
+                    field, None, "this operator needs a plugin config",
+                    f"pass plugin_config={self.plugin_type.__name__}(...) or env=TaskEnvironment(plugin_config=...)",
+                )
+            return
+        validate_plugin_config(config, field=field)
+        if self.plugin_type is not None and not is_template(config) and type(config) is not self.plugin_type:
+            raise FlyteConfigError(
+                field, type(config).__name__,
+                f"{type(self).__name__} runs {self.plugin_type.__name__} configs",
+                f"pass a {self.plugin_type.__name__}(...), or use the operator for "
+                f"{type(config).__name__} (or @flyte_task, which picks the engine from the config)",
+            )
+
+    # -- Airflow hooks ------------------------------------------------------------------------
+    def set_xcomargs_dependencies(self) -> None:
+        """Also wire ``XComArg``s nested inside plugin configs as upstream dependencies."""
+        super().set_xcomargs_dependencies()
+        from airflow.sdk.definitions.xcom_arg import XComArg
+
+        for ref in _nested_xcom_args(getattr(self, "plugin_config", None)):
+            XComArg.apply_upstream_relationship(self, ref)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        # Render a private copy: configs are often shared by several tasks (env.plugin_config).
+        self.plugin_config = copy_config(self.plugin_config)
+        super().render_template_fields(context, jinja_env)
+
+    def execute(self, context: Context) -> Any:
+        config = self.resolved_config()
+        kwargs = determine_kwargs(self.python_callable, self.op_args, {**context, **self.op_kwargs})
+        info = TaskInfo.from_context(
+            context, python_callable=self.python_callable, include=tuple(self.env.include) if self.env else ()
+        )
+        task_ctx = TaskContext(
+            dag_id=info.dag_id, task_id=info.task_id, run_id=info.run_id, map_index=info.map_index,
+            airflow_context=context,
+        )
+        if config is None:
+            with task_context(task_ctx):
+                return call_maybe_async(self.python_callable, self.op_args, kwargs)
+        hook_cls = registry.find(type(config)).hook_class()
+        self.log.info(
+            "Running %s with %s %s (%s)", info.display_name, type(config).__name__,
+            json.dumps(config.to_dict(), default=str, sort_keys=True),
+            f"connection {self.conn_id!r}" if self.conn_id else "locally on this worker",
+        )
+        hook = hook_cls(config, task=info, env=self.env, conn_id=self.conn_id)
+        self._hook = hook
+        with _terminate_on_sigterm(), hook.session() as data:
+            task_ctx.data.update(data)
+            with task_context(task_ctx):
+                return hook.run(self.python_callable, self.op_args, kwargs)
+
+    def resolved_config(self) -> PluginConfig | None:
+        """The rendered plugin config, converted to its declared types and validated."""
+        config = self.plugin_config
+        if config is None:
+            return None
+        if is_template(config):
+            raise FlyteConfigError(
+                f"{type(self).__name__}.plugin_config", config, "the template did not render to a plugin config",
+                "make the upstream task return a plugin config object, or template its fields instead",
+            )
+        self._check_config(config)
+        return config.validated()
+
+    def on_kill(self) -> None:
+        """Tear down the engine when Airflow stops the task (UI, timeout, SIGTERM)."""
+        if self._hook is not None:
+            self.log.info("Task killed: tearing down %s", self._hook.engine_name)
+            self._hook.post()
+
+
+def _nested_xcom_args(value: Any) -> list[Any]:
+    found: list[Any] = []
+    if is_template(value) and not isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, PluginConfig):
+        for name in value.template_fields:
+            found += _nested_xcom_args(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            found += _nested_xcom_args(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found += _nested_xcom_args(item)
+    return found
+
+
+class _terminate_on_sigterm:
+    """Turn SIGTERM into ``SystemExit`` while the engine runs, unless someone handles it already.
+
+    Airflow's task runner installs a handler that calls ``on_kill``; a bare process
+    (``dag.test()``, a script) would die on SIGTERM without running ``post``. This makes
+    ``finally`` blocks run so the engine is torn down either way.
+    """
+
+    def __enter__(self) -> None:
+        self._previous: Any = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        current = signal.getsignal(signal.SIGTERM)
+        if current in (signal.SIG_DFL, None):
+            self._previous = current
+            signal.signal(signal.SIGTERM, _raise_system_exit)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _raise_system_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)

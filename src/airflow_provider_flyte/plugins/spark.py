@@ -1,0 +1,45 @@
+"""``Spark``: flyteplugins' Spark config (``flyteplugins.spark.task.Spark``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from airflow_provider_flyte.plugins.base import PluginConfig
+
+DEFAULT_APP_NAME = "FlyteSpark"
+
+
+@dataclass
+class Spark(PluginConfig):
+    """Run the task with a ``SparkSession`` in ``ctx().data["spark_session"]``.
+
+    :param spark_conf: Spark properties applied to the session (``spark.executor.instances`` ...).
+    :param hadoop_conf: Hadoop properties, applied as ``spark.hadoop.<key>``.
+    :param executor_path: Python interpreter for executors (``PYSPARK_PYTHON`` / ``spark.pyspark.python``).
+    :param applications_path: main application file, for SparkApplication on Kubernetes.
+    :param driver_pod: pod template for the driver on Kubernetes.
+    :param executor_pod: pod template for executors on Kubernetes.
+    """
+
+    spark_conf: Optional[dict[str, str]] = None
+    hadoop_conf: Optional[dict[str, str]] = None
+    executor_path: Optional[str] = None
+    applications_path: Optional[str] = None
+    driver_pod: Optional[Any] = None
+    executor_pod: Optional[Any] = None
+
+    def __post_init__(self) -> None:
+        if self.spark_conf is None:
+            self.spark_conf = {}
+        if self.hadoop_conf is None:
+            self.hadoop_conf = {}
+        super().__post_init__()
+
+    def effective_conf(self) -> dict[str, str]:
+        """``spark_conf`` plus ``hadoop_conf`` as ``spark.hadoop.*`` (explicit spark_conf wins)."""
+        conf = {f"spark.hadoop.{k}": v for k, v in (self.hadoop_conf or {}).items()}
+        conf.update(self.spark_conf or {})
+        if self.executor_path and "spark.pyspark.python" not in conf:
+            conf["spark.pyspark.python"] = self.executor_path
+        return conf

@@ -1,0 +1,82 @@
+"""The plugin registry: which hook runs which plugin config type.
+
+Like flyte-sdk's ``TaskPluginRegistry``, lookups are by exact config type. Built-in
+engines are listed by import path so that nothing engine-specific is imported until
+a task actually runs. A new engine adds one line to ``_BUILTIN`` (or calls
+:func:`register` from its own package).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_flyte.exceptions import FlyteConfigError
+
+if TYPE_CHECKING:
+    from airflow_provider_flyte.hooks.base import FlyteEngineHook
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    """One engine: its config class, the hook that runs it and whether it supports reuse."""
+
+    config_path: str
+    hook_path: str
+    supports_reuse: bool = False
+
+    @property
+    def config_name(self) -> str:
+        return self.config_path.rsplit(".", 1)[1]
+
+    def hook_class(self) -> type[FlyteEngineHook]:
+        return _load(self.hook_path)  # type: ignore[no-any-return]
+
+
+_BUILTIN = (
+    PluginEntry("airflow_provider_flyte.plugins.spark.Spark", "airflow_provider_flyte.hooks.spark.FlyteSparkHook"),
+    PluginEntry(
+        "airflow_provider_flyte.plugins.ray.RayJobConfig",
+        "airflow_provider_flyte.hooks.ray.FlyteRayHook",
+        supports_reuse=True,
+    ),
+    PluginEntry("airflow_provider_flyte.plugins.dask.Dask", "airflow_provider_flyte.hooks.dask.FlyteDaskHook"),
+    PluginEntry("airflow_provider_flyte.plugins.pytorch.Elastic", "airflow_provider_flyte.hooks.pytorch.FlyteElasticHook"),
+)
+
+_entries: dict[str, PluginEntry] = {entry.config_path: entry for entry in _BUILTIN}
+
+
+def _qualname(tp: type) -> str:
+    return f"{tp.__module__}.{tp.__qualname__}"
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def register(config_type: type, hook_class: type | str, *, supports_reuse: bool = False) -> None:
+    """Register ``hook_class`` (a class or an import path) as the runner for ``config_type``."""
+    hook_path = hook_class if isinstance(hook_class, str) else _qualname(hook_class)
+    _entries[_qualname(config_type)] = PluginEntry(_qualname(config_type), hook_path, supports_reuse)
+
+
+def registered_names() -> list[str]:
+    """Class names of every registered plugin config, for error messages."""
+    return sorted(entry.config_name for entry in _entries.values())
+
+
+def find(config_type: type, *, field: str = "plugin_config") -> PluginEntry:
+    """The entry for exactly ``config_type``; a clear error naming the registered types otherwise."""
+    entry = _entries.get(_qualname(config_type))
+    if entry is None:
+        raise FlyteConfigError(
+            field,
+            config_type.__name__,
+            f"{config_type.__name__} is not a registered plugin config",
+            f"use one of {', '.join(registered_names())}, or register the type with "
+            "airflow_provider_flyte.registry.register(ConfigType, HookClass)",
+        )
+    return entry

@@ -1,0 +1,60 @@
+"""``TaskInfo``: who is running (DAG, task, run) and where its code is, for hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_flyte.user_code import project_root
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """The running task's identity and code location, independent of the engine."""
+
+    dag_id: str = "adhoc"
+    task_id: str = "task"
+    run_id: str | None = None
+    map_index: int = -1
+    try_number: int = 1
+    dag_file: str | None = None
+    project_root: Path | None = None
+    python_callable: Callable[..., Any] | None = field(default=None, compare=False)
+
+    @property
+    def display_name(self) -> str:
+        """``dag.task`` or ``dag.task[3]`` for mapped instances: used for app names and logs."""
+        suffix = f"[{self.map_index}]" if self.map_index is not None and self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{suffix}"
+
+    @property
+    def slug(self) -> str:
+        """A filesystem- and DNS-friendly form of :attr:`display_name`."""
+        raw = f"{self.dag_id}-{self.task_id}-{self.map_index}" if self.map_index >= 0 else f"{self.dag_id}-{self.task_id}"
+        return "".join(c if c.isalnum() else "-" for c in raw.lower()).strip("-")[:63]
+
+    @classmethod
+    def from_context(
+        cls,
+        context: Mapping[str, Any],
+        *,
+        python_callable: Callable[..., Any] | None = None,
+        include: tuple[str, ...] = (),
+    ) -> TaskInfo:
+        """Build from an Airflow task context."""
+        ti = context.get("ti")
+        dag = context.get("dag")
+        dag_file = getattr(dag, "fileloc", None)
+        map_index = getattr(ti, "map_index", -1)
+        return cls(
+            dag_id=getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "adhoc"),
+            task_id=getattr(ti, "task_id", "task"),
+            run_id=context.get("run_id"),
+            map_index=map_index if isinstance(map_index, int) else -1,
+            try_number=getattr(ti, "try_number", 1) or 1,
+            dag_file=dag_file,
+            project_root=project_root(dag_file, include),
+            python_callable=python_callable,
+        )
