@@ -136,7 +136,7 @@ def test_secrets_are_excluded_even_when_ignore_files_negate_them(tmp_path: Path)
     root = project(tmp_path / "p")
     secrets = [
         ".env", ".env.local", "id_rsa", "id_ed25519.pub", "keys/server.pem", "tls.key", "airflow.cfg",
-        "airflow.db", ".netrc", "cert.p12", ".ssh/config", "sub/.env.prod",
+        "airflow.db", ".netrc", "cert.p12", ".ssh/config", "sub/.env.prod", "conf/prod.env",
     ]
     for rel in secrets:
         write(root, rel, SECRET_MARK + rel.encode())
@@ -464,3 +464,19 @@ def test_extraction_verifies_the_digest_first(tmp_path: Path, fmt: str) -> None:
         assert (out / rel).read_bytes() == (root / rel).read_bytes()
     with pytest.raises(FileExistsError):
         extract_bundle(bundle.path, target, expected_digest=bundle.digest)
+
+
+@pytest.mark.parametrize(
+    ("entries", "pattern"),
+    [
+        ([("C:/evil.py", b"1")], "absolute"),
+        ([("a/./b.py", b"1")], "not a normalized"),
+        ([("a", b"1"), ("a/b.py", b"2")], "both a file and a folder"),
+    ],
+)
+def test_other_malformed_names_are_rejected(tmp_path: Path, entries: list[tuple[str, bytes]], pattern: str) -> None:
+    for fmt in ("zip", "tar.gz"):
+        target = tmp_path / f"out-{fmt}"
+        with pytest.raises(UnsafeBundleError, match=pattern):
+            extract_bundle(crafted(tmp_path, fmt, entries), target, expected_digest=digest_of(entries))
+        assert_nothing_written(tmp_path, target)

@@ -42,7 +42,7 @@ STANDARD_IGNORE_PATTERNS: tuple[str, ...] = (
 
 #: File-name patterns (gitignore syntax, matched on the name) that are never bundled.
 SECRET_FILE_PATTERNS: tuple[str, ...] = (
-    ".env*",  # .env, .env.local, .envrc ...
+    ".env*", "*.env",  # .env, .env.local, .envrc, prod.env ...
     "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk", "*.kdbx",
     "id_*",  # SSH keys: id_rsa, id_ed25519, id_ecdsa_sk, id_github ...
     "!id_*.py",  # ... but not Python modules such as id_utils.py
@@ -84,11 +84,11 @@ class Selection:
 
 def is_secret(rel: str, *, is_dir: bool = False) -> bool:
     """Whether ``rel`` (a POSIX path inside the root) is, or lies in, a secret location."""
-    parts = PurePosixPath(rel).parts
+    parts = rel.strip("/").split("/")
     dirs = parts if is_dir else parts[:-1]
     if any(p in SECRET_DIR_NAMES for p in dirs):
         return True
-    return not is_dir and bool(parts) and bool(_SECRET_SPEC.match_file(parts[-1]))
+    return not is_dir and bool(parts[-1]) and bool(_SECRET_SPEC.match_file(parts[-1]))
 
 
 def airflow_ignore_syntax() -> str:
