@@ -1,0 +1,17 @@
+"""``FlyteRayOperator``: run a callable with Ray initialized from a ``RayJobConfig``."""
+
+from __future__ import annotations
+
+from airflow_provider_flyte.operators.base import FlyteOperator
+from airflow_provider_flyte.plugins.ray import RayJobConfig
+
+
+class FlyteRayOperator(FlyteOperator):
+    """Run ``python_callable`` with Ray initialized (``ray.remote`` / ``ray.get`` work in it).
+
+    ``FlyteRayOperator(task_id=..., python_callable=fn, plugin_config=RayJobConfig(...))``;
+    map it over configs with ``.partial(...).expand(plugin_config=[...])``.
+    """
+
+    plugin_type = RayJobConfig
+    ui_color = "#028cf0"

@@ -1,0 +1,52 @@
+"""Ray DAGs run in child processes: one that runs until killed, two that must overlap in time."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from airflow.sdk import dag
+from helpers import ray_util
+
+from airflow_provider_flyte import TaskEnvironment
+from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig
+
+ray_env = TaskEnvironment(
+    name="ray_process",
+    plugin_config=RayJobConfig(worker_node_config=[WorkerNodeConfig(group_name="workers", replicas=1)]),
+)
+
+
+@dag(dag_id="ray_sleeping", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
+def ray_sleeping():
+    @ray_env.task
+    def runs_until_killed() -> None:
+        import ray
+
+        ray.get(ray.remote(lambda: 1).remote())  # a worker process exists
+        ray_util.write_probe("sleeping")
+        time.sleep(600)
+
+    runs_until_killed()
+
+
+def _concurrent(name: str):
+    @dag(dag_id=f"ray_concurrent_{name}", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
+    def ray_concurrent():
+        @ray_env.task
+        def overlap() -> dict:
+            import ray
+
+            probe = ray_util.write_probe(f"concurrent_{name}")
+            running = ray_util.wait_for_peers(name, count=2)
+            values = ray.get([ray.remote(ray_util.shift).remote(i) for i in range(4)])
+            return {"values": values, "running": running, "temp_dir": probe["temp_dir"]}
+
+        overlap()
+
+    return ray_concurrent()
+
+
+ray_sleeping()
+ray_concurrent_a = _concurrent("a")
+ray_concurrent_b = _concurrent("b")
