@@ -8,16 +8,24 @@ The working directory is moved away from the DAG folders so nothing is importabl
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_DAGS = Path(__file__).resolve().parent / "dags"
-EXAMPLE_DAGS = REPO / "src" / "airflow_provider_flyte" / "example_dags"
+SOURCE_TEST_DAGS = Path(__file__).resolve().parent / "dags"
+SOURCE_EXAMPLE_DAGS = REPO / "src" / "airflow_provider_flyte" / "example_dags"
 
+# dag.test() serializes the whole DAGS_FOLDER, so the session's DAG folder is a scratch copy
+# holding the test DAGs plus the example DAGs (under examples/), outside the repository.
 _HOME = Path(tempfile.mkdtemp(prefix="flyte-test-airflow-home-"))
+TEST_DAGS = _HOME / "dags"
+EXAMPLE_DAGS = TEST_DAGS / "examples"
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
+shutil.copytree(SOURCE_TEST_DAGS, TEST_DAGS, ignore=_IGNORE)
+shutil.copytree(SOURCE_EXAMPLE_DAGS, EXAMPLE_DAGS, ignore=_IGNORE)
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -30,6 +38,10 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PAT
 import pytest  # noqa: E402
 
 from tests.dagrun import DagRunner  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

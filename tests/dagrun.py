@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TEST_DAGS = Path(__file__).resolve().parent / "dags"
 
 
 @dataclass
@@ -72,5 +71,6 @@ class DagRunner:
                 result.states[(ti.task_id, ti.map_index)] = str(ti.state)
             rows = session.query(XComModel).filter_by(dag_id=dag.dag_id, run_id=dr.run_id, key="return_value")
             for row in rows:
-                result.xcoms[(row.task_id, row.map_index)] = XComModel.deserialize_value(row)
+                # row.value is already JSON-decoded; deserialize_value would json.loads it again ("2" -> 2).
+                result.xcoms[(row.task_id, row.map_index)] = row.value
         return result

@@ -1,0 +1,89 @@
+"""Spark locally on the worker, through Airflow's dag.test(), against a real local Spark."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import tempfile
+
+import psutil
+import pytest
+
+from tests.conftest import EXAMPLE_DAGS
+from tests.procs import alive, descendants, start_dag_process, terminate_group, wait_for
+
+
+def _java_children() -> list[psutil.Process]:
+    return [p for p in alive(descendants(os.getpid())) if "java" in p.name()]
+
+
+def _spark_tmp_dirs() -> set[str]:
+    tmp = tempfile.gettempdir()
+    return set(glob.glob(os.path.join(tmp, "flyte-spark-*")) + glob.glob(os.path.join(tmp, "spark-*")))
+
+
+def test_example_dag_counts_999_with_executor_instances_in_live_conf(dag_runner):
+    result = dag_runner.run(EXAMPLE_DAGS / "example_flyte_spark.py", "example_flyte_spark")
+    assert result.state == "success"
+    value = result.value("process_data")
+    assert value["count"] == 999
+    assert value["executor_instances"] == "2"
+
+
+def test_every_spelling_override_expand_and_mapped_classic_operator(dag_runner):
+    result = dag_runner.run("spark_features_dag.py", "spark_features")
+    assert set(result.states.values()) == {"success"}, result.states
+    assert result.value("count_rows") == 999
+    assert result.value("async_conf") == "2"
+    bare = result.value("bare_config")
+    assert bare == {
+        "instances": "5",
+        "hadoop": "yes",
+        "app": "spark_features.bare_config",
+        "master": "local[*]",
+    }
+    assert result.value("via_task_flyte") == 7
+    assert result.value("overridden") == [4, "9"]
+    assert result.mapped_states("square") == ["success"] * 3
+    assert result.mapped_values("square") == [[1, "2"], [4, "2"], [9, "2"]]
+    assert result.mapped_values("classic_mapped") == ["3", "4"]
+    assert result.value("udf_helper") == sorted(f"helper:{n}:True" for n in (0, 1, 2, 10, 20))
+
+
+def test_failing_task_leaves_no_context_jvm_or_temp_dir(dag_runner):
+    from pyspark import SparkContext
+
+    before = _spark_tmp_dirs()
+    result = dag_runner.run("spark_failing_dag.py", "spark_failing")
+    assert result.state == "failed"
+    assert result.states[("boom", -1)] == "failed"
+    assert SparkContext._active_spark_context is None
+    assert SparkContext._gateway is None
+    assert _java_children() == []
+    assert _spark_tmp_dirs() - before == set()
+
+
+def test_sigterm_to_the_task_process_stops_spark(tmp_path):
+    ready = tmp_path / "ready"
+    before = _spark_tmp_dirs()
+    proc = start_dag_process("spark_slow_dag.py", "spark_slow", env={"FLYTE_TEST_READY_FILE": str(ready)})
+    try:
+        wait_for(ready.exists, timeout=180, what="the Spark task to start")
+        jvms = [p for p in descendants(proc.pid) if "java" in p.name()]
+        assert jvms, "the task should have started a JVM"
+        proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: not alive(jvms) and not (_spark_tmp_dirs() - before), timeout=60,
+                 what="the JVM and Spark's temp dirs to go after SIGTERM")
+    finally:
+        terminate_group(proc, signal.SIGKILL, timeout=30)
+    assert _spark_tmp_dirs() - before == set()
+
+
+@pytest.mark.parametrize("bad", [{"spark.executor.instances": 2}, "spark.executor.instances=2", {3: "x"}])
+def test_spark_conf_must_be_a_mapping_of_strings(bad):
+    from airflow_provider_flyte.exceptions import FlyteConfigError
+    from airflow_provider_flyte.plugins.spark import Spark
+
+    with pytest.raises(FlyteConfigError, match=r"Spark\.spark_conf.*Fix:"):
+        Spark(spark_conf=bad)
