@@ -24,6 +24,8 @@ from airflow.sdk import BaseHook
 from airflow_provider_flyte.task_info import TaskInfo
 
 if TYPE_CHECKING:
+    from airflow_provider_flyte.bundle import CodeBundle
+    from airflow_provider_flyte.clusters import ClusterTarget
     from airflow_provider_flyte.environment import TaskEnvironment
 
 C = TypeVar("C")
@@ -43,6 +45,10 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     conn_name_attr = "conn_id"
     config_type: ClassVar[type]
     engine_name: ClassVar[str] = "engine"
+    #: Connection types this engine accepts -> the URL scheme used when ``host`` has none.
+    accepted_conn_types: ClassVar[dict[str, str]] = {}
+    #: URL scheme -> port used when neither ``host`` nor ``port`` gives one.
+    default_ports: ClassVar[dict[str, int]] = {}
 
     def __init__(
         self,
@@ -59,12 +65,41 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         self.conn_id = conn_id
         self._cleanup = contextlib.ExitStack()
         self._lock = threading.Lock()
+        self._cluster: ClusterTarget | None = None
 
     # -- where the engine runs ----------------------------------------------------------------
     @property
     def is_local(self) -> bool:
         """True when the engine runs embedded on this worker (no connection named)."""
         return self.conn_id is None
+
+    def cluster(self) -> ClusterTarget:
+        """The existing cluster named by ``conn_id`` (read once per hook)."""
+        if self.conn_id is None:
+            raise RuntimeError("cluster() called for a local run")
+        if self._cluster is None:
+            from airflow_provider_flyte.clusters import resolve_cluster
+
+            self._cluster = resolve_cluster(
+                self.conn_id, accepted_types=self.accepted_conn_types, default_ports=self.default_ports
+            )
+        return self._cluster
+
+    def code_bundle(self, fmt: str = "zip") -> CodeBundle | None:
+        """The task's code as a bundle for remote workers; ``None`` when there is no project root.
+
+        Built from ``env.include`` or the DAG folder, cached per process (unchanged trees are not
+        rebuilt). A missing root (code baked into the image) is not an error.
+        """
+        root = self.task.project_root
+        if root is None or not root.is_dir():
+            return None
+        from airflow_provider_flyte.bundle import build_bundle
+
+        bundle = build_bundle(root, fmt=fmt)
+        self.log.info("Code bundle %s: %d files, %d bytes from %s", bundle.digest[:12], bundle.file_count,
+                      bundle.size, root)
+        return bundle
 
     # -- the contract -------------------------------------------------------------------------
     def pre(self) -> dict[str, Any]:

@@ -1,0 +1,118 @@
+"""Where a task runs when it names a connection: an existing cluster's address and credentials.
+
+Engine-independent. A hook asks :func:`resolve_cluster` for its connection; the result
+carries a full address (``spark://h:7077``, ``sc://h:15002``, ``ray://h:10001``,
+``tcp://h:8786``), the token and the extras. :func:`probe` checks the address answers
+within a bounded time, so a cluster that is down fails fast with an error naming the
+connection and the address instead of hanging in the engine's own retry loop.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
+
+DEFAULT_PROBE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """An existing cluster named by an Airflow connection."""
+
+    conn_id: str
+    conn_type: str
+    address: str
+    token: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.address).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.address).hostname or ""
+
+    @property
+    def port(self) -> int | None:
+        return urlsplit(self.address).port
+
+    def describe(self) -> str:
+        return f"connection {self.conn_id!r} ({self.address})"
+
+
+def resolve_cluster(
+    conn_id: str,
+    *,
+    accepted_types: Mapping[str, str],
+    default_ports: Mapping[str, int] | None = None,
+) -> ClusterTarget:
+    """Read ``conn_id`` and build a :class:`ClusterTarget`.
+
+    :param accepted_types: connection type -> default URL scheme, e.g. ``{"flyte_dask": "tcp"}``.
+    :param default_ports: URL scheme -> port used when neither host nor port gives one.
+
+    ``host`` may hold a full URL (its scheme then wins); ``port`` is optional.
+    """
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        raise FlyteConfigError(
+            "conn_id", conn_id, f"the connection does not exist or cannot be read ({exc})",
+            f"create it (types: {', '.join(accepted_types)}), e.g. AIRFLOW_CONN_{conn_id.upper()}='...'",
+        ) from None
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type not in accepted_types:
+        raise FlyteConfigError(
+            f"connection {conn_id!r}.conn_type", conn_type, "this engine cannot use that connection type",
+            f"use one of {', '.join(accepted_types)}",
+        )
+    host = (conn.host or "").strip()
+    if not host:
+        raise FlyteConfigError(
+            f"connection {conn_id!r}.host", host, "no cluster address",
+            "set host to the cluster address, e.g. spark://host:7077, ray://host:10001 or tcp://host:8786",
+        )
+    if "://" in host:
+        parts = urlsplit(host)
+        scheme, netloc, rest = parts.scheme, parts.netloc, parts.path.rstrip("/")
+    else:
+        scheme, netloc, rest = accepted_types[conn_type], host, ""
+    if conn.port and ":" not in netloc.rsplit("]", 1)[-1]:
+        netloc = f"{netloc}:{conn.port}"
+    elif ":" not in netloc.rsplit("]", 1)[-1] and default_ports and scheme in default_ports:
+        netloc = f"{netloc}:{default_ports[scheme]}"
+    return ClusterTarget(
+        conn_id=conn_id,
+        conn_type=conn_type,
+        address=f"{scheme}://{netloc}{rest}",
+        token=conn.password or None,
+        extra=dict(conn.extra_dejson or {}),
+    )
+
+
+def probe(target: ClusterTarget, *, timeout: float = DEFAULT_PROBE_TIMEOUT_S, engine: str = "cluster") -> None:
+    """Fail within ``timeout`` seconds, naming the connection, when the address does not answer."""
+    if not target.host or target.port is None:
+        return
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((target.host, target.port), timeout=min(2.0, timeout)):
+                return
+        except OSError as exc:
+            last = exc
+            time.sleep(0.2)
+    raise FlyteEngineError(
+        f"Cannot reach the {engine} at {target.describe()} within {timeout:.0f}s: {last}. "
+        "Check that the cluster is running and that the connection's host and port are right."
+    )
