@@ -66,6 +66,8 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         self._cleanup = contextlib.ExitStack()
         self._lock = threading.Lock()
         self._cluster: ClusterTarget | None = None
+        #: UI URLs found during ``pre`` (``{"spark_ui": "http://..."}``), shown as operator extra links.
+        self.links: dict[str, str] = {}
 
     # -- where the engine runs ----------------------------------------------------------------
     @property

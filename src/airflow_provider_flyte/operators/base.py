@@ -137,8 +137,16 @@ class FlyteOperator(BaseOperator):
         self._hook = hook
         with _terminate_on_sigterm(), hook.session() as data:
             task_ctx.data.update(data)
+            self._push_links(context, hook)
             with task_context(task_ctx):
                 return hook.run(self.python_callable, self.op_args, kwargs)
+
+    def _push_links(self, context: Context, hook: FlyteEngineHook[Any]) -> None:
+        from airflow_provider_flyte.links.base import xcom_key
+
+        for key, url in hook.links.items():
+            self.log.info("%s: %s", key, url)
+            context["ti"].xcom_push(key=xcom_key(key), value=url)
 
     def resolved_config(self) -> PluginConfig | None:
         """The rendered plugin config, converted to its declared types and validated."""
