@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 @dataclass
 class RunResult:
     """States and XCom return values of one ``dag.test()`` run."""

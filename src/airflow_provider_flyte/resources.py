@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 from airflow_provider_flyte.plugins.base import PluginConfig
 
-CPU = Union[int, float, str, tuple[Union[int, float, str], Union[int, float, str]]]
-Memory = Union[str, tuple[str, str]]
+CPU = int | float | str | tuple[int | float | str, int | float | str]
+Memory = str | tuple[str, str]
 
 _MEMORY_UNITS = {
     "": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
@@ -27,7 +26,7 @@ class Resources(PluginConfig):
 
     cpu: CPU | None = None
     memory: Memory | None = None
-    gpu: Union[int, str, None] = None
+    gpu: int | str | None = None
     disk: str | None = None
     shm: str | None = None
 

@@ -49,7 +49,7 @@ class TaskInfo:
         dag_file = getattr(dag, "fileloc", None)
         map_index = getattr(ti, "map_index", -1)
         return cls(
-            dag_id=getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "adhoc"),
+            dag_id=str(getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "adhoc")),
             task_id=getattr(ti, "task_id", "task"),
             run_id=context.get("run_id"),
             map_index=map_index if isinstance(map_index, int) else -1,

@@ -11,6 +11,7 @@ and puts the bundle root on ``sys.path``. Two consequences for engines:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -35,14 +36,15 @@ def project_root(dag_file: str | None, include: Iterable[str] = ()) -> Path | No
     if not dag_file:
         return None
     dag_path = Path(dag_file).resolve()
-    candidates = [_configured_dags_folder()]
+    configured = _configured_dags_folder()
+    candidates = [configured] if configured is not None else []
     candidates += sorted(
         (Path(p or os.getcwd()).resolve() for p in sys.path if not p.endswith((".zip", ".egg"))),
         key=lambda p: len(p.parts),
         reverse=True,
     )
     for candidate in candidates:
-        if candidate is not None and candidate != Path(candidate.anchor) and _contains(candidate, dag_path):
+        if candidate != Path(candidate.anchor) and _contains(candidate, dag_path):
             return candidate
     return dag_path.parent
 
@@ -91,10 +93,8 @@ def modules_to_pickle_by_value(fn: Callable[..., Any]) -> list[ModuleType]:
 def register_by_value(fn: Callable[..., Any], cloudpickle_module: Any) -> None:
     """Make ``cloudpickle_module`` (an engine's own copy) pickle ``fn``'s DAG module by value."""
     for module in modules_to_pickle_by_value(fn):
-        try:
+        with contextlib.suppress(ValueError):  # already registered, or not in sys.modules by that name
             cloudpickle_module.register_pickle_by_value(module)
-        except ValueError:
-            pass  # already registered or not in sys.modules under that name
 
 
 def prepend_path(existing: str | None, *entries: str) -> str:

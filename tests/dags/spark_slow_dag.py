@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
+from pathlib import Path
 
 from airflow.sdk import dag
 
@@ -20,7 +21,7 @@ def spark_slow():
         spark.range(10).count()
         marker = os.environ.get("FLYTE_TEST_READY_FILE")
         if marker:
-            open(marker, "w").write("ready")
+            Path(marker).write_text("ready")
         time.sleep(600)
 
     wait_forever()

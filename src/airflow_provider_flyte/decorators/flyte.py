@@ -11,7 +11,7 @@ from airflow_provider_flyte.environment import TaskEnvironment
 from airflow_provider_flyte.operators.base import FlyteOperator
 
 
-class _FlyteDecoratedOperator(DecoratedOperator, FlyteOperator):
+class _FlyteDecoratedOperator(DecoratedOperator, FlyteOperator):  # type: ignore[misc]
     """The operator behind ``@flyte_task``: the engine is chosen by the plugin config's type."""
 
     custom_operator_name = "@task.flyte"

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from airflow.sdk import dag
 
-from airflow_provider_flyte import TaskEnvironment, ctx, flyte_task
+from airflow_provider_flyte import TaskEnvironment, ctx
 from airflow_provider_flyte.plugins.spark import Spark
 
 spark_conf = Spark(

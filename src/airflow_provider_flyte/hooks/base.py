@@ -16,7 +16,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import BaseHook
@@ -168,13 +168,10 @@ def _logged(callback: Callable[..., Any]) -> Callable[..., Any]:
 
 def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
     """Call ``fn``; run it to completion on an event loop when it is ``async def``."""
-    if not inspect.iscoroutinefunction(fn):
-        result = fn(*args, **kwargs)
-        if not inspect.isawaitable(result):
-            return result
-        coro = result
-    else:
-        coro = fn(*args, **kwargs)
+    result = fn(*args, **kwargs)
+    if not inspect.isawaitable(result):
+        return result
+    coro = _as_coroutine(result)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -185,7 +182,7 @@ def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mappin
 
     def runner() -> None:
         try:
-            box["result"] = context.run(asyncio.run, coro)
+            box["result"] = context.run(asyncio.run, coro)  # type: ignore[arg-type]
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
@@ -195,3 +192,7 @@ def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mappin
     if "error" in box:
         raise box["error"]
     return box.get("result")
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable

@@ -27,6 +27,6 @@ class FlyteEngineLink(BaseOperatorLink):
     name: ClassVar[str] = "Engine UI"
     link_key: ClassVar[str] = "engine_ui"
 
-    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:  # type: ignore[override]
         value = XCom.get_value(key=xcom_key(self.link_key), ti_key=ti_key)
         return value if isinstance(value, str) else ""

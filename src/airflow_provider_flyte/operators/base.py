@@ -101,12 +101,23 @@ class FlyteOperator(BaseOperator):
             )
 
     # -- Airflow hooks ------------------------------------------------------------------------
-    def set_xcomargs_dependencies(self) -> None:
-        """Also wire ``XComArg``s nested inside plugin configs as upstream dependencies."""
-        super().set_xcomargs_dependencies()
+    def _set_xcomargs_dependencies(self) -> None:
+        """Also wire ``XComArg``s nested inside plugin configs as upstream dependencies.
+
+        Airflow only looks into containers and operators, not into config objects.
+        """
+        super()._set_xcomargs_dependencies()  # type: ignore[misc]
+        self._set_nested_config_dependencies(getattr(self, "plugin_config", None))
+
+    def _set_xcomargs_dependency(self, field: str, newvalue: Any) -> None:
+        super()._set_xcomargs_dependency(field, newvalue)  # type: ignore[misc]
+        if field == "plugin_config":
+            self._set_nested_config_dependencies(newvalue)
+
+    def _set_nested_config_dependencies(self, config: Any) -> None:
         from airflow.sdk.definitions.xcom_arg import XComArg
 
-        for ref in _nested_xcom_args(getattr(self, "plugin_config", None)):
+        for ref in _nested_xcom_args(config):
             XComArg.apply_upstream_relationship(self, ref)
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:

@@ -40,7 +40,7 @@ def contains_template(value: Any) -> bool:
     if isinstance(value, (list, tuple, set)):
         return any(contains_template(v) for v in value)
     if isinstance(value, PluginConfig):
-        return any(contains_template(getattr(value, f.name)) for f in dataclasses.fields(value))
+        return any(contains_template(getattr(value, f.name)) for f in dataclasses.fields(value))  # type: ignore[arg-type]
     return False
 
 
@@ -143,7 +143,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adapter(cls: type, name: str, strict: bool) -> TypeAdapter[Any]:
     hints = typing.get_type_hints(cls)
     config = ConfigDict(arbitrary_types_allowed=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from airflow_provider_flyte.plugins.base import PluginConfig
 
@@ -22,12 +22,12 @@ class Spark(PluginConfig):
     :param executor_pod: pod template for executors on Kubernetes.
     """
 
-    spark_conf: Optional[dict[str, str]] = None
-    hadoop_conf: Optional[dict[str, str]] = None
-    executor_path: Optional[str] = None
-    applications_path: Optional[str] = None
-    driver_pod: Optional[Any] = None
-    executor_pod: Optional[Any] = None
+    spark_conf: dict[str, str] | None = None
+    hadoop_conf: dict[str, str] | None = None
+    executor_path: str | None = None
+    applications_path: str | None = None
+    driver_pod: Any | None = None
+    executor_pod: Any | None = None
 
     def __post_init__(self) -> None:
         if self.spark_conf is None:

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: system packages the engines need, a virtualenv, the package with its test extras.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+if [ "${FLYTE_SETUP_BROWSER:-1}" = "1" ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "Installing system packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# torch is pinned to the CPU wheel: an unpinned torch pulls a multi-GB CUDA build.
+.venv/bin/python -m pip install -q -e ".[${FLYTE_EXTRAS:-test}]" "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; exit 1; }
+.venv/bin/python -c "import airflow_provider_flyte, pyspark, ray, dask, distributed, torch" 
+echo "setup done: $(.venv/bin/python -c 'import airflow, pyspark, ray, distributed, torch; print("airflow", airflow.__version__, "pyspark", pyspark.__version__, "ray", ray.__version__, "distributed", distributed.__version__, "torch", torch.__version__)')"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: set up a fresh machine, lint, type-check, run the whole suite against real engines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export SPARK_LOCAL_IP=127.0.0.1 RAY_USAGE_STATS_ENABLED=0
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+.venv/bin/python -m pytest tests -q "$@"
