@@ -8,6 +8,7 @@ renders and validates the config, and runs the callable inside the hook's
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -92,6 +93,13 @@ class FlyteOperator(BaseOperator):
                 )
             return
         validate_plugin_config(config, field=field)
+        for template in _string_templates(config):
+            if _CONF_ACCESS.search(template):
+                raise FlyteConfigError(
+                    field, template, "plugin config templates may not read dag_run.conf",
+                    "declare a Param (e.g. airflow_provider_flyte.params.spark_executors()) and use "
+                    "{{ params.<name> }}, so the trigger form validates the value",
+                )
         if self.plugin_type is not None and not is_template(config) and type(config) is not self.plugin_type:
             raise FlyteConfigError(
                 field, type(config).__name__,
@@ -121,9 +129,14 @@ class FlyteOperator(BaseOperator):
             XComArg.apply_upstream_relationship(self, ref)
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render the plugin config against declared Params only, then the other fields as usual."""
+        if jinja_env is None:
+            jinja_env = self.get_template_env()
         # Render a private copy: configs are often shared by several tasks (env.plugin_config).
         self.plugin_config = copy_config(self.plugin_config)
-        super().render_template_fields(context, jinja_env)
+        self._do_render_template_fields(self, ("plugin_config",), _declared_params_only(context, self), jinja_env, set())
+        others = tuple(f for f in self.template_fields if f != "plugin_config")
+        self._do_render_template_fields(self, others, context, jinja_env, set())
 
     def execute(self, context: Context) -> Any:
         config = self.resolved_config()
@@ -177,6 +190,38 @@ class FlyteOperator(BaseOperator):
         if self._hook is not None:
             self.log.info("Task killed: tearing down %s", self._hook.engine_name)
             self._hook.post()
+
+
+_CONF_ACCESS = re.compile(r"\bdag_run\b[^}]*\bconf\b|\bconf\s*\.|\bconf\s*\[|\bvar\.|\bconn\.")
+
+
+def _string_templates(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if is_template(value) else []
+    if isinstance(value, PluginConfig):
+        return [t for name in value.template_fields for t in _string_templates(getattr(value, name))]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _string_templates(item)]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _string_templates(item)]
+    return []
+
+
+def _declared_params_only(context: Context, task: BaseOperator) -> Any:
+    """A copy of ``context`` whose ``params`` holds only Params the DAG or task declares.
+
+    ``context["params"]`` also carries any extra key sent in a trigger's ``conf``; engine
+    settings must never come from those.
+    """
+    declared: set[str] = set()
+    for holder in (getattr(task, "dag", None), task):
+        params = getattr(holder, "params", None)
+        if params:
+            declared.update(params.keys())
+    restricted = dict(context)
+    params = context.get("params") or {}
+    restricted["params"] = {key: value for key, value in params.items() if key in declared}
+    return restricted
 
 
 def _nested_xcom_args(value: Any) -> list[Any]:
