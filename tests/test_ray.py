@@ -118,8 +118,6 @@ def test_no_ray_process_or_temp_dir_remains_after_succeeded_and_failed_tasks(ray
 
 # -- killed, and concurrent: tasks in child processes ----------------------------------------------
 def test_sigterm_to_the_task_process_leaves_no_ray_process_or_temp_dir(tmp_path):
-    import psutil
-
     proc = start_dag_process("ray_process_dags.py", "ray_sleeping", env={"FLYTE_RAY_TEST_DIR": str(tmp_path)})
     try:
         wait_for(lambda: (tmp_path / "sleeping.json").exists() or proc.poll() is not None,
@@ -130,14 +128,16 @@ def test_sigterm_to_the_task_process_leaves_no_ray_process_or_temp_dir(tmp_path)
         started = descendants(proc.pid)
         assert any(p.name() == "raylet" for p in started)
         proc.send_signal(signal.SIGTERM)  # to the task process only, as Airflow's supervisor does
-        # Airflow's SIGTERM handler runs on_kill and lets the task go on (the supervisor kills it
-        # later): the task process is still alive here, so the teardown is the hook's doing.
+        # Airflow's SIGTERM handler runs on_kill (the hook's post); Ray processes and temp dir go.
         wait_for(lambda: not alive(started) and not os.path.exists(probe["temp_dir"]),
                  timeout=60, what="the Ray processes to stop after SIGTERM")
-        assert psutil.Process(proc.pid).is_running()
+        # The task's ray.get then fails (Ray is gone) and the run ends as failed, without hanging.
+        output, _ = proc.communicate(timeout=120)
     finally:
-        output = terminate_group(proc, signal.SIGKILL, timeout=30)
+        if proc.poll() is None:
+            output = terminate_group(proc, signal.SIGKILL, timeout=30)
     assert "Task killed: tearing down Ray" in output
+    assert "DAGRUN_STATE=failed" in output, output[-3000:]
     _gone(probe, [p.pid for p in started])
 
 
@@ -186,6 +186,11 @@ def test_a_task_uses_ray_initialized_before_it_and_leaves_it_running():
     outer = FlyteRayHook(config, task=TaskInfo(dag_id="reuse", task_id="outer"))
     with outer.session():
         temp_dir = ray._private.worker._global_node.get_temp_dir_path()
+        listening = _listening_addresses(temp_dir)
+        assert listening, "Ray's servers should be listening"
+        assert {ip for ip, _ in listening} <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+        # Ray's fixed default ports are not used: another task's instance may hold them.
+        assert not {port for _, port in listening} & {52365, 44217, 44227, 8265, 6379}, listening
         inner = FlyteRayHook(config, task=TaskInfo(dag_id="reuse", task_id="inner"))
         with inner.session():
             assert ray.get(ray.remote(lambda: 7).remote()) == 7
@@ -193,6 +198,34 @@ def test_a_task_uses_ray_initialized_before_it_and_leaves_it_running():
         assert ray.get(ray.remote(lambda: 8).remote()) == 8
     assert not ray.is_initialized()
     assert not os.path.exists(temp_dir)
+
+
+def _listening_addresses(temp_dir: str) -> set[tuple[str, int]]:
+    import psutil
+
+    from airflow_provider_flyte.hooks.ray import _ray_processes
+
+    found = set()
+    for proc in _ray_processes(temp_dir):
+        for conn in proc.net_connections("inet"):
+            if conn.status == psutil.CONN_LISTEN:
+                found.add((conn.laddr.ip, conn.laddr.port))
+    return found
+
+
+def test_functions_from_the_dag_module_are_pickled_by_value_during_the_task(monkeypatch):
+    import types
+
+    from ray import cloudpickle
+
+    module = types.ModuleType("unusual_prefix_0123_ray_dag")
+    exec("def fn():\n    return 1\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    hook = FlyteRayHook(RayJobConfig(worker_node_config=[]), task=TaskInfo(python_callable=module.fn))
+    hook._register_code(cloudpickle)
+    assert cloudpickle.cloudpickle._is_registered_pickle_by_value(module)
+    hook.post()
+    assert not cloudpickle.cloudpickle._is_registered_pickle_by_value(module)
 
 
 # -- sizing and ray.init arguments (no Ray started) ------------------------------------------------

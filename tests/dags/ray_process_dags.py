@@ -25,7 +25,7 @@ def ray_sleeping():
 
         ray.get(ray.remote(lambda: 1).remote())  # a worker process exists
         ray_util.write_probe("sleeping")
-        time.sleep(600)
+        ray.get(ray.remote(lambda: time.sleep(600)).remote())  # killed while waiting on a Ray worker
 
     runs_until_killed()
 
