@@ -98,6 +98,8 @@ def test_local_instance_has_the_configured_cpus(ray_tasks):
     _, folder = ray_tasks
     # head 1 CPU + 1 worker x 1 CPU, capped to this machine (never below one node's CPUs).
     assert _read_probe(folder, "via_flyte_task")["num_cpus"] == min(2, max(MACHINE_CPUS, 1))
+    # replicas="{{ params.workers }}" rendered to 0: the head's 1 CPU only.
+    assert _read_probe(folder, "via_task_flyte")["num_cpus"] == 1
 
 
 def test_no_ray_process_or_temp_dir_remains_after_succeeded_and_failed_tasks(ray_tasks):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 from helpers import ray_util
 
 from airflow_provider_flyte import Resources, TaskEnvironment, flyte_task
@@ -18,6 +18,11 @@ config = RayJobConfig(
     runtime_env={"env_vars": {"FLYTE_RAY_TEST_VAR": "from-runtime-env"}},
 )
 ray_env = TaskEnvironment(name="ray_tasks", plugin_config=config)
+# Rendered at run time from the DAG's params: a head of 1 CPU and no workers -> 1 CPU.
+templated = RayJobConfig(
+    head_node_config=HeadNodeConfig(requests=Resources(cpu="1")),
+    worker_node_config=[WorkerNodeConfig(group_name="workers", replicas="{{ params.workers }}")],
+)
 
 
 def squared_and_shifted(x: int) -> int:
@@ -25,7 +30,8 @@ def squared_and_shifted(x: int) -> int:
     return ray_util.shift(x * x)
 
 
-@dag(dag_id="ray_tasks", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
+@dag(dag_id="ray_tasks", schedule=None, start_date=datetime(2025, 1, 1), catchup=False,
+     params={"workers": Param(0, type="integer", minimum=0)})
 def ray_tasks():
     @flyte_task(plugin_config=config)
     def via_flyte_task() -> dict:
@@ -49,7 +55,7 @@ def ray_tasks():
         ray_util.write_probe("via_env_task")
         return ray.get([ray.remote(squared_and_shifted).remote(i) for i in range(n)])
 
-    @task.flyte(env=ray_env)
+    @task.flyte(env=ray_env, plugin_config=templated)
     def via_task_flyte() -> int:
         import ray
 
