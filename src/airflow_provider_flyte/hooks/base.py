@@ -64,7 +64,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         self.env = env
         self.conn_id = conn_id
         self._cleanup = contextlib.ExitStack()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # on_kill may re-enter post() from a signal handler
         self._cluster: ClusterTarget | None = None
         #: UI URLs found during ``pre`` (``{"spark_ui": "http://..."}``), shown as operator extra links.
         self.links: dict[str, str] = {}
