@@ -1,0 +1,349 @@
+"""PyTorch Elastic's lifecycle: environment defaults in ``pre``, ``elastic_launch`` of the function in ``run``.
+
+As in flyteplugins-pytorch, the task's function runs in ``nproc_per_node`` worker processes
+started by torch's elastic agent (this process), and the task's result is rank 0's return
+value. Locally, the rendezvous and the workers' store listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from airflow_provider_flyte.context import TaskContext, ctx
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
+from airflow_provider_flyte.hooks import pytorch_worker
+from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.plugins.pytorch import Elastic
+from airflow_provider_flyte.user_code import prepend_path, register_by_value
+
+#: Rendezvous backend used for local runs: torch's c10d rendezvous on a store bound to 127.0.0.1.
+LOCAL_RDZV_BACKEND = "flyte-c10d-loopback"
+LOCAL_HOST = "127.0.0.1"
+_HANDLED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+_listeners: dict[int, socket.socket] = {}
+_listeners_lock = threading.Lock()
+
+_SIGNAL_HINTS = {
+    -int(signal.SIGABRT): (
+        "Worker was killed by SIGABRT. This usually means an NCCL collective timed out - a common "
+        "symptom of CUDA OOM causing ranks to desync. Check worker logs for 'CUDA out of memory' "
+        "or 'collective operation timeout'."
+    ),
+    -int(signal.SIGKILL): (
+        "Worker was killed by SIGKILL (OOM killer or resource limit). The process likely exceeded "
+        "its memory limit. Try reducing batch size or requesting more memory."
+    ),
+}
+
+
+class FlyteElasticHook(FlyteEngineHook[Elastic]):
+    """Owns one task's elastic launch: env defaults, the agent, its workers and their cleanup."""
+
+    hook_name = "Flyte PyTorch Elastic"
+    config_type = Elastic
+    engine_name = "PyTorch Elastic"
+
+    # -- pre: environment defaults ------------------------------------------------------------
+    def pre(self) -> dict[str, Any]:
+        cfg = self.config
+        if not self.is_local:
+            raise FlyteConfigError(
+                "conn_id", self.conn_id, "PyTorch Elastic runs only locally on the Airflow worker for now",
+                "remove conn_id from the task or its TaskEnvironment",
+            )
+        if cfg.max_nodes > 1:
+            raise FlyteConfigError(
+                "Elastic.nnodes", cfg.nnodes,
+                f"a local run has one node, so a rendezvous for up to {cfg.max_nodes} nodes would wait for "
+                "nodes that never come",
+                "use nnodes=1 with nproc_per_node=N processes on this worker; run several nodes on Kubernetes",
+            )
+        self.set_default_env("PYTHONUNBUFFERED", "1")
+        if cfg.nproc_per_node > 1 and "OMP_NUM_THREADS" not in os.environ:
+            self.log.warning(
+                "\n*****************************************\n"
+                "Setting OMP_NUM_THREADS environment variable for each process to be 1 in default, "
+                "to avoid your system being overloaded, please further tune the variable for optimal "
+                "performance in your application as needed.\n"
+                "*****************************************"
+            )
+            self.set_default_env("OMP_NUM_THREADS", "1")
+        if cfg.nccl_heartbeat_timeout_sec is not None:
+            self.set_default_env("TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC", str(cfg.nccl_heartbeat_timeout_sec))
+        if cfg.nccl_async_error_handling:
+            self.set_default_env("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+        if cfg.nccl_collective_timeout_sec is not None:
+            self.set_default_env(pytorch_worker.COLLECTIVE_TIMEOUT_ENV, str(cfg.nccl_collective_timeout_sec))
+        if cfg.nccl_enable_monitoring:
+            self.set_default_env("TORCH_NCCL_ENABLE_MONITORING", "1")
+        # Local workers talk over loopback only (gloo's sockets, the rendezvous, the store).
+        if any(name == "lo" for _, name in _interfaces()):
+            self.set_default_env("GLOO_SOCKET_IFNAME", "lo")
+        if self.task.project_root is not None:
+            self._prepend_env("PYTHONPATH", str(self.task.project_root))
+        return {}
+
+    def _prepend_env(self, key: str, entry: str) -> None:
+        previous = os.environ.get(key)
+        os.environ[key] = prepend_path(previous, entry)
+        self.add_cleanup(_restore_env, key, previous)
+
+    # -- run: the elastic launch ----------------------------------------------------------------
+    def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        """Run ``fn`` in ``nproc_per_node`` workers with ``elastic_launch``; return rank 0's result."""
+        import cloudpickle
+        from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+        cfg = self.config
+        payload = self._payload(fn, args, kwargs, cloudpickle)
+        _register_local_rendezvous()
+        port = _open_listener()
+        log_dir = tempfile.mkdtemp(prefix="flyte-elastic-")
+        config = LaunchConfig(
+            run_id=f"{self.task.slug}-{uuid.uuid4().hex[:8]}",
+            min_nodes=cfg.min_nodes,
+            max_nodes=cfg.max_nodes,
+            nproc_per_node=cfg.nproc_per_node,
+            rdzv_backend=LOCAL_RDZV_BACKEND,
+            rdzv_endpoint=f"{LOCAL_HOST}:{port}",
+            rdzv_configs=dict(cfg.rdzv_configs),
+            max_restarts=cfg.max_restarts,
+            monitor_interval=cfg.monitor_interval,
+            start_method="spawn",
+            local_addr=LOCAL_HOST,
+            logs_specs=DefaultLogsSpecs(log_dir=log_dir),
+        )
+        if cfg.rdzv_backend != "c10d":
+            self.log.info("Local run: using a c10d rendezvous on %s instead of %s", LOCAL_HOST, cfg.rdzv_backend)
+        self.log.info(
+            "Launching %d PyTorch worker(s): rendezvous %s, max_restarts=%d, monitor_interval=%ss",
+            cfg.nproc_per_node, config.rdzv_endpoint, cfg.max_restarts, cfg.monitor_interval,
+        )
+        agent_pid = os.getpid()
+        before = pytorch_worker.spawned_children(agent_pid)
+        self.add_cleanup(_stop_new_workers, agent_pid, before)
+        saved = _SavedSignals()
+        watchdog = pytorch_worker.start_zombie_watchdog(cfg.nproc_per_node)
+        project_root = str(self.task.project_root) if self.task.project_root else None
+        try:
+            out = elastic_launch(config, pytorch_worker.run_worker)(project_root, payload, agent_pid, log_dir)
+        except ChildFailedError as exc:
+            reports = pytorch_worker.read_failure_reports(log_dir)
+            raise FlyteEngineError(format_worker_failure(exc, reports)) from exc
+        except SignalException as exc:
+            saved.restore()
+            _stop_new_workers(agent_pid, before)
+            saved.forward(exc.sigval)
+            raise FlyteEngineError(
+                f"PyTorch Elastic launch stopped by {exc.sigval.name}; its workers were shut down"
+            ) from exc
+        finally:
+            watchdog.set()
+            saved.restore()
+            _close_listener(port)
+            _stop_new_workers(agent_pid, before)
+            shutil.rmtree(log_dir, ignore_errors=True)
+            gc.collect()  # the agent's TCPStore servers close when collected
+        if 0 not in out:
+            raise FlyteEngineError(f"PyTorch Elastic returned no result for rank 0 (ranks: {sorted(out)})")
+        return cloudpickle.loads(out[0])
+
+    def _payload(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any],
+                 cloudpickle: Any) -> bytes:
+        register_by_value(fn, cloudpickle)
+        current = ctx()
+        worker_ctx = TaskContext(
+            data={}, dag_id=current.dag_id if current else self.task.dag_id,
+            task_id=current.task_id if current else self.task.task_id,
+            run_id=current.run_id if current else self.task.run_id,
+            map_index=current.map_index if current else self.task.map_index,
+        )
+        call = {"fn": fn, "args": list(args), "kwargs": dict(kwargs), "context": worker_ctx}
+        try:
+            return cloudpickle.dumps(call)  # type: ignore[no-any-return]
+        except Exception as exc:
+            name, value = _unpicklable(call, cloudpickle)
+            raise FlyteConfigError(
+                name, type(value).__name__, f"cannot be sent to the PyTorch workers ({exc})",
+                "pass plain values (numbers, strings, lists, dicts, tensors) as task arguments",
+            ) from exc
+
+
+def format_worker_failure(err: Any, reports: Sequence[Mapping[str, Any]] = ()) -> str:
+    """``PyTorch worker(s) failed:`` then ``rank R: exitcode=C (pid P)`` per failed rank, with hints.
+
+    torch reports the first failed worker it notices; ``reports`` (left by workers that raised)
+    add the other ranks that raised, so the rank at the root of the failure is always listed.
+    """
+    lines = ["PyTorch worker(s) failed:"]
+    failures: dict[int, tuple[Any, Any, str]] = {}
+    for rank, failure in err.failures.items():
+        message = failure.message.get("message", "") if isinstance(failure.message, dict) else failure.message
+        failures[int(rank)] = (failure.exitcode, failure.pid, str(message or ""))
+    for report in reports:
+        if int(report["rank"]) not in failures:
+            failures[int(report["rank"])] = (1, report["pid"], str(report["message"]))
+    for rank, (exitcode, pid, message) in sorted(failures.items()):
+        lines.append(f"  rank {rank}: exitcode={exitcode} (pid {pid})")
+        hint = _SIGNAL_HINTS.get(exitcode)
+        if hint:
+            lines.append(f"    -> {hint}")
+        if message and "Signal" not in message:
+            lines.append(f"    -> {message}")
+    return "\n".join(lines)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _unpicklable(call: Mapping[str, Any], cloudpickle: Any) -> tuple[str, Any]:
+    candidates: list[tuple[str, Any]] = [("python_callable", call["fn"])]
+    candidates += [(f"argument {i}", v) for i, v in enumerate(call["args"])]
+    candidates += [(f"argument {k!r}", v) for k, v in call["kwargs"].items()]
+    for name, value in candidates:
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            return name, value
+    return "task arguments", call
+
+
+def _restore_env(key: str, previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = previous
+
+
+def _interfaces() -> list[tuple[int, str]]:
+    try:
+        return socket.if_nameindex()
+    except OSError:
+        return []
+
+
+def _stop_new_workers(agent_pid: int, before: set[int]) -> None:
+    pytorch_worker.terminate(pytorch_worker.spawned_children(agent_pid) - before)
+
+
+class _SavedSignals:
+    """The handlers torch's agent replaces (it never puts them back), and the env var it sets."""
+
+    def __init__(self) -> None:
+        self.env = os.environ.get("TORCHELASTIC_SIGNALS_TO_HANDLE")
+        self.handlers: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in _HANDLED_SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    self.handlers[int(sig)] = signal.getsignal(sig)
+
+    def restore(self) -> None:
+        for sig, handler in self.handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        _restore_env("TORCHELASTIC_SIGNALS_TO_HANDLE", self.env)
+
+    def forward(self, sig: int) -> None:
+        """Give a signal torch intercepted to the handler that was there before (Airflow's ``on_kill``)."""
+        handler = self.handlers.get(int(sig))
+        if callable(handler):
+            handler(int(sig), None)
+        elif handler == signal.SIG_DFL:
+            raise SystemExit(128 + int(sig))
+
+
+# -- a c10d rendezvous whose stores listen on 127.0.0.1 only --------------------------------------
+def _open_listener() -> int:
+    """Bind a socket to a free 127.0.0.1 port for the rendezvous store; return the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((LOCAL_HOST, 0))
+    sock.listen(128)
+    port = int(sock.getsockname()[1])
+    with _listeners_lock:
+        _listeners[port] = sock
+    return port
+
+
+def _close_listener(port: int) -> None:
+    with _listeners_lock:
+        sock = _listeners.pop(port, None)
+    if sock is not None:
+        sock.close()
+
+
+def _loopback_store(port: int | None) -> Any:
+    """A multi-tenant ``TCPStore`` server listening on 127.0.0.1 (torch's own binds every interface)."""
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    sock = None
+    if port is not None:
+        with _listeners_lock:
+            sock = _listeners.pop(port, None)
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((LOCAL_HOST, 0))
+        sock.listen(128)
+    port = int(sock.getsockname()[1])
+    fd = sock.detach()  # the store owns the listening socket from here on and closes it
+    try:
+        return TCPStore(LOCAL_HOST, port, is_master=True, multi_tenant=True, master_listen_fd=fd,
+                        timeout=timedelta(seconds=60))
+    except Exception:
+        os.close(fd)
+        raise
+
+
+@functools.lru_cache(maxsize=1)
+def _loopback_backend_class() -> type:
+    from torch.distributed.elastic.rendezvous.c10d_rendezvous_backend import C10dRendezvousBackend
+
+    class LoopbackC10dRendezvousBackend(C10dRendezvousBackend):
+        """torch's c10d rendezvous backend, registered under :data:`LOCAL_RDZV_BACKEND`."""
+
+        @property
+        def name(self) -> str:
+            return LOCAL_RDZV_BACKEND
+
+    return LoopbackC10dRendezvousBackend
+
+
+def _create_loopback_handler(params: Any) -> Any:
+    from torch.distributed.elastic.rendezvous.dynamic_rendezvous import create_handler
+    from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
+
+    _, port = parse_rendezvous_endpoint(params.endpoint, default_port=-1)
+    store = _loopback_store(port if port > 0 else None)
+    handler: Any = create_handler(store, _loopback_backend_class()(store, params.run_id), params)
+    # The workers' store (MASTER_ADDR/MASTER_PORT) is created by the handler too: bind it to
+    # loopback, and make a fresh one for every round. torch keeps one for all rounds, so after a
+    # restart the new workers read the dead workers' gloo/NCCL addresses from it and hang
+    # (pytorch/pytorch#135712).
+    next_round = handler.next_rendezvous
+
+    def next_rendezvous() -> Any:
+        handler._shared_tcp_store_server = None
+        handler._bootstrap_store_info = None
+        return next_round()
+
+    handler._create_tcp_store_server = lambda addr, port: _loopback_store(None)
+    handler.next_rendezvous = next_rendezvous
+    return handler
+
+
+def _register_local_rendezvous() -> None:
+    from torch.distributed.elastic.rendezvous import rendezvous_handler_registry
+
+    rendezvous_handler_registry.register(LOCAL_RDZV_BACKEND, _create_loopback_handler)
