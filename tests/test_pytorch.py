@@ -41,7 +41,13 @@ def _spawned_workers() -> list[psutil.Process]:
 
 
 # -- success paths ----------------------------------------------------------------------------------
-def test_every_spelling_runs_in_two_gloo_workers_and_returns_rank_0s_value(dag_runner):
+_DEFAULTED = ("OMP_NUM_THREADS", "PYTHONUNBUFFERED", "TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC",
+              "TORCH_NCCL_ENABLE_MONITORING", "FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC", "TORCHELASTIC_SIGNALS_TO_HANDLE")
+
+
+def test_every_spelling_runs_in_two_gloo_workers_and_returns_rank_0s_value(dag_runner, monkeypatch):
+    for key in _DEFAULTED:  # the hook sets these only where unset
+        monkeypatch.delenv(key, raising=False)
     result = dag_runner.run("pytorch_features_dag.py", "pytorch_features")
     assert set(result.states.values()) == {"success"}, result.states
 
@@ -66,7 +72,7 @@ def test_every_spelling_runs_in_two_gloo_workers_and_returns_rank_0s_value(dag_r
     # Nothing the succeeded tasks started is still running, and the env defaults were undone.
     assert not alive(_processes(value["pids"] + classic["pids"]))
     assert _spawned_workers() == []
-    for key in ("OMP_NUM_THREADS", "FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC", "TORCHELASTIC_SIGNALS_TO_HANDLE"):
+    for key in _DEFAULTED:
         assert key not in os.environ, key
 
 
@@ -87,6 +93,7 @@ def test_failures_are_reported_per_rank_restarts_are_counted_and_nothing_hangs(d
     assert result.state == "failed"
     assert result.states[("rank_raises", -1)] == "failed"
     assert result.states[("all_ranks_exit", -1)] == "failed"
+    assert result.states[("rank_killed", -1)] == "failed"
     assert result.states[("two_nodes_locally", -1)] == "failed"
     assert elapsed < 240, f"the failing DAG took {elapsed:.0f}s"
 
@@ -104,6 +111,10 @@ def test_failures_are_reported_per_rank_restarts_are_counted_and_nothing_hangs(d
     message = (tmp_path / "all_ranks_exit.error").read_text()
     assert message.startswith("PyTorch worker(s) failed:"), message
     assert "exitcode=7 (pid " in message
+
+    message = (tmp_path / "rank_killed.error").read_text()
+    assert message.startswith("PyTorch worker(s) failed:\n  rank 1: exitcode=-9 (pid "), message
+    assert "OOM killer" in message
 
     message = (tmp_path / "two_nodes_locally.error").read_text()
     assert message.startswith("Elastic.nnodes:"), message

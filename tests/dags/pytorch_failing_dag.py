@@ -1,4 +1,4 @@
-"""PyTorch Elastic failures: a rank that raises (with one restart), all ranks dying at once, nnodes=2 locally."""
+"""PyTorch Elastic failures: a rank that raises (one restart), all ranks dying at once, a SIGKILLed rank, nnodes=2 locally."""
 
 from __future__ import annotations
 
@@ -34,12 +34,22 @@ def pytorch_failing():
         record_attempt(attempt_dir, task="all_ranks_exit")
         os._exit(7)
 
+    @flyte_task(plugin_config=Elastic(nnodes=1, nproc_per_node=2, monitor_interval=1, max_restarts=0))
+    def rank_killed() -> None:
+        import signal
+        import time
+
+        if os.environ["RANK"] == "1":
+            os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does
+        time.sleep(120)
+
     @flyte_task(plugin_config=Elastic(nnodes=2, nproc_per_node=1))
     def two_nodes_locally() -> None:
         raise AssertionError("must not run")
 
     rank_raises("{{ params.attempt_dir }}")
     all_ranks_exit("{{ params.attempt_dir }}")
+    rank_killed()
     two_nodes_locally()
 
 

@@ -109,40 +109,42 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
         cfg = self.config
         payload = self._payload(fn, args, kwargs, cloudpickle)
         _register_local_rendezvous()
-        port = _open_listener()
-        log_dir = tempfile.mkdtemp(prefix="flyte-elastic-")
-        config = LaunchConfig(
-            run_id=f"{self.task.slug}-{uuid.uuid4().hex[:8]}",
-            min_nodes=cfg.min_nodes,
-            max_nodes=cfg.max_nodes,
-            nproc_per_node=cfg.nproc_per_node,
-            rdzv_backend=LOCAL_RDZV_BACKEND,
-            rdzv_endpoint=f"{LOCAL_HOST}:{port}",
-            rdzv_configs=dict(cfg.rdzv_configs),
-            max_restarts=cfg.max_restarts,
-            monitor_interval=cfg.monitor_interval,
-            start_method="spawn",
-            local_addr=LOCAL_HOST,
-            logs_specs=DefaultLogsSpecs(log_dir=log_dir),
-        )
         if cfg.rdzv_backend != "c10d":
             self.log.info("Local run: using a c10d rendezvous on %s instead of %s", LOCAL_HOST, cfg.rdzv_backend)
-        self.log.info(
-            "Launching %d PyTorch worker(s): rendezvous %s, max_restarts=%d, monitor_interval=%ss",
-            cfg.nproc_per_node, config.rdzv_endpoint, cfg.max_restarts, cfg.monitor_interval,
-        )
         agent_pid = os.getpid()
         before = pytorch_worker.spawned_children(agent_pid)
         self.add_cleanup(_stop_new_workers, agent_pid, before)
+        project_root = str(self.task.project_root) if self.task.project_root else None
+        port = _open_listener()
+        log_dir = tempfile.mkdtemp(prefix="flyte-elastic-")
         saved = _SavedSignals()
         watchdog = pytorch_worker.start_zombie_watchdog(cfg.nproc_per_node)
-        project_root = str(self.task.project_root) if self.task.project_root else None
         try:
+            config = LaunchConfig(
+                run_id=f"{self.task.slug}-{uuid.uuid4().hex[:8]}",
+                min_nodes=cfg.min_nodes,
+                max_nodes=cfg.max_nodes,
+                nproc_per_node=cfg.nproc_per_node,
+                rdzv_backend=LOCAL_RDZV_BACKEND,
+                rdzv_endpoint=f"{LOCAL_HOST}:{port}",
+                rdzv_configs=dict(cfg.rdzv_configs),
+                max_restarts=cfg.max_restarts,
+                monitor_interval=cfg.monitor_interval,
+                start_method="spawn",
+                local_addr=LOCAL_HOST,
+                logs_specs=DefaultLogsSpecs(log_dir=log_dir),
+            )
+            self.log.info(
+                "Launching %d PyTorch worker(s): rendezvous %s, max_restarts=%d, monitor_interval=%ss",
+                cfg.nproc_per_node, config.rdzv_endpoint, cfg.max_restarts, cfg.monitor_interval,
+            )
             out = elastic_launch(config, pytorch_worker.run_worker)(project_root, payload, agent_pid, log_dir)
         except ChildFailedError as exc:
             reports = pytorch_worker.read_failure_reports(log_dir)
             raise FlyteEngineError(format_worker_failure(exc, reports)) from exc
         except SignalException as exc:
+            # torch's handler took the signal and stopped the workers; hand it to the previous
+            # handler too (Airflow's calls on_kill), then fail the task.
             saved.restore()
             _stop_new_workers(agent_pid, before)
             saved.forward(exc.sigval)
@@ -176,7 +178,7 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
         except Exception as exc:
             name, value = _unpicklable(call, cloudpickle)
             raise FlyteConfigError(
-                name, type(value).__name__, f"cannot be sent to the PyTorch workers ({exc})",
+                f"{getattr(fn, '__name__', 'task')}: {name}", value, f"cannot be sent to the PyTorch workers ({exc})",
                 "pass plain values (numbers, strings, lists, dicts, tensors) as task arguments",
             ) from exc
 
