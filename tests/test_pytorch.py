@@ -137,6 +137,10 @@ def test_sigterm_to_the_task_process_stops_the_workers(tmp_path):
         spawned = [p for p in seen if "spawn_main" in " ".join(p.cmdline())]
         assert len(alive(workers)) == 2
         assert {p.pid for p in workers} == {p.pid for p in spawned}
+        # The rendezvous store, the workers' store and gloo all listen on loopback only.
+        tree = {proc.pid} | {p.pid for p in seen}
+        listening = [c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN" and c.pid in tree]
+        assert listening and set(listening) == {"127.0.0.1"}, listening
         proc.send_signal(signal.SIGTERM)  # to the task process only, as Airflow's supervisor does
         proc.wait(timeout=120)
     finally:
