@@ -1,27 +1,86 @@
-"""Spark's lifecycle: build the ``SparkSession`` in ``pre``, stop it (and the JVM it started) in ``post``."""
+"""Spark's lifecycle: build the ``SparkSession`` in ``pre``, stop it (and the JVM it started) in ``post``.
+
+Three places a task's session can live:
+
+* **locally** (no connection): ``local[*]`` in this process; executors' Python workers get
+  the project root on ``PYTHONPATH``.
+* **a standalone master** (``spark://host:7077``): this process is the driver (client mode);
+  the code bundle goes to executors with ``sparkContext.addPyFile``.
+* **a Spark Connect server** (``sc://host:15002``): this process is a thin gRPC client; the
+  code bundle goes to the server's Python workers with ``session.addArtifacts(..., pyfile=True)``.
+
+Either way functions from the DAG file are pickled by value with ``pyspark.cloudpickle``
+(Spark Connect serializes UDFs with the same module), so UDFs can import the user's modules.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
 from airflow_provider_flyte.user_code import prepend_path, register_by_value
 
+if TYPE_CHECKING:
+    from airflow_provider_flyte.bundle import CodeBundle
+    from airflow_provider_flyte.clusters import ClusterTarget
+
 LOCAL_MASTER = "local[*]"
 _JVM_EXIT_TIMEOUT_S = 20
+#: ``[flyte] code_bundle`` / ``AIRFLOW__FLYTE__CODE_BUNDLE``: ``false`` ships no code to clusters.
+CODE_BUNDLE_ENV = "AIRFLOW__FLYTE__CODE_BUNDLE"
+#: Connection extra: seconds to wait for the cluster's port before failing (default 10).
+CONNECT_TIMEOUT_EXTRA = "connect_timeout"
+_CONNECT_MODE_ENV = ("SPARK_CONNECT_MODE_ENABLED",)
+
+
+def code_bundle_enabled() -> bool:
+    """Whether cluster runs ship the code bundle: ``[flyte] code_bundle`` (default ``True``).
+
+    Set ``AIRFLOW__FLYTE__CODE_BUNDLE=false`` when the code is installed on the cluster
+    already; executors then import only what their own environment has.
+    """
+    try:
+        from airflow.configuration import conf
+
+        return conf.getboolean("flyte", "code_bundle", fallback=True)
+    except ImportError:
+        value = os.environ.get(CODE_BUNDLE_ENV, "true").strip().lower()
+        return value not in ("false", "0", "no", "off")
 
 
 class FlyteSparkHook(FlyteEngineHook[Spark]):
-    """Owns one task's ``SparkSession``.
+    """Owns one task's ``SparkSession``: local, on a standalone master, or on Spark Connect.
 
-    Locally (no connection) the session runs ``local[*]`` unless ``spark.master`` is set;
-    executors' Python workers get the project root on ``PYTHONPATH`` and functions from
-    the DAG file are pickled by value, so UDFs can import the user's modules.
+    Connections (``conn_id``): ``flyte_spark`` with ``host`` ``spark://h:7077`` or
+    ``sc://h:15002``; the apache-spark provider's ``spark`` (``host`` ``spark://h``, ``port``)
+    and ``spark_connect`` (``host`` ``sc://h`` or ``h``, ``port`` default 15002, ``login`` ->
+    ``user_id``, ``password`` -> bearer token, extra ``use_ssl``). Extras whose keys start with
+    ``spark.`` are Spark properties (as ``@task.pyspark`` applies them); the plugin's
+    ``spark_conf`` wins over them. Extra ``connect_timeout``: seconds the cluster's port may take
+    to answer before the task fails (default 10).
+
+    On a standalone master every property applies (the task's driver is created here).
+    On Spark Connect the server owns the Spark application, so only properties that a session
+    may set at run time apply: runtime SQL settings (``spark.sql.shuffle.partitions``,
+    ``spark.sql.session.timeZone``, ``spark.sql.ansi.enabled``...) and keys Spark does not know
+    (``spark.hadoop.*``). Static SQL settings and core settings (``spark.executor.*``,
+    ``spark.driver.*``, ``spark.app.name``, ``spark.jars``, ``spark.executorEnv.*``) are
+    rejected by the server; they are logged as a warning and the task goes on. Set them on
+    the server instead. ``TaskEnvironment.env_vars`` reach executors on a standalone master
+    (``spark.executorEnv.*``), not on Spark Connect.
+
+    The code bundle (the project root, see :mod:`airflow_provider_flyte.bundle`) is shipped
+    unless ``[flyte] code_bundle`` / ``AIRFLOW__FLYTE__CODE_BUNDLE`` is ``false``; no project
+    root means no bundle, which is not an error (code baked into the cluster's image).
     """
 
     conn_type = "flyte_spark"
@@ -29,12 +88,14 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
     hook_name = "Flyte Spark"
     config_type = Spark
     engine_name = "Spark"
+    accepted_conn_types = {"flyte_spark": "spark", "spark": "spark", "spark_connect": "sc"}
+    default_ports = {"spark": 7077, "sc": 15002}
 
     def app_name(self) -> str:
         return self.task.display_name if self.task.dag_file or self.task.run_id else DEFAULT_APP_NAME
 
     def session_conf(self) -> dict[str, str]:
-        """The properties the session is built with: plugin config plus local defaults."""
+        """The properties a local session is built with: plugin config plus local defaults."""
         conf = self.config.effective_conf()
         conf.setdefault("spark.master", LOCAL_MASTER)
         conf.setdefault("spark.pyspark.python", sys.executable)
@@ -42,21 +103,48 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         if self.task.project_root is not None:
             key = "spark.executorEnv.PYTHONPATH"
             conf[key] = prepend_path(conf.get(key), str(self.task.project_root))
-        for key, value in (self.env.env_vars or {}).items() if self.env else ():
-            conf.setdefault(f"spark.executorEnv.{key}", value)
+        self._add_executor_env(conf)
         return conf
 
+    def cluster_conf(self, target: ClusterTarget) -> dict[str, str]:
+        """Properties for a cluster session: ``spark.*`` connection extras, then the plugin config.
+
+        The driver's paths are not passed on (no ``PYTHONPATH`` or interpreter of this worker):
+        executors on other hosts get the code from the bundle and use their own Python unless
+        ``executor_path`` / ``spark.pyspark.python`` says otherwise.
+        """
+        conf = {k: str(v) for k, v in target.extra.items() if k.startswith("spark.")}
+        conf.update(self.config.effective_conf())
+        if target.scheme == "spark":
+            self._add_executor_env(conf)
+        return conf
+
+    def _add_executor_env(self, conf: dict[str, str]) -> None:
+        for key, value in (self.env.env_vars or {}).items() if self.env else ():
+            conf.setdefault(f"spark.executorEnv.{key}", value)
+
+    # -- pre ----------------------------------------------------------------------------------
     def pre(self) -> dict[str, Any]:
+        if self.is_local:
+            return self._pre_local()
+        target = self._cluster_target()
+        from airflow_provider_flyte.clusters import probe
+
+        kind = "Spark Connect server" if target.scheme == "sc" else "Spark master"
+        probe(target, timeout=_connect_timeout(target), engine=kind)
+        if target.scheme == "sc":
+            return self._pre_connect(target)
+        return self._pre_master(target)
+
+    def _pre_local(self) -> dict[str, Any]:
         from pyspark import SparkContext, cloudpickle
         from pyspark.sql import SparkSession
 
         conf = self.session_conf()
         started_jvm = SparkContext._gateway is None
         owns_context = SparkContext._active_spark_context is None
-        if owns_context and "spark.local.dir" not in conf:
-            local_dir = tempfile.mkdtemp(prefix="flyte-spark-")
-            self.add_cleanup(shutil.rmtree, local_dir, ignore_errors=True)
-            conf["spark.local.dir"] = local_dir
+        if owns_context:
+            self._private_local_dir(conf)
         if started_jvm:
             self.add_cleanup(_stop_jvm)
         # PYSPARK_PYTHON is read when the context starts; keep it for this task only.
@@ -75,14 +163,201 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
             for key, value in conf.items():
                 _set_runtime_conf(session, key, value)
         register_by_value(self.task.python_callable or (lambda: None), cloudpickle)
+        self._record_ui(session)
         return {"spark_session": session}
+
+    def _pre_master(self, target: ClusterTarget) -> dict[str, Any]:
+        """Client mode on a standalone master: this process is the driver."""
+        from pyspark import SparkContext, cloudpickle
+        from pyspark.sql import SparkSession
+
+        conf = self.cluster_conf(target)
+        configured = conf.pop("spark.master", None)
+        if configured and configured != target.address:
+            self.log.warning("spark_conf sets spark.master=%s; %s wins", configured, target.describe())
+        active = SparkContext._active_spark_context
+        if active is not None and active.master != target.address:
+            raise FlyteEngineError(
+                f"A SparkContext for {active.master} is already running in this process; cannot also run on "
+                f"{target.describe()}. Stop it first (spark.stop()) or run the task in a fresh process."
+            )
+        owns_context = active is None
+        if owns_context:
+            self._private_local_dir(conf)
+        if SparkContext._gateway is None:
+            self.add_cleanup(_stop_jvm)
+        if "spark.pyspark.python" in conf:
+            self.set_default_env("PYSPARK_PYTHON", conf["spark.pyspark.python"])
+
+        builder = SparkSession.builder.appName(self.app_name()).master(target.address)
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        if owns_context:
+            self.add_cleanup(session.stop)
+        else:
+            self.log.info("Reusing the SparkContext on %s already running in this process", target.address)
+            for key, value in conf.items():
+                _set_runtime_conf(session, key, value)
+        self.log.info("Spark session on %s (application %s)", target.describe(), session.sparkContext.applicationId)
+
+        bundle = self._bundle()
+        if bundle is not None:
+            before = list(sys.path)
+            session.sparkContext.addPyFile(str(bundle.path))
+            # addPyFile also puts the zip on this driver's sys.path; undo that after the task.
+            self.add_cleanup(_remove_from_sys_path, [p for p in sys.path if p not in before])
+        register_by_value(self.task.python_callable or (lambda: None), cloudpickle)
+        self._record_ui(session)
+        return {"spark_session": session}
+
+    def _pre_connect(self, target: ClusterTarget) -> dict[str, Any]:
+        """A Spark Connect session: a gRPC client; the server is never stopped by the task."""
+        from pyspark import cloudpickle
+        from pyspark.sql import SparkSession
+
+        conf = self.cluster_conf(target)
+        for key in ("spark.master", "spark.remote"):
+            conf.pop(key, None)
+        # builder.remote(...).create() marks the process as Spark Connect (pyspark.sql.utils.is_remote);
+        # undo that after the task, or later local sessions in this process would be Connect ones.
+        self.add_cleanup(_restore_environ, {key: os.environ.get(key) for key in _CONNECT_MODE_ENV})
+        session = SparkSession.builder.remote(self.connect_url(target)).create()
+        self.add_cleanup(_stop_connect_session, session)
+        self.log.info("Spark Connect session %s on %s", getattr(session, "session_id", "?"), target.describe())
+
+        rejected = []
+        for key, value in conf.items():
+            try:
+                session.conf.set(key, value)
+            except Exception as exc:
+                rejected.append(f"{key} ({_first_line(exc)})")
+        if rejected:
+            self.log.warning(
+                "Spark Connect does not let a session set these properties; set them on the server: %s",
+                "; ".join(rejected),
+            )
+
+        bundle = self._bundle()
+        if bundle is not None:
+            session.addArtifacts(str(bundle.path), pyfile=True)
+        register_by_value(self.task.python_callable or (lambda: None), cloudpickle)
+        return {"spark_session": session}
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _cluster_target(self) -> ClusterTarget:
+        target = self.cluster()
+        scheme, _, rest = target.address.partition("://")
+        name = rest.split("/", 1)[0].split(":", 1)[0].lower()  # "local", "local[2]", "yarn" are not hosts
+        if scheme not in ("spark", "sc") or name in ("local", "yarn") or name.startswith("local["):
+            raise FlyteConfigError(
+                f"connection {self.conn_id!r}.host", target.address,
+                "a Flyte Spark task runs on a Spark standalone master (spark://host:port) or a Spark "
+                "Connect server (sc://host:port)",
+                "set host to such a URL, or drop conn_id to run locally on the worker",
+            )
+        return target
+
+    def connect_url(self, target: ClusterTarget) -> str:
+        """``sc://host:port/;token=...;user_id=...;use_ssl=...`` from the connection.
+
+        Parameters already in ``host`` win; ``password`` is the bearer token, ``login`` the
+        user id, extra ``use_ssl`` turns TLS on (a token needs TLS unless the host is ``localhost``).
+        """
+        base, _, raw_params = target.address.partition("/;")
+        params: dict[str, str] = {}
+        for item in filter(None, raw_params.split(";")):
+            key, _, value = item.partition("=")
+            params[key] = unquote(value)
+        if target.token:
+            params.setdefault("token", target.token)
+        login = self._login()
+        if login:
+            params.setdefault("user_id", login)
+        use_ssl = target.extra.get("use_ssl")
+        if use_ssl is not None:
+            params.setdefault("use_ssl", str(use_ssl).lower())
+        base = base.rstrip("/")
+        if not params:
+            return base
+        return f"{base}/;" + ";".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
+
+    def _login(self) -> str | None:
+        from airflow.sdk import BaseHook
+
+        assert self.conn_id is not None
+        return BaseHook.get_connection(self.conn_id).login or None
+
+    def _bundle(self) -> CodeBundle | None:
+        if not code_bundle_enabled():
+            self.log.info("Code bundle off (%s=false): executors import only what their own environment has",
+                          CODE_BUNDLE_ENV)
+            return None
+        bundle = self.code_bundle("zip")
+        if bundle is None:
+            self.log.info("No project root to bundle; executors import only what their own environment has")
+        return bundle
+
+    def _private_local_dir(self, conf: dict[str, str]) -> None:
+        if "spark.local.dir" not in conf:
+            local_dir = tempfile.mkdtemp(prefix="flyte-spark-")
+            self.add_cleanup(shutil.rmtree, local_dir, ignore_errors=True)
+            conf["spark.local.dir"] = local_dir
+
+    def _record_ui(self, session: Any) -> None:
+        try:
+            url = session.sparkContext.uiWebUrl
+        except Exception:
+            url = None
+        if url:
+            self.links["spark_ui"] = url
+
+
+def _connect_timeout(target: ClusterTarget) -> float:
+    from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S
+
+    raw = target.extra.get(CONNECT_TIMEOUT_EXTRA, DEFAULT_PROBE_TIMEOUT_S)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if value <= 0:
+        raise FlyteConfigError(
+            f"connection {target.conn_id!r}.extra.{CONNECT_TIMEOUT_EXTRA}", raw, "not a positive number of seconds",
+            f'set it to e.g. {{"{CONNECT_TIMEOUT_EXTRA}": 10}}',
+        )
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def _set_runtime_conf(session: Any, key: str, value: str) -> None:
-    try:
+    with contextlib.suppress(Exception):  # static confs cannot change on a live context
         session.conf.set(key, value)
-    except Exception:  # static confs cannot change on a live context
-        pass
+
+
+def _remove_from_sys_path(entries: list[str]) -> None:
+    for entry in entries:
+        while entry in sys.path:
+            sys.path.remove(entry)
+
+
+def _restore_environ(previous: Mapping[str, str | None]) -> None:
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _stop_connect_session(session: Any) -> None:
+    """Cancel what the task left running, release the session, close the channel; the server stays."""
+    with contextlib.suppress(Exception):
+        session.interruptAll()
+    session.stop()
 
 
 def _stop_jvm() -> None:
@@ -93,10 +368,8 @@ def _stop_jvm() -> None:
     if gateway is None:
         return
     proc = getattr(gateway, "proc", None)
-    try:
+    with contextlib.suppress(Exception):
         gateway.shutdown()
-    except Exception:
-        pass
     if proc is not None:
         # The JVM's PythonGatewayServer exits when its stdin closes; kill it if it lingers.
         try:
