@@ -68,7 +68,10 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
     ``spark_conf`` wins over them. Extra ``connect_timeout``: seconds the cluster's port may take
     to answer before the task fails (default 10).
 
-    On a standalone master every property applies (the task's driver is created here).
+    On a standalone master every property applies (the task's driver is created here, in
+    client mode): executors connect back to this worker, so it must be reachable from the
+    cluster (set ``spark.driver.host`` / ``spark.driver.port`` / ``spark.blockManager.port`` in
+    ``spark_conf`` or the connection's extras where the default address or ports are not).
     On Spark Connect the server owns the Spark application, so only properties that a session
     may set at run time apply: runtime SQL settings (``spark.sql.shuffle.partitions``,
     ``spark.sql.session.timeZone``, ``spark.sql.ansi.enabled``...) and keys Spark does not know
