@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_flyte import __version__
+from airflow_provider_flyte import __version__, registry
 
 _ENGINES = ("spark", "ray", "dask", "pytorch")
 _INTEGRATIONS = {
@@ -20,14 +20,17 @@ _INTEGRATIONS = {
 
 
 def _conn(conn_type: str, hook: str, name: str, host_placeholder: str, extra: dict[str, Any],
-          conn_fields: dict[str, Any]) -> dict[str, Any]:
+          conn_fields: dict[str, Any], hidden: tuple[str, ...] = ("schema", "login")) -> dict[str, Any]:
+    relabel = {"host": "Address", "password": "Token"}
+    if "login" not in hidden:
+        relabel["login"] = "User ID"
     return {
         "connection-type": conn_type,
         "hook-class-name": f"airflow_provider_flyte.hooks.{hook}",
         "hook-name": name,
         "ui-field-behaviour": {
-            "hidden-fields": ["schema", "login"],
-            "relabeling": {"host": "Address", "password": "Token"},
+            "hidden-fields": list(hidden),
+            "relabeling": relabel,
             "placeholders": {"host": host_placeholder, "port": "optional", "extra": str(extra).replace("'", '"')},
         },
         "conn-fields": conn_fields,
@@ -57,9 +60,13 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             _conn(
                 "flyte_spark", "spark.FlyteSparkHook", "Flyte Spark",
-                "spark://host:7077 or sc://host:15002", {"spark_conf": {"spark.executor.memory": "2g"}},
-                {"deploy_mode": {"label": "Deploy mode", "schema": {"type": ["string", "null"],
-                                                                   "enum": ["client", None]}}},
+                "spark://host:7077 or sc://host:15002",
+                {"connect_timeout": 10, "use_ssl": False, "spark.executor.memory": "2g"},
+                {
+                    "connect_timeout": {"label": "Connect timeout (s)", "schema": {"type": ["integer", "null"]}},
+                    "use_ssl": {"label": "Use SSL (Spark Connect)", "schema": {"type": ["boolean", "null"]}},
+                },
+                hidden=("schema",),
             ),
             _conn(
                 "flyte_ray", "ray.FlyteRayHook", "Flyte Ray",
@@ -72,6 +79,7 @@ def get_provider_info() -> dict[str, Any]:
                 {"dashboard_link": {"label": "Dashboard URL", "schema": {"type": ["string", "null"]}}},
             ),
         ],
+        "extra-links": [path for entry in registry.entries() for path in entry.link_paths],
         "task-decorators": [
             {"name": "flyte", "class-name": "airflow_provider_flyte.decorators.flyte.flyte_task"},
         ],

@@ -25,6 +25,8 @@ class PluginEntry:
     config_path: str
     hook_path: str
     supports_reuse: bool = False
+    #: Import paths of the engine's operator extra links (``BaseOperatorLink`` classes).
+    link_paths: tuple[str, ...] = ()
 
     @property
     def config_name(self) -> str:
@@ -35,7 +37,11 @@ class PluginEntry:
 
 
 _BUILTIN = (
-    PluginEntry("airflow_provider_flyte.plugins.spark.Spark", "airflow_provider_flyte.hooks.spark.FlyteSparkHook"),
+    PluginEntry(
+        "airflow_provider_flyte.plugins.spark.Spark",
+        "airflow_provider_flyte.hooks.spark.FlyteSparkHook",
+        link_paths=("airflow_provider_flyte.links.spark.SparkUILink",),
+    ),
     PluginEntry(
         "airflow_provider_flyte.plugins.ray.RayJobConfig",
         "airflow_provider_flyte.hooks.ray.FlyteRayHook",
@@ -57,10 +63,22 @@ def _load(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def register(config_type: type, hook_class: type | str, *, supports_reuse: bool = False) -> None:
+def register(
+    config_type: type, hook_class: type | str, *, supports_reuse: bool = False, link_paths: tuple[str, ...] = ()
+) -> None:
     """Register ``hook_class`` (a class or an import path) as the runner for ``config_type``."""
     hook_path = hook_class if isinstance(hook_class, str) else _qualname(hook_class)
-    _entries[_qualname(config_type)] = PluginEntry(_qualname(config_type), hook_path, supports_reuse)
+    _entries[_qualname(config_type)] = PluginEntry(_qualname(config_type), hook_path, supports_reuse, link_paths)
+
+
+def entries() -> list[PluginEntry]:
+    """Every registered engine."""
+    return list(_entries.values())
+
+
+def all_links() -> tuple[Any, ...]:
+    """One instance of every registered engine's extra-link classes (for the generic operator)."""
+    return tuple(_load(path)() for entry in _entries.values() for path in entry.link_paths)
 
 
 def registered_names() -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
+from airflow_provider_flyte import registry
 from airflow_provider_flyte.environment import TaskEnvironment
 from airflow_provider_flyte.operators.base import FlyteOperator
 
@@ -15,6 +16,8 @@ class _FlyteDecoratedOperator(DecoratedOperator, FlyteOperator):  # type: ignore
     """The operator behind ``@flyte_task``: the engine is chosen by the plugin config's type."""
 
     custom_operator_name = "@task.flyte"
+    #: The engine is chosen at run time, so every engine's link is offered; unused ones stay empty.
+    operator_extra_links = registry.all_links()
     template_fields: Sequence[str] = FlyteOperator.template_fields
     template_fields_renderers = FlyteOperator.template_fields_renderers
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 C = TypeVar("C")
 
+#: Environment form of ``[flyte] code_bundle``: set it to ``false`` when the code is on the cluster already.
+CODE_BUNDLE_ENV = "AIRFLOW__FLYTE__CODE_BUNDLE"
+
 log = logging.getLogger(__name__)
 
 
@@ -93,6 +96,10 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         Built from ``env.include`` or the DAG folder, cached per process (unchanged trees are not
         rebuilt). A missing root (code baked into the image) is not an error.
         """
+        if not code_bundle_enabled():
+            self.log.info("Code bundle off (%s=false): workers import only what their own environment has",
+                          CODE_BUNDLE_ENV)
+            return None
         root = self.task.project_root
         if root is None or not root.is_dir():
             return None
@@ -144,6 +151,17 @@ class FlyteEngineHook(BaseHook, Generic[C]):
             return
         os.environ[key] = value
         self.add_cleanup(_restore_environ, {key: None})
+
+
+def code_bundle_enabled() -> bool:
+    """Whether cluster runs ship the code bundle: ``[flyte] code_bundle`` (default ``True``)."""
+    try:
+        from airflow.configuration import conf
+
+        return conf.getboolean("flyte", "code_bundle", fallback=True)
+    except ImportError:
+        value = os.environ.get(CODE_BUNDLE_ENV, "true").strip().lower()
+        return value not in ("false", "0", "no", "off")
 
 
 def _restore_environ(previous: Mapping[str, str | None]) -> None:

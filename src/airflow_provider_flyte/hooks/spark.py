@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hooks.base import CODE_BUNDLE_ENV, FlyteEngineHook, code_bundle_enabled
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
 from airflow_provider_flyte.user_code import prepend_path, register_by_value
 
@@ -36,25 +36,9 @@ if TYPE_CHECKING:
 LOCAL_MASTER = "local[*]"
 _JVM_EXIT_TIMEOUT_S = 20
 #: ``[flyte] code_bundle`` / ``AIRFLOW__FLYTE__CODE_BUNDLE``: ``false`` ships no code to clusters.
-CODE_BUNDLE_ENV = "AIRFLOW__FLYTE__CODE_BUNDLE"
 #: Connection extra: seconds to wait for the cluster's port before failing (default 10).
 CONNECT_TIMEOUT_EXTRA = "connect_timeout"
 _CONNECT_MODE_ENV = ("SPARK_CONNECT_MODE_ENABLED",)
-
-
-def code_bundle_enabled() -> bool:
-    """Whether cluster runs ship the code bundle: ``[flyte] code_bundle`` (default ``True``).
-
-    Set ``AIRFLOW__FLYTE__CODE_BUNDLE=false`` when the code is installed on the cluster
-    already; executors then import only what their own environment has.
-    """
-    try:
-        from airflow.configuration import conf
-
-        return conf.getboolean("flyte", "code_bundle", fallback=True)
-    except ImportError:
-        value = os.environ.get(CODE_BUNDLE_ENV, "true").strip().lower()
-        return value not in ("false", "0", "no", "off")
 
 
 class FlyteSparkHook(FlyteEngineHook[Spark]):
