@@ -1,43 +1,102 @@
-"""Ray's lifecycle: start a private Ray instance in ``pre``; shut it down and reap its processes in ``post``.
+"""Ray's lifecycle: a private local Ray instance, or a connection to an existing Ray cluster.
 
-Locally every task gets its own Ray instance: its own temp dir (a short path, as Ray's
-socket paths are length-limited), random ports on 127.0.0.1 only, no dashboard, and as
-many CPUs as the config's head and worker groups ask for (capped to this machine). Ray
-workers inherit ``PYTHONPATH`` from the raylet, which is started with the DAG folder on
-it, so remote functions can import the user's helper modules; functions from the DAG
-file itself are pickled by value. Worker output reaches the task log (``log_to_driver``).
+**Locally** (no connection, no ``RayJobConfig.address``) every task gets its own Ray
+instance: its own temp dir (a short path, as Ray's socket paths are length-limited),
+random ports on 127.0.0.1 only, no dashboard, and as many CPUs as the config's head and
+worker groups ask for (capped to this machine). Ray workers inherit ``PYTHONPATH`` from
+the raylet, which is started with the DAG folder on it, so remote functions can import
+the user's helper modules. ``post`` shuts the instance down and reaps its processes.
+
+**On a cluster** (a ``flyte_ray`` connection, or ``RayJobConfig.address``) the task is a
+Ray driver: ``ray.init(address=...)`` with the config's ``runtime_env`` plus the code
+bundle as ``working_dir``, so workers on every node import the user's modules from it.
+``post`` only disconnects (``ray.shutdown()``); the cluster keeps running.
+
+Either way functions from the DAG file are pickled by value with ``ray.cloudpickle`` and
+worker output reaches the task log (``log_to_driver``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import ipaddress
 import math
 import os
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from airflow_provider_flyte.exceptions import FlyteEngineError
+from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S, ClusterTarget
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.user_code import modules_to_pickle_by_value, prepend_path
 
+if TYPE_CHECKING:
+    from airflow_provider_flyte.bundle import CodeBundle
+
 _EXIT_TIMEOUT_S = 15
 _TRUE = ("1", "true", "yes", "on")
+#: ``[flyte] code_bundle`` / ``AIRFLOW__FLYTE__CODE_BUNDLE``: ``false`` ships no code to clusters.
+CODE_BUNDLE_ENV = "AIRFLOW__FLYTE__CODE_BUNDLE"
+#: Connection extras read by the hook.
+NAMESPACE_EXTRA = "namespace"
+CONNECT_TIMEOUT_EXTRA = "connect_timeout"
+DASHBOARD_URL_EXTRA = "dashboard_url"
+#: Pseudo-scheme of a GCS address (``host:6379``): ``ray.init`` takes it without a scheme.
+GCS_SCHEME = "gcs"
+CLIENT_SCHEME = "ray"
+_AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def code_bundle_enabled() -> bool:
+    """Whether cluster runs ship the code bundle: ``[flyte] code_bundle`` (default ``True``).
+
+    Set ``AIRFLOW__FLYTE__CODE_BUNDLE=false`` when the code is installed on the cluster
+    already; Ray workers then import only what their own environment has.
+    """
+    try:
+        from airflow.configuration import conf
+
+        return conf.getboolean("flyte", "code_bundle", fallback=True)
+    except ImportError:  # pragma: no cover - Airflow is always there in a task
+        value = os.environ.get(CODE_BUNDLE_ENV, "true").strip().lower()
+        return value not in ("false", "0", "no", "off")
 
 
 class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
-    """Owns one task's Ray instance (or uses the one already initialized in this process).
+    """Owns one task's Ray instance or cluster connection (or uses Ray already initialized here).
 
     ``ray.init`` runs only when Ray is not initialized yet; Ray that this task did not
     start is left running. ``ctx().data`` is empty, as in flyteplugins: the task calls
     ``ray.remote`` / ``ray.get`` directly.
+
+    Connection ``flyte_ray``: ``host`` is a Ray Client address (``ray://h:10001``) or a GCS
+    address (``h:6379``, or ``gcs://h:6379``; the task must then run on a node of the cluster);
+    ``port`` is optional (defaults 10001 / 6379). ``password`` is the cluster's auth token
+    (``ray start`` turns token auth on): the task connects with ``RAY_AUTH_MODE=token`` and
+    ``RAY_AUTH_TOKEN`` set to it. Extras: ``namespace`` (Ray namespace of the job),
+    ``connect_timeout`` (seconds the address may take to answer, default 10) and
+    ``dashboard_url`` (the dashboard link to show when the head reports an unreachable one).
+    Without a connection, ``RayJobConfig.address`` selects the cluster the same way (the token
+    then comes from Ray's usual sources: ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``,
+    ``~/.ray/auth_token``); with both, the connection wins.
+
+    On a cluster the job's ``runtime_env`` is the config's, with ``TaskEnvironment.env_vars``
+    added to ``env_vars`` (the config's win) and the code bundle as ``working_dir`` (the zip
+    itself: its ignore rules already leave out ``*.tar.gz``, ``.python_history``, secrets...).
+    A ``working_dir`` of the user's wins; the bundle's top-level modules and packages then go
+    to ``py_modules``. ``[flyte] code_bundle = false`` ships no code.
     """
 
     conn_type = "flyte_ray"
@@ -45,6 +104,8 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
     hook_name = "Flyte Ray"
     config_type = RayJobConfig
     engine_name = "Ray"
+    accepted_conn_types = {"flyte_ray": GCS_SCHEME}
+    default_ports = {CLIENT_SCHEME: 10001, GCS_SCHEME: 6379}
 
     # -- sizing -------------------------------------------------------------------------------
     def node_cpus(self) -> tuple[float, list[tuple[int, float]]]:
@@ -113,14 +174,10 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         if ray.is_initialized():
             self.log.info("Ray is already initialized in this process: %s uses it and leaves it running",
                           self.task.display_name)
-        elif self.is_local and not self.config.address:
+        elif self.is_local and (self.config.address or "local").strip() == "local":
             self._start_local(ray)
         else:
-            where = f"connection {self.conn_id!r}" if self.conn_id else f"address {self.config.address!r}"
-            raise FlyteEngineError(
-                f"Connecting to an existing Ray cluster ({where}) is not supported yet; "
-                "leave conn_id and RayJobConfig.address unset to run Ray locally on the worker"
-            )
+            self._connect(ray)
         self._register_code(cloudpickle)
         return {}
 
@@ -135,11 +192,131 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         _ensure_auth_token()
         root = str(self.task.project_root) if self.task.project_root else None
         with _raylet_environ(ray, root), _random_local_ports(), _keep_sigterm_handler():
-            ray.init(**kwargs)
+            context = ray.init(**kwargs)
+        if kwargs["include_dashboard"]:
+            self._record_dashboard(context, None)
         self.log.info(
             "Started a local Ray instance for %s: %s CPUs (the config asks for %g), temp dir %s, runtime_env %s",
             self.task.display_name, kwargs["num_cpus"], requested, temp_dir, kwargs["runtime_env"],
         )
+
+    # -- an existing cluster ------------------------------------------------------------------
+    def cluster_target(self) -> ClusterTarget | None:
+        """The cluster to connect to: the connection's, else ``RayJobConfig.address``.
+
+        ``None`` for ``address="auto"`` (Ray finds the cluster running on this machine).
+        """
+        if self.conn_id is not None:
+            if self.config.address:
+                self.log.warning("RayJobConfig.address=%s is ignored: connection %r selects the cluster",
+                                 self.config.address, self.conn_id)
+            target = self.cluster()
+            field = f"connection {self.conn_id!r}.host"
+        else:
+            address = (self.config.address or "").strip()
+            if address == "auto":
+                return None
+            target = _AddressTarget(conn_id="", conn_type="", address=_with_scheme_and_port(address))
+            field = "RayJobConfig.address"
+        if target.scheme not in (CLIENT_SCHEME, GCS_SCHEME) or not target.host:
+            raise FlyteConfigError(
+                field, target.address, "not a Ray address",
+                "use a Ray Client address (ray://host:10001) or the cluster's GCS address (host:6379)",
+            )
+        return target
+
+    def init_address(self, target: ClusterTarget | None) -> str:
+        """What ``ray.init(address=...)`` gets: ``ray://h:p``, ``h:p`` (GCS) or ``auto``."""
+        if target is None:
+            return "auto"
+        if target.scheme == GCS_SCHEME:
+            return urlsplit(target.address).netloc
+        return target.address
+
+    def cluster_runtime_env(self, bundle: CodeBundle | None, extracted: Path | None = None) -> dict[str, Any] | None:
+        """The job's runtime_env on a cluster: the config's, ``env.env_vars`` and the code bundle.
+
+        ``extracted`` is the bundle unpacked, needed only when the user set ``working_dir``.
+        """
+        runtime_env = copy.deepcopy(dict(self.config.runtime_env or {}))
+        env_vars = {**(self.env.env_vars if self.env and self.env.env_vars else {}),
+                    **(runtime_env.get("env_vars") or {})}
+        if env_vars:
+            runtime_env["env_vars"] = {str(k): str(v) for k, v in env_vars.items()}
+        if bundle is not None:
+            if runtime_env.get("working_dir") is None:
+                runtime_env["working_dir"] = str(bundle.path)
+            elif extracted is not None:
+                modules = _top_level_modules(extracted)
+                runtime_env["py_modules"] = [*(runtime_env.get("py_modules") or []), *modules]
+        return runtime_env or None
+
+    def _connect(self, ray: Any) -> None:
+        from airflow_provider_flyte.clusters import probe
+
+        target = self.cluster_target()
+        where = self._describe(target)
+        if target is not None:
+            kind = "Ray Client server" if target.scheme == CLIENT_SCHEME else "Ray cluster (GCS)"
+            probe(target, timeout=_connect_timeout(target), engine=kind)
+        # Restored after ray.shutdown() (cleanups run in reverse order).
+        self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
+        if target is not None and target.token:
+            os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=target.token)
+            os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+        _reload_auth()  # Ray caches the mode and token per process: read the current ones
+
+        bundle = self._bundle()
+        extracted = None
+        if bundle is not None and (self.config.runtime_env or {}).get("working_dir") is not None:
+            extracted = self._extract(bundle)
+        runtime_env = self.cluster_runtime_env(bundle, extracted)
+        namespace = target.extra.get(NAMESPACE_EXTRA) if target is not None else None
+        address = self.init_address(target)
+        self.add_cleanup(_shutdown, ray)  # before ray.init: a connection that fails half-way is closed too
+        try:
+            with _keep_loopback_gcs(ray, target), _keep_sigterm_handler():
+                context = ray.init(address=address, runtime_env=runtime_env, namespace=namespace or None,
+                                   log_to_driver=True)
+        except Exception as exc:
+            raise FlyteEngineError(f"Cannot connect to the Ray cluster at {where}: {exc}") from exc
+        self.log.info("Connected %s to the Ray cluster at %s (namespace %s), runtime_env %s",
+                      self.task.display_name, where, namespace, _loggable(runtime_env))
+        self._record_dashboard(context, target)
+
+    def _describe(self, target: ClusterTarget | None) -> str:
+        return target.describe() if target is not None else "RayJobConfig.address 'auto'"
+
+    def _bundle(self) -> CodeBundle | None:
+        if not code_bundle_enabled():
+            self.log.info("Code bundle off (%s=false): Ray workers import only what their own environment has",
+                          CODE_BUNDLE_ENV)
+            return None
+        bundle = self.code_bundle("zip")
+        if bundle is None:
+            self.log.info("No project root to bundle; Ray workers import only what their own environment has")
+        return bundle
+
+    def _extract(self, bundle: CodeBundle) -> Path:
+        from airflow_provider_flyte.bundle import extract_bundle
+
+        parent = tempfile.mkdtemp(prefix="flyte-ray-bundle-")
+        self.add_cleanup(shutil.rmtree, parent, ignore_errors=True)
+        return extract_bundle(bundle.path, Path(parent) / bundle.digest[:16], expected_digest=bundle.digest)
+
+    def _record_dashboard(self, context: Any, target: ClusterTarget | None) -> None:
+        url = target.extra.get(DASHBOARD_URL_EXTRA) if target is not None else None
+        if not url:
+            url = getattr(context, "dashboard_url", None) or (getattr(context, "address_info", None) or {}).get(
+                "webui_url")
+        if not url:
+            return
+        url = str(url) if "://" in str(url) else f"http://{url}"
+        parts = urlsplit(url)
+        if target is not None and parts.hostname in ("0.0.0.0", "::"):
+            # Bound to every interface: the cluster's own host name reaches it.
+            url = parts._replace(netloc=f"{target.host}:{parts.port}" if parts.port else target.host).geturl()
+        self.links["ray_dashboard"] = url
 
     def _register_code(self, cloudpickle: Any) -> None:
         """Pickle functions from the DAG file by value: other processes cannot import that module."""
@@ -152,6 +329,124 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
             except ValueError:
                 continue
             self.add_cleanup(_unregister_by_value, cloudpickle, module)
+
+
+@dataclass(frozen=True)
+class _AddressTarget(ClusterTarget):
+    """A cluster named by ``RayJobConfig.address`` rather than by a connection."""
+
+    def describe(self) -> str:
+        return f"RayJobConfig.address ({self.address})"
+
+
+def _with_scheme_and_port(address: str) -> str:
+    """``h:6379`` -> ``gcs://h:6379``; ``ray://h`` -> ``ray://h:10001``."""
+    if "://" not in address:
+        address = f"{GCS_SCHEME}://{address}"
+    parts = urlsplit(address)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None and parts.hostname:
+        default = FlyteRayHook.default_ports.get(parts.scheme)
+        if default:
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            address = parts._replace(netloc=f"{host}:{default}").geturl()
+    return address.rstrip("/")
+
+
+def _connect_timeout(target: ClusterTarget) -> float:
+    raw = target.extra.get(CONNECT_TIMEOUT_EXTRA, DEFAULT_PROBE_TIMEOUT_S)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if value <= 0:
+        raise FlyteConfigError(
+            f"connection {target.conn_id!r}.extra.{CONNECT_TIMEOUT_EXTRA}", raw, "not a positive number of seconds",
+            f'set it to e.g. {{"{CONNECT_TIMEOUT_EXTRA}": 10}}',
+        )
+    return value
+
+
+def _top_level_modules(root: Path) -> list[str]:
+    """The importable top-level entries of an unpacked bundle: packages, folders and ``*.py`` files."""
+    def importable(entry: Path) -> bool:
+        if entry.is_dir():
+            return entry.name.isidentifier()
+        return entry.is_file() and entry.suffix == ".py" and entry.stem.isidentifier()
+
+    return [str(entry) for entry in sorted(root.iterdir()) if importable(entry)]
+
+
+def _loggable(runtime_env: Mapping[str, Any] | None) -> Any:
+    """The runtime_env for the log, with env var values hidden (they may hold credentials)."""
+    if not runtime_env or "env_vars" not in runtime_env:
+        return runtime_env
+    return {**runtime_env, "env_vars": {key: "***" for key in runtime_env["env_vars"]}}
+
+
+def _reload_auth() -> None:
+    """Make Ray re-read ``RAY_AUTH_MODE`` and the token (both are cached per process)."""
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
+
+    Config.initialize("")  # the mode first: a draining gRPC thread must not reload a token it no longer needs
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+def _restore_auth(previous: Mapping[str, str | None]) -> None:
+    _restore_environ(previous)
+    _reload_auth()
+
+
+def _shutdown(ray: Any) -> None:
+    """Disconnect this driver; the cluster keeps running."""
+    ray.shutdown()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _keep_loopback_gcs(ray: Any, target: ClusterTarget | None) -> Iterator[None]:
+    """Let a driver reach a head that listens on 127.0.0.1 only.
+
+    Ray replaces a loopback GCS address with this machine's outward IP (so that other nodes
+    could use it). A head started with ``--node-ip-address 127.0.0.1`` and
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` listens on loopback only and is not found there;
+    then Ray's single-machine mode is used while connecting (the driver's node is 127.0.0.1).
+    A head that also answers on the outward IP is left to Ray's usual rule.
+    """
+    if target is None or target.scheme != GCS_SCHEME or not _is_loopback(target.host) or target.port is None:
+        yield
+        return
+    services = ray._private.services
+    outward = services.resolve_ip_for_localhost(target.host)
+    if _is_loopback(outward) or _answers(outward, target.port):
+        yield
+        return
+    constants = ray._private.ray_constants
+    cluster_mode = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = cluster_mode
 
 
 def _cpus(params: Mapping[str, str] | None, requests: Resources | None, limits: Resources | None) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_flyte.links.ray import RayDashboardLink
 from airflow_provider_flyte.operators.base import FlyteOperator
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 
@@ -11,7 +12,10 @@ class FlyteRayOperator(FlyteOperator):
 
     ``FlyteRayOperator(task_id=..., python_callable=fn, plugin_config=RayJobConfig(...))``;
     map it over configs with ``.partial(...).expand(plugin_config=[...])``.
+    ``conn_id`` (or ``env.conn_id``, or ``RayJobConfig.address``) runs it on an existing Ray
+    cluster (see :class:`~airflow_provider_flyte.hooks.ray.FlyteRayHook`).
     """
 
     plugin_type = RayJobConfig
     ui_color = "#028cf0"
+    operator_extra_links = (RayDashboardLink(),)
