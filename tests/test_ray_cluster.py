@@ -127,7 +127,8 @@ def test_remote_functions_import_dag_folder_package_on_the_second_node(dag_runne
     assert Path(result.value("on_client")["cwd"]).name == Path(result.value("on_gcs")["cwd"]).name
     assert f"{digest[:12]}" in output.out + output.err  # the hook logged the bundle it shipped
     # The GCS-mode driver (this process) listened on loopback only.
-    assert set(result.value("on_gcs")["driver_listening"]) <= LOOPBACK, result.value("on_gcs")
+    driver_listening = result.value("on_gcs")["driver_listening"]
+    assert driver_listening and set(driver_listening) <= LOOPBACK, driver_listening
 
     # Dashboard link: the head's dashboard URL went to XCom; it answers.
     rows = _task_rows(result.run_id)
@@ -143,7 +144,8 @@ def test_remote_functions_import_dag_folder_package_on_the_second_node(dag_runne
     assert f"connection '{DOWN_CONN}' ({down_url})" in output.out + output.err
 
     _assert_disconnected(ray_cluster, auth_before)
-    assert {ip for ip, _ in ray_cluster.listening()} <= LOOPBACK, ray_cluster.listening()
+    listening = ray_cluster.listening()  # every server of both nodes, their agents and workers
+    assert len(listening) > 10 and {ip for ip, _ in listening} <= LOOPBACK, listening
     print(f"dag run on the Ray cluster took {took:.1f}s")
 
 
