@@ -290,3 +290,22 @@ def test_cluster_runtime_env_merges_user_settings_env_vars_and_the_bundle(tmp_pa
     merged = own.cluster_runtime_env(bundle, extracted)
     assert merged == {"working_dir": "/srv/job",
                       "py_modules": ["/srv/lib", str(extracted / "mod.py"), str(extracted / "pkg")]}
+
+
+@pytest.mark.parametrize(
+    ("reported", "extra", "link"),
+    [
+        ("127.0.0.1:8265", {}, "http://127.0.0.1:8265"),
+        ("0.0.0.0:8265", {}, "http://head.example:8265"),
+        ("127.0.0.1:8265", {"dashboard_url": "https://ray.example/dash"}, "https://ray.example/dash"),
+        ("", {}, None),
+    ],
+)
+def test_dashboard_link_from_what_ray_init_reports(reported, extra, link, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv(_conn_env("flyte_test_ray_dash"), json.dumps(
+        {"conn_type": "flyte_ray", "host": "ray://head.example", "extra": extra}))
+    hook = FlyteRayHook(RayJobConfig(worker_node_config=[]), conn_id="flyte_test_ray_dash")
+    hook._record_dashboard(SimpleNamespace(dashboard_url=reported), hook.cluster_target())
+    assert hook.links.get("ray_dashboard") == link
