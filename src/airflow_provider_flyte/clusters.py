@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 
 DEFAULT_PROBE_TIMEOUT_S = 10.0
+#: Connection extra that bounds how long :func:`probe` waits for the cluster.
+CONNECT_TIMEOUT_EXTRA = "connect_timeout"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,21 @@ class ClusterTarget:
     @property
     def port(self) -> int | None:
         return urlsplit(self.address).port
+
+    @property
+    def connect_timeout(self) -> float:
+        """Seconds to wait for the cluster: the ``connect_timeout`` extra, else the default."""
+        raw = self.extra.get(CONNECT_TIMEOUT_EXTRA, DEFAULT_PROBE_TIMEOUT_S)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = -1.0
+        if value <= 0:
+            raise FlyteConfigError(
+                f"connection {self.conn_id!r}.extra.{CONNECT_TIMEOUT_EXTRA}", raw, "not a positive number of seconds",
+                f'set it to e.g. {{"{CONNECT_TIMEOUT_EXTRA}": 10}}',
+            )
+        return value
 
     def describe(self) -> str:
         return f"connection {self.conn_id!r} ({self.address})"

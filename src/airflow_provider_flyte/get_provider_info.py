@@ -71,7 +71,11 @@ def get_provider_info() -> dict[str, Any]:
             _conn(
                 "flyte_ray", "ray.FlyteRayHook", "Flyte Ray",
                 "ray://host:10001 or host:6379", {"namespace": "airflow"},
-                {"namespace": {"label": "Ray namespace", "schema": {"type": ["string", "null"]}}},
+                {
+                    "namespace": {"label": "Ray namespace", "schema": {"type": ["string", "null"]}},
+                    "connect_timeout": {"label": "Connect timeout (s)", "schema": {"type": ["integer", "null"]}},
+                    "dashboard_url": {"label": "Dashboard URL", "schema": {"type": ["string", "null"]}},
+                },
             ),
             _conn(
                 "flyte_dask", "dask.FlyteDaskHook", "Flyte Dask",

@@ -46,6 +46,7 @@ _BUILTIN = (
         "airflow_provider_flyte.plugins.ray.RayJobConfig",
         "airflow_provider_flyte.hooks.ray.FlyteRayHook",
         supports_reuse=True,
+        link_paths=("airflow_provider_flyte.links.ray.RayDashboardLink",),
     ),
     PluginEntry("airflow_provider_flyte.plugins.dask.Dask", "airflow_provider_flyte.hooks.dask.FlyteDaskHook"),
     PluginEntry("airflow_provider_flyte.plugins.pytorch.Elastic", "airflow_provider_flyte.hooks.pytorch.FlyteElasticHook"),

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S, ClusterTarget
+from airflow_provider_flyte.clusters import ClusterTarget
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hooks.base import CODE_BUNDLE_ENV, FlyteEngineHook, code_bundle_enabled
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.user_code import modules_to_pickle_by_value, prepend_path
@@ -47,31 +47,13 @@ if TYPE_CHECKING:
 
 _EXIT_TIMEOUT_S = 15
 _TRUE = ("1", "true", "yes", "on")
-#: ``[flyte] code_bundle`` / ``AIRFLOW__FLYTE__CODE_BUNDLE``: ``false`` ships no code to clusters.
-CODE_BUNDLE_ENV = "AIRFLOW__FLYTE__CODE_BUNDLE"
 #: Connection extras read by the hook.
 NAMESPACE_EXTRA = "namespace"
-CONNECT_TIMEOUT_EXTRA = "connect_timeout"
 DASHBOARD_URL_EXTRA = "dashboard_url"
 #: Pseudo-scheme of a GCS address (``host:6379``): ``ray.init`` takes it without a scheme.
 GCS_SCHEME = "gcs"
 CLIENT_SCHEME = "ray"
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
-
-
-def code_bundle_enabled() -> bool:
-    """Whether cluster runs ship the code bundle: ``[flyte] code_bundle`` (default ``True``).
-
-    Set ``AIRFLOW__FLYTE__CODE_BUNDLE=false`` when the code is installed on the cluster
-    already; Ray workers then import only what their own environment has.
-    """
-    try:
-        from airflow.configuration import conf
-
-        return conf.getboolean("flyte", "code_bundle", fallback=True)
-    except ImportError:  # pragma: no cover - Airflow is always there in a task
-        value = os.environ.get(CODE_BUNDLE_ENV, "true").strip().lower()
-        return value not in ("false", "0", "no", "off")
 
 
 class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
@@ -258,7 +240,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         where = self._describe(target)
         if target is not None:
             kind = "Ray Client server" if target.scheme == CLIENT_SCHEME else "Ray cluster (GCS)"
-            probe(target, timeout=_connect_timeout(target), engine=kind)
+            probe(target, timeout=target.connect_timeout, engine=kind)
         # Restored after ray.shutdown() (cleanups run in reverse order).
         self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
         if target is not None and target.token:
@@ -354,20 +336,6 @@ def _with_scheme_and_port(address: str) -> str:
             host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
             address = parts._replace(netloc=f"{host}:{default}").geturl()
     return address.rstrip("/")
-
-
-def _connect_timeout(target: ClusterTarget) -> float:
-    raw = target.extra.get(CONNECT_TIMEOUT_EXTRA, DEFAULT_PROBE_TIMEOUT_S)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = -1.0
-    if value <= 0:
-        raise FlyteConfigError(
-            f"connection {target.conn_id!r}.extra.{CONNECT_TIMEOUT_EXTRA}", raw, "not a positive number of seconds",
-            f'set it to e.g. {{"{CONNECT_TIMEOUT_EXTRA}": 10}}',
-        )
-    return value
 
 
 def _top_level_modules(root: Path) -> list[str]:

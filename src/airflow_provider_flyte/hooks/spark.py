@@ -37,7 +37,6 @@ LOCAL_MASTER = "local[*]"
 _JVM_EXIT_TIMEOUT_S = 20
 #: ``[flyte] code_bundle`` / ``AIRFLOW__FLYTE__CODE_BUNDLE``: ``false`` ships no code to clusters.
 #: Connection extra: seconds to wait for the cluster's port before failing (default 10).
-CONNECT_TIMEOUT_EXTRA = "connect_timeout"
 _CONNECT_MODE_ENV = ("SPARK_CONNECT_MODE_ENABLED",)
 
 
@@ -118,7 +117,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         from airflow_provider_flyte.clusters import probe
 
         kind = "Spark Connect server" if target.scheme == "sc" else "Spark master"
-        probe(target, timeout=_connect_timeout(target), engine=kind)
+        probe(target, timeout=target.connect_timeout, engine=kind)
         if target.scheme == "sc":
             return self._pre_connect(target)
         return self._pre_master(target)
@@ -298,22 +297,6 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
             url = None
         if url:
             self.links["spark_ui"] = url
-
-
-def _connect_timeout(target: ClusterTarget) -> float:
-    from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S
-
-    raw = target.extra.get(CONNECT_TIMEOUT_EXTRA, DEFAULT_PROBE_TIMEOUT_S)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = -1.0
-    if value <= 0:
-        raise FlyteConfigError(
-            f"connection {target.conn_id!r}.extra.{CONNECT_TIMEOUT_EXTRA}", raw, "not a positive number of seconds",
-            f'set it to e.g. {{"{CONNECT_TIMEOUT_EXTRA}": 10}}',
-        )
-    return value
 
 
 def _first_line(exc: BaseException) -> str:
