@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_flyte.child_processes import spawn_safe
 from airflow_provider_flyte.context import TaskContext, ctx
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks import pytorch_worker
@@ -138,7 +139,8 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
                 "Launching %d PyTorch worker(s): rendezvous %s, max_restarts=%d, monitor_interval=%ss",
                 cfg.nproc_per_node, config.rdzv_endpoint, cfg.max_restarts, cfg.monitor_interval,
             )
-            out = elastic_launch(config, pytorch_worker.run_worker)(project_root, payload, agent_pid, log_dir)
+            with spawn_safe():
+                out = elastic_launch(config, pytorch_worker.run_worker)(project_root, payload, agent_pid, log_dir)
         except ChildFailedError as exc:
             reports = pytorch_worker.read_failure_reports(log_dir)
             raise FlyteEngineError(format_worker_failure(exc, reports)) from exc
