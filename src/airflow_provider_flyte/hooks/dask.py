@@ -1,0 +1,303 @@
+"""Dask's lifecycle: a ``LocalCluster`` and the task's ``Client`` in ``pre``; everything closed in ``post``.
+
+Inside the task a bare ``distributed.Client()`` connects to the task's cluster:
+``Client`` reads dask's ``scheduler-address`` setting when it is given no address,
+and ``pre`` sets that setting for the task's duration. Workers get the task's code
+folder on ``sys.path`` from a worker plugin, and the DAG file's own module (Airflow's
+generated name) is importable there too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from airflow_provider_flyte.child_processes import spawn_safe
+from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.plugins.dask import Dask
+from airflow_provider_flyte.resources import Resources, cpu_count, memory_bytes
+from airflow_provider_flyte.user_code import modules_to_pickle_by_value, register_by_value
+
+LOCAL_HOST = "127.0.0.1"
+_CLOSE_TIMEOUT_S = 30
+_PROCESS_EXIT_TIMEOUT_S = 10
+# A spawned worker before and after it renames itself (setproctitle).
+_WORKER_MARKERS = ("multiprocessing.spawn", "dask worker")
+
+
+class FlyteDaskHook(FlyteEngineHook[Dask]):
+    """Owns one task's Dask cluster and client.
+
+    Locally (no connection) it starts a ``LocalCluster`` on 127.0.0.1 with
+    ``WorkerGroup.number_of_workers`` worker processes, each with threads from
+    ``workers.resources.cpu`` and a memory limit from ``workers.resources.memory``.
+    ``ctx().data["dask_client"]`` is the task's client.
+    """
+
+    conn_type = "flyte_dask"
+    default_conn_name = "flyte_dask_default"
+    hook_name = "Flyte Dask"
+    config_type = Dask
+    engine_name = "Dask"
+
+    # -- sizing --------------------------------------------------------------------------------
+    def cluster_kwargs(self) -> dict[str, Any]:
+        """``LocalCluster`` arguments derived from the config (loopback only, no dashboard)."""
+        workers = self.config.workers
+        n_workers = 1 if workers.number_of_workers is None else workers.number_of_workers
+        kwargs: dict[str, Any] = {
+            "n_workers": n_workers,
+            "processes": True,
+            "host": LOCAL_HOST,
+            "scheduler_port": 0,
+            "dashboard_address": None,
+        }
+        threads = worker_threads(workers.resources)
+        if threads is not None:
+            kwargs["threads_per_worker"] = threads
+        memory = worker_memory_limit(workers.resources)
+        if memory is not None:
+            kwargs["memory_limit"] = memory
+        return kwargs
+
+    # -- the contract --------------------------------------------------------------------------
+    def pre(self) -> dict[str, Any]:
+        if not self.is_local:
+            raise FlyteConfigError(
+                "conn_id", self.conn_id, "running Dask tasks on an existing scheduler is not supported yet",
+                "drop conn_id to run a LocalCluster on the Airflow worker",
+            )
+        import dask.config
+        from distributed import Client, LocalCluster
+
+        kwargs = self.cluster_kwargs()
+        if kwargs["n_workers"] == 0:
+            self.log.warning("WorkerGroup.number_of_workers is 0: submitted work waits until workers join")
+        local_dir = tempfile.mkdtemp(prefix=f"flyte-dask-{self.task.slug}-")
+        self.add_cleanup(shutil.rmtree, local_dir, ignore_errors=True)
+
+        # Nannies spawn worker processes at start and again on restarts (memory limit, crash):
+        # keep spawning safe inside a real Airflow task until the cluster is closed.
+        spawning = spawn_safe()
+        spawning.__enter__()
+        self.add_cleanup(spawning.__exit__, None, None, None)
+
+        self.log.info("Starting a local Dask cluster: %s", kwargs)
+        existing = set(_child_pids())
+        try:
+            cluster = LocalCluster(local_directory=local_dir, **kwargs)
+        except BaseException:
+            _reap_new_workers(existing)  # workers of a cluster that failed (or was killed) half-way up
+            raise
+        self.add_cleanup(_close_cluster, cluster, _worker_pids(cluster))
+
+        # A bare Client() reads "scheduler-address"; restored (with "scheduler") after the task.
+        config = dask.config.set({"scheduler-address": cluster.scheduler_address, "scheduler": "dask.distributed"})
+        self.add_cleanup(config.__exit__, None, None, None)
+
+        client = Client(cluster, set_as_default=True)
+        self.add_cleanup(client.close, _CLOSE_TIMEOUT_S)
+        # Clients the task opened on this cluster and left open are closed before the cluster.
+        self.add_cleanup(_close_clients_of, cluster.scheduler_address, client)
+        self.log.info("Dask scheduler at %s with %d worker(s)", cluster.scheduler_address, len(cluster.workers))
+
+        self._ship_code(client)
+        return {"dask_client": client}
+
+    def _ship_code(self, client: Any) -> None:
+        """Make the task's code reachable on every worker.
+
+        The DAG folder goes first on the workers' ``sys.path``. Functions from the DAG file
+        are registered to pickle by value, but distributed pickles task graphs with plain
+        ``pickle`` first (by reference; dask/distributed#8607), so workers also learn to import
+        the DAG module under Airflow's generated name, from the DAG file itself.
+        """
+        import cloudpickle  # distributed pickles with upstream cloudpickle
+
+        fn = self.task.python_callable
+        dag_modules = modules_to_pickle_by_value(fn) if fn is not None else []
+        files = {m.__name__: m.__file__ for m in dag_modules if getattr(m, "__file__", None)}
+        root = str(self.task.project_root) if self.task.project_root is not None else None
+        if root is not None or files:
+            plugin = __getattr__("CodeWorkerPlugin")(root, files)
+            client.register_plugin(plugin, name=plugin.plugin_name())
+        if fn is None:
+            return
+        before = set(cloudpickle.list_registry_pickle_by_value())
+        register_by_value(fn, cloudpickle)
+        added = [m.__name__ for m in dag_modules if m.__name__ not in before]
+        if added:
+            self.add_cleanup(_unregister_by_value, added)
+
+
+def worker_threads(resources: Resources | None) -> int | None:
+    """Threads per worker from ``resources.cpu`` (rounded up, at least 1); ``None`` when unset."""
+    if resources is None or resources.cpu is None:
+        return None
+    return max(1, math.ceil(cpu_count(resources.cpu, field="WorkerGroup.resources.cpu")))
+
+
+def worker_memory_limit(resources: Resources | None) -> int | None:
+    """Bytes per worker from ``resources.memory`` (the limit of a ``(request, limit)`` pair)."""
+    if resources is None or resources.memory is None:
+        return None
+    memory = resources.memory
+    value = memory[1] if isinstance(memory, tuple) else memory
+    return memory_bytes(value, field="WorkerGroup.resources.memory")
+
+
+class DagModuleFinder:
+    """Import Airflow's generated DAG module names (``unusual_prefix_<sha1>_<file>``) from their files."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = dict(files)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        file = self.files.get(name)
+        if file is None:
+            return None
+        import importlib.util
+
+        return importlib.util.spec_from_file_location(name, file)
+
+
+def install_dag_module_finder(files: dict[str, str]) -> None:
+    """Add ``files`` to this process's :class:`DagModuleFinder` (installed once, at the end of ``sys.meta_path``)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, DagModuleFinder):
+            finder.files.update(files)
+            return
+    sys.meta_path.append(DagModuleFinder(files))
+
+
+_PLUGIN_CLASSES: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``CodeWorkerPlugin`` is built on first use, so importing this module imports no ``distributed``."""
+    if name != "CodeWorkerPlugin":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _PLUGIN_CLASSES:
+        from distributed.diagnostics.plugin import WorkerPlugin
+
+        class CodeWorkerPlugin(WorkerPlugin):
+            """On every current and future worker: the code folder first on ``sys.path``, DAG modules importable.
+
+            ``setup`` is plain synchronous code: no event loop is started or awaited.
+            """
+
+            idempotent = True
+
+            def __init__(self, path: str | None, dag_files: dict[str, str]) -> None:
+                self.path = path
+                self.dag_files = dict(dag_files)
+
+            def plugin_name(self) -> str:
+                digest = hashlib.sha1(repr((self.path, sorted(self.dag_files.items()))).encode()).hexdigest()
+                return f"flyte-code-{digest[:12]}"
+
+            def setup(self, worker: Any) -> None:
+                if self.path:
+                    prepend_sys_path(self.path)
+                if self.dag_files:
+                    install_dag_module_finder(self.dag_files)
+
+        CodeWorkerPlugin.__module__ = __name__
+        CodeWorkerPlugin.__qualname__ = name
+        _PLUGIN_CLASSES[name] = CodeWorkerPlugin
+    return _PLUGIN_CLASSES[name]
+
+
+def prepend_sys_path(path: str) -> None:
+    """Put ``path`` first on ``sys.path`` (moving it there if present)."""
+    if sys.path and sys.path[0] == path:
+        return
+    while path in sys.path:
+        sys.path.remove(path)
+    sys.path.insert(0, path)
+
+
+def _close_clients_of(address: str, keep: Any) -> None:
+    from distributed import Client
+
+    for other in list(Client._instances):
+        if other is keep or other.asynchronous or other.status in ("closed", "closing"):
+            continue  # asynchronous clients close with the task's event loop
+        if getattr(other.scheduler, "address", None) == address:
+            other.close(timeout=_CLOSE_TIMEOUT_S)
+
+
+def _worker_pids(cluster: Any) -> list[int]:
+    return [pid for pid in (getattr(w, "pid", None) for w in list(cluster.workers.values())) if pid]
+
+
+def _close_cluster(cluster: Any, started_pids: Iterable[int]) -> None:
+    """Close the cluster, then make sure no worker process it ran (at start or now) survives."""
+    pids = {*started_pids, *_worker_pids(cluster)}
+    try:
+        cluster.close(timeout=_CLOSE_TIMEOUT_S)
+    finally:
+        _terminate(pids)
+
+
+def _child_pids() -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process().children()]
+
+
+def _reap_new_workers(existing: set[int]) -> None:
+    """Terminate spawned worker processes of this process that appeared during the task."""
+    import psutil
+
+    new = []
+    for proc in psutil.Process().children():
+        try:
+            cmdline = " ".join(proc.cmdline())
+            if proc.pid not in existing and any(marker in cmdline for marker in _WORKER_MARKERS):
+                new.append(proc.pid)
+        except psutil.Error:
+            pass
+    _terminate(new)
+
+
+def _terminate(pids: Iterable[int]) -> None:
+    """SIGTERM, wait, then SIGKILL whatever of ``pids`` is still running."""
+    import psutil
+
+    procs = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                procs.append(proc)
+        except psutil.Error:
+            pass
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=_PROCESS_EXIT_TIMEOUT_S)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=_PROCESS_EXIT_TIMEOUT_S)
+
+
+def _unregister_by_value(names: Iterable[str]) -> None:
+    import cloudpickle
+
+    for name in names:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        with contextlib.suppress(ValueError):
+            cloudpickle.unregister_pickle_by_value(module)
+
+

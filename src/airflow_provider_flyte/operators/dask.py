@@ -1,0 +1,17 @@
+"""``FlyteDaskOperator``: run a callable with a Dask cluster from a ``Dask`` config."""
+
+from __future__ import annotations
+
+from airflow_provider_flyte.operators.base import FlyteOperator
+from airflow_provider_flyte.plugins.dask import Dask
+
+
+class FlyteDaskOperator(FlyteOperator):
+    """Run ``python_callable`` with a Dask cluster; a bare ``Client()`` inside connects to it.
+
+    ``FlyteDaskOperator(task_id=..., python_callable=fn, plugin_config=Dask(workers=WorkerGroup(...)))``;
+    the task's client is ``ctx().data["dask_client"]``.
+    """
+
+    plugin_type = Dask
+    ui_color = "#fdb462"
