@@ -1,4 +1,10 @@
-"""Dask's lifecycle: a ``LocalCluster`` and the task's ``Client`` in ``pre``; everything closed in ``post``.
+"""Dask's lifecycle: a ``LocalCluster`` (or an existing scheduler) and the task's ``Client``.
+
+**On an existing scheduler** (a ``flyte_dask`` connection, ``tcp://host:8786``) ``pre`` probes
+the address within the connection's ``connect_timeout``, connects a client and installs the
+code bundle on the scheduler and on every current and future worker (plugins from
+:mod:`~airflow_provider_flyte.hooks.dask_plugins`, which import no Airflow). ``post`` removes
+the plugins and closes the task's clients; the cluster keeps running.
 
 Inside the task a bare ``distributed.Client()`` connects to the task's cluster:
 ``Client`` reads dask's ``scheduler-address`` setting when it is given no address,
@@ -15,17 +21,23 @@ import math
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.child_processes import spawn_safe
-from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.dask import Dask
 from airflow_provider_flyte.resources import Resources, cpu_count, memory_bytes
 from airflow_provider_flyte.user_code import modules_to_pickle_by_value, register_by_value
 
+if TYPE_CHECKING:
+    from airflow_provider_flyte.clusters import ClusterTarget
+
 LOCAL_HOST = "127.0.0.1"
+#: Connection extra: the dashboard URL to show when the scheduler's own is not reachable from the UI.
+DASHBOARD_LINK_EXTRA = "dashboard_link"
 _CLOSE_TIMEOUT_S = 30
 _PROCESS_EXIT_TIMEOUT_S = 10
 # A spawned worker before and after it renames itself (setproctitle).
@@ -46,6 +58,8 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
     hook_name = "Flyte Dask"
     config_type = Dask
     engine_name = "Dask"
+    accepted_conn_types = {"flyte_dask": "tcp"}
+    default_ports = {"tcp": 8786, "tls": 8786}
 
     # -- sizing --------------------------------------------------------------------------------
     def cluster_kwargs(self) -> dict[str, Any]:
@@ -70,10 +84,7 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
     # -- the contract --------------------------------------------------------------------------
     def pre(self) -> dict[str, Any]:
         if not self.is_local:
-            raise FlyteConfigError(
-                "conn_id", self.conn_id, "running Dask tasks on an existing scheduler is not supported yet",
-                "drop conn_id to run a LocalCluster on the Airflow worker",
-            )
+            return self._pre_cluster()
         import dask.config
         from distributed import Client, LocalCluster
 
@@ -110,6 +121,88 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
 
         self._ship_code(client)
         return {"dask_client": client}
+
+    # -- an existing scheduler ------------------------------------------------------------------
+    def cluster_target(self) -> ClusterTarget:
+        """The scheduler named by the connection; only ``tcp://`` / ``tls://`` addresses."""
+        target = self.cluster()
+        if target.scheme not in ("tcp", "tls") or not target.host:
+            raise FlyteConfigError(
+                f"connection {self.conn_id!r}.host", target.address, "not a Dask scheduler address",
+                "set host to the scheduler address, e.g. tcp://host:8786",
+            )
+        return target
+
+    def _pre_cluster(self) -> dict[str, Any]:
+        """Connect a client to an existing scheduler; ship the code bundle; never stop the cluster."""
+        import dask.config
+        from distributed import Client
+
+        from airflow_provider_flyte.clusters import probe
+
+        target = self.cluster_target()
+        timeout = target.connect_timeout
+        probe(target, timeout=timeout, engine="Dask scheduler")
+        # A bare Client() reads "scheduler-address"; restored (with "scheduler") after the task.
+        config = dask.config.set({"scheduler-address": target.address, "scheduler": "dask.distributed"})
+        self.add_cleanup(config.__exit__, None, None, None)
+        try:
+            client = Client(target.address, timeout=timeout, set_as_default=True)
+        except Exception as exc:
+            raise FlyteEngineError(f"Cannot connect to the Dask scheduler at {target.describe()}: {exc}") from exc
+        self.add_cleanup(client.close, _CLOSE_TIMEOUT_S)
+        # Clients the task opened on the scheduler and left open are closed too; the cluster stays up.
+        self.add_cleanup(_close_clients_of, client.scheduler.address, client)
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        self.log.info("Connected %s to the Dask scheduler at %s (%d worker(s))", self.task.display_name,
+                      target.describe(), len(workers))
+        self._ship_bundle(client)
+        self._register_dag_functions()
+        link = target.extra.get(DASHBOARD_LINK_EXTRA) or _dashboard_link(client)
+        if link:
+            self.links["dask_dashboard"] = str(link)
+        return {"dask_client": client}
+
+    def _ship_bundle(self, client: Any) -> None:
+        """Install the code bundle on the scheduler and on every current and future worker."""
+        bundle = self.code_bundle("zip")
+        if bundle is None:
+            return
+        import cloudpickle
+
+        from airflow_provider_flyte.hooks import dask_plugins
+
+        data = bundle.path.read_bytes()
+        name = f"flyte-code-{bundle.digest[:16]}-{uuid.uuid4().hex[:8]}"  # one per task: removed in post
+        worker_plugin, scheduler_plugin = dask_plugins.bundle_plugins(
+            data, hashlib.sha256(data).hexdigest(), bundle.digest, name)
+        # By value: the cluster needs neither this package nor Airflow to load the plugins.
+        registered = dask_plugins.__name__ in cloudpickle.list_registry_pickle_by_value()
+        if not registered:
+            cloudpickle.register_pickle_by_value(dask_plugins)
+        try:
+            client.register_plugin(scheduler_plugin, name=name)
+            self.add_cleanup(_remove_scheduler_plugin, client, name)
+            client.register_plugin(worker_plugin, name=name)
+            self.add_cleanup(_remove_worker_plugin, client, name)
+        finally:
+            if not registered:
+                cloudpickle.unregister_pickle_by_value(dask_plugins)
+        self.log.info("Code bundle %s installed on the Dask scheduler and workers (plugin %s)",
+                      bundle.digest[:12], name)
+
+    def _register_dag_functions(self) -> None:
+        import cloudpickle
+
+        fn = self.task.python_callable
+        if fn is None:
+            return
+        dag_modules = modules_to_pickle_by_value(fn)
+        before = set(cloudpickle.list_registry_pickle_by_value())
+        register_by_value(fn, cloudpickle)
+        added = [m.__name__ for m in dag_modules if m.__name__ not in before]
+        if added:
+            self.add_cleanup(_unregister_by_value, added)
 
     def _ship_code(self, client: Any) -> None:
         """Make the task's code reachable on every worker.
@@ -222,6 +315,34 @@ def prepend_sys_path(path: str) -> None:
     while path in sys.path:
         sys.path.remove(path)
     sys.path.insert(0, path)
+
+
+def _dashboard_link(client: Any) -> str | None:
+    try:
+        link = client.dashboard_link
+    except Exception:
+        return None
+    return str(link) if link else None
+
+
+def _remove_scheduler_plugin(client: Any, name: str) -> None:
+    import cloudpickle
+
+    from airflow_provider_flyte.hooks import dask_plugins
+
+    client.unregister_scheduler_plugin(name)
+    registered = dask_plugins.__name__ in cloudpickle.list_registry_pickle_by_value()
+    if not registered:
+        cloudpickle.register_pickle_by_value(dask_plugins)
+    try:
+        client.run_on_scheduler(dask_plugins.forget_on_scheduler, name)
+    finally:
+        if not registered:
+            cloudpickle.unregister_pickle_by_value(dask_plugins)
+
+
+def _remove_worker_plugin(client: Any, name: str) -> None:
+    client.unregister_worker_plugin(name)
 
 
 def _close_clients_of(address: str, keep: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_flyte.links.dask import DaskDashboardLink
 from airflow_provider_flyte.operators.base import FlyteOperator
 from airflow_provider_flyte.plugins.dask import Dask
 
@@ -10,8 +11,10 @@ class FlyteDaskOperator(FlyteOperator):
     """Run ``python_callable`` with a Dask cluster; a bare ``Client()`` inside connects to it.
 
     ``FlyteDaskOperator(task_id=..., python_callable=fn, plugin_config=Dask(workers=WorkerGroup(...)))``;
-    the task's client is ``ctx().data["dask_client"]``.
+    the task's client is ``ctx().data["dask_client"]``. ``conn_id`` (or ``env.conn_id``) runs it on an
+    existing scheduler (a ``flyte_dask`` connection, see :class:`~airflow_provider_flyte.hooks.dask.FlyteDaskHook`).
     """
 
     plugin_type = Dask
     ui_color = "#fdb462"
+    operator_extra_links = (DaskDashboardLink(),)
