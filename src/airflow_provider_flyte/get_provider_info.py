@@ -80,7 +80,10 @@ def get_provider_info() -> dict[str, Any]:
             _conn(
                 "flyte_dask", "dask.FlyteDaskHook", "Flyte Dask",
                 "tcp://host:8786", {"dashboard_link": "http://host:8787/status"},
-                {"dashboard_link": {"label": "Dashboard URL", "schema": {"type": ["string", "null"]}}},
+                {
+                    "dashboard_link": {"label": "Dashboard URL", "schema": {"type": ["string", "null"]}},
+                    "connect_timeout": {"label": "Connect timeout (s)", "schema": {"type": ["integer", "null"]}},
+                },
             ),
         ],
         "extra-links": [path for entry in registry.entries() for path in entry.link_paths],

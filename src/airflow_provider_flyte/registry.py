@@ -48,7 +48,11 @@ _BUILTIN = (
         supports_reuse=True,
         link_paths=("airflow_provider_flyte.links.ray.RayDashboardLink",),
     ),
-    PluginEntry("airflow_provider_flyte.plugins.dask.Dask", "airflow_provider_flyte.hooks.dask.FlyteDaskHook"),
+    PluginEntry(
+        "airflow_provider_flyte.plugins.dask.Dask",
+        "airflow_provider_flyte.hooks.dask.FlyteDaskHook",
+        link_paths=("airflow_provider_flyte.links.dask.DaskDashboardLink",),
+    ),
     PluginEntry("airflow_provider_flyte.plugins.pytorch.Elastic", "airflow_provider_flyte.hooks.pytorch.FlyteElasticHook"),
 )
 
