@@ -48,6 +48,8 @@ def test_every_spelling_override_expand_and_mapped_classic_operator(dag_runner):
     assert result.mapped_states("square") == ["success"] * 3
     assert result.mapped_values("square") == [[1, "2"], [4, "2"], [9, "2"]]
     assert result.mapped_values("classic_mapped") == ["3", "4"]
+    assert result.mapped_values("square_kwargs") == [[16, "2"], [25, "2"]]
+    assert result.value("env_override") == "7"
     assert result.value("udf_helper") == sorted(f"helper:{n}:True" for n in (0, 1, 2, 10, 20))
 
 

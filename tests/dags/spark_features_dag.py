@@ -80,6 +80,11 @@ def spark_features():
     via_task_flyte(7)
     square.override(task_id="overridden", plugin_config=Spark(spark_conf={**BASE, "spark.executor.instances": "9"}))(2)
     square.expand(x=[1, 2, 3])
+    square.override(task_id="square_kwargs").expand_kwargs([{"x": 4}, {"x": 5}])
+    async_conf.override(
+        task_id="env_override",
+        env=TaskEnvironment(name="bigger", plugin_config=Spark(spark_conf={**BASE, "spark.executor.instances": "7"})),
+    )()
     flyte_task(env=env, task_id="udf_helper")(udf_with_helper)()
 
     FlyteSparkOperator.partial(task_id="classic_mapped", python_callable=conf_of_config).expand(
