@@ -29,9 +29,12 @@ def pytorch_failing():
 
     @flyte_task(plugin_config=Elastic(nnodes=1, nproc_per_node=2, monitor_interval=1, max_restarts=0))
     def all_ranks_exit(attempt_dir: str) -> None:
-        from helpers.pytorch_util import record_attempt
+        from helpers.pytorch_util import record_attempt, wait_for_attempts
 
         record_attempt(attempt_dir, task="all_ranks_exit")
+        # Every rank is up before any dies, so all of them die "at once" (else the agent
+        # would stop the slow rank itself, and the test could not see that both ran).
+        wait_for_attempts(attempt_dir, "all_ranks_exit", int(os.environ["WORLD_SIZE"]))
         os._exit(7)
 
     @flyte_task(plugin_config=Elastic(nnodes=1, nproc_per_node=2, monitor_interval=1, max_restarts=0))

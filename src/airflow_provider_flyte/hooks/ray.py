@@ -536,7 +536,9 @@ def _ray_processes(temp_dir: str) -> list[Any]:
     found: dict[int, Any] = {}
     for proc in psutil.Process().children(recursive=True):
         try:
-            if any(temp_dir in arg for arg in proc.cmdline()):
+            cmdline = proc.cmdline()
+            # Ray workers retitle themselves ("ray::IDLE"), losing the temp dir from argv.
+            if any(temp_dir in arg or arg.startswith("ray::") for arg in cmdline):
                 found[proc.pid] = proc
                 found.update((child.pid, child) for child in proc.children(recursive=True))
         except psutil.Error:
@@ -545,21 +547,42 @@ def _ray_processes(temp_dir: str) -> list[Any]:
 
 
 def _shutdown_and_reap(ray: Any, temp_dir: str) -> None:
-    """``ray.shutdown()``, then make sure every process of the instance has exited."""
+    """``ray.shutdown()``, then make sure every process of the instance has exited.
+
+    Processes are found again after the shutdown, machine-wide by the instance's unique temp
+    dir: a worker can be spawned while Ray shuts down, and an orphan is no longer our child.
+    """
     import psutil
 
     procs = _ray_processes(temp_dir)
     ray.shutdown()
-    _, alive = psutil.wait_procs(procs, timeout=_EXIT_TIMEOUT_S)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not alive:
+    for _ in range(3):
+        _, alive = psutil.wait_procs(procs, timeout=_EXIT_TIMEOUT_S)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not alive:
+                break
+            for proc in alive:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(sig)
+            _, alive = psutil.wait_procs(alive, timeout=5)
+        if alive:
+            raise FlyteEngineError(f"Ray processes did not exit: {[p.pid for p in alive]}")
+        procs = _ray_processes(temp_dir) + _processes_mentioning(temp_dir)
+        if not procs:
             return
-        for proc in alive:
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(sig)
-        _, alive = psutil.wait_procs(alive, timeout=5)
-    if alive:
-        raise FlyteEngineError(f"Ray processes did not exit: {[p.pid for p in alive]}")
+    raise FlyteEngineError(f"Ray processes of {temp_dir} keep appearing: {[p.pid for p in procs]}")
+
+
+def _processes_mentioning(temp_dir: str) -> list[Any]:
+    """Every process on the machine whose command line names ``temp_dir`` (unique per task)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(temp_dir in arg for arg in proc.info["cmdline"] or ()):
+                found.append(proc)
+    return found
 
 
 def _remove_dir(path: str) -> None:

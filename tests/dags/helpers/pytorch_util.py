@@ -29,6 +29,19 @@ def record_attempt(attempt_dir: str, **extra: Any) -> dict[str, Any]:
     return entry
 
 
+def wait_for_attempts(attempt_dir: str, task: str, count: int, timeout: float = 60.0) -> None:
+    """A file barrier: wait until ``count`` workers recorded an attempt of ``task`` (this restart)."""
+    import time
+
+    restart = int(os.environ["TORCHELASTIC_RESTART_COUNT"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = [a for a in read_attempts(attempt_dir) if a.get("task") == task and a["restart"] == restart]
+        if len(seen) >= count:
+            return
+        time.sleep(0.1)
+
+
 def read_attempts(attempt_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(attempt_dir) / "attempts.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
