@@ -26,7 +26,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from typing import Any
 
 import psutil
 import pytest
+
+from tests.procs import free_port, port_open
 
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
@@ -55,21 +56,6 @@ JOIN_LAUNCHER = (
     "sys.argv[0] = 'ray'\n"
     "main()\n"
 )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass

@@ -102,6 +102,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
             return None
         root = self.task.project_root
         if root is None or not root.is_dir():
+            self.log.info("No project root to bundle; workers import only what their own environment has")
             return None
         from airflow_provider_flyte.bundle import build_bundle
 

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_flyte.clusters import ClusterTarget
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import CODE_BUNDLE_ENV, FlyteEngineHook, code_bundle_enabled
+from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.user_code import modules_to_pickle_by_value, prepend_path
@@ -248,7 +248,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
             os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
         _reload_auth()  # Ray caches the mode and token per process: read the current ones
 
-        bundle = self._bundle()
+        bundle = self.code_bundle("zip")
         extracted = None
         if bundle is not None and (self.config.runtime_env or {}).get("working_dir") is not None:
             extracted = self._extract(bundle)
@@ -268,16 +268,6 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
 
     def _describe(self, target: ClusterTarget | None) -> str:
         return target.describe() if target is not None else "RayJobConfig.address 'auto'"
-
-    def _bundle(self) -> CodeBundle | None:
-        if not code_bundle_enabled():
-            self.log.info("Code bundle off (%s=false): Ray workers import only what their own environment has",
-                          CODE_BUNDLE_ENV)
-            return None
-        bundle = self.code_bundle("zip")
-        if bundle is None:
-            self.log.info("No project root to bundle; Ray workers import only what their own environment has")
-        return bundle
 
     def _extract(self, bundle: CodeBundle) -> Path:
         from airflow_provider_flyte.bundle import extract_bundle

@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import CODE_BUNDLE_ENV, FlyteEngineHook, code_bundle_enabled
+from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
 from airflow_provider_flyte.user_code import prepend_path, register_by_value
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.bundle import CodeBundle
     from airflow_provider_flyte.clusters import ClusterTarget
 
 LOCAL_MASTER = "local[*]"
@@ -187,7 +186,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
                 _set_runtime_conf(session, key, value)
         self.log.info("Spark session on %s (application %s)", target.describe(), session.sparkContext.applicationId)
 
-        bundle = self._bundle()
+        bundle = self.code_bundle("zip")
         if bundle is not None:
             before = list(sys.path)
             session.sparkContext.addPyFile(str(bundle.path))
@@ -224,7 +223,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
                 "; ".join(rejected),
             )
 
-        bundle = self._bundle()
+        bundle = self.code_bundle("zip")
         if bundle is not None:
             session.addArtifacts(str(bundle.path), pyfile=True)
         register_by_value(self.task.python_callable or (lambda: None), cloudpickle)
@@ -273,16 +272,6 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
 
         assert self.conn_id is not None
         return BaseHook.get_connection(self.conn_id).login or None
-
-    def _bundle(self) -> CodeBundle | None:
-        if not code_bundle_enabled():
-            self.log.info("Code bundle off (%s=false): executors import only what their own environment has",
-                          CODE_BUNDLE_ENV)
-            return None
-        bundle = self.code_bundle("zip")
-        if bundle is None:
-            self.log.info("No project root to bundle; executors import only what their own environment has")
-        return bundle
 
     def _private_local_dir(self, conf: dict[str, str]) -> None:
         if "spark.local.dir" not in conf:
