@@ -168,7 +168,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         self.add_cleanup(_remove_dir, temp_dir)
         self.add_cleanup(_restore_environ, _snapshot_environ("PYTHONBREAKPOINT", "RAY_AUTH_MODE"))
         # Registered before ray.init: a start that fails half-way is torn down as well.
-        self.add_cleanup(_shutdown_and_reap, ray, temp_dir)
+        self.add_cleanup(_shutdown_and_reap, ray, temp_dir, _descendant_pids())
         kwargs = self.local_init_kwargs(temp_dir)
         requested = self.requested_cpus()
         _ensure_auth_token()
@@ -519,7 +519,13 @@ def _keep_sigterm_handler() -> Iterator[None]:
             signal.signal(signal.SIGTERM, handler)
 
 
-def _ray_processes(temp_dir: str) -> list[Any]:
+def _descendant_pids() -> frozenset[int]:
+    import psutil
+
+    return frozenset(p.pid for p in psutil.Process().children(recursive=True))
+
+
+def _ray_processes(temp_dir: str, before: frozenset[int] = frozenset()) -> list[Any]:
     """This process's descendants that belong to the instance in ``temp_dir``, with their children."""
     import psutil
 
@@ -527,8 +533,9 @@ def _ray_processes(temp_dir: str) -> list[Any]:
     for proc in psutil.Process().children(recursive=True):
         try:
             cmdline = proc.cmdline()
-            # Ray workers retitle themselves ("ray::IDLE"), losing the temp dir from argv.
-            if any(temp_dir in arg or arg.startswith("ray::") for arg in cmdline):
+            # Ray workers retitle themselves ("ray::IDLE"), losing the temp dir from argv; any
+            # descendant that appeared after this task started Ray belongs to its instance.
+            if proc.pid not in before or any(temp_dir in arg or arg.startswith("ray::") for arg in cmdline):
                 found[proc.pid] = proc
                 found.update((child.pid, child) for child in proc.children(recursive=True))
         except psutil.Error:
@@ -536,7 +543,7 @@ def _ray_processes(temp_dir: str) -> list[Any]:
     return list(found.values())
 
 
-def _shutdown_and_reap(ray: Any, temp_dir: str) -> None:
+def _shutdown_and_reap(ray: Any, temp_dir: str, before: frozenset[int] = frozenset()) -> None:
     """``ray.shutdown()``, then make sure every process of the instance has exited.
 
     Processes are found again after the shutdown, machine-wide by the instance's unique temp
@@ -544,7 +551,7 @@ def _shutdown_and_reap(ray: Any, temp_dir: str) -> None:
     """
     import psutil
 
-    procs = _ray_processes(temp_dir)
+    procs = _ray_processes(temp_dir, before)
     ray.shutdown()
     for _ in range(3):
         _, alive = psutil.wait_procs(procs, timeout=_EXIT_TIMEOUT_S)
@@ -557,7 +564,7 @@ def _shutdown_and_reap(ray: Any, temp_dir: str) -> None:
             _, alive = psutil.wait_procs(alive, timeout=5)
         if alive:
             raise FlyteEngineError(f"Ray processes did not exit: {[p.pid for p in alive]}")
-        procs = _ray_processes(temp_dir) + _processes_mentioning(temp_dir)
+        procs = _ray_processes(temp_dir, before) + _processes_mentioning(temp_dir)
         if not procs:
             return
     raise FlyteEngineError(f"Ray processes of {temp_dir} keep appearing: {[p.pid for p in procs]}")
