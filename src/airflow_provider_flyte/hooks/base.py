@@ -144,14 +144,14 @@ class FlyteEngineHook(BaseHook, Generic[C]):
             return
         previous = {key: os.environ.get(key) for key in env_vars}
         os.environ.update(env_vars)
-        self.add_cleanup(_restore_environ, previous)
+        self.add_cleanup(restore_environ, previous)
 
     def set_default_env(self, key: str, value: str) -> None:
         """Set ``os.environ[key]`` unless the user set it already; undone in :meth:`post`."""
         if key in os.environ:
             return
         os.environ[key] = value
-        self.add_cleanup(_restore_environ, {key: None})
+        self.add_cleanup(restore_environ, {key: None})
 
 
 def code_bundle_enabled() -> bool:
@@ -165,7 +165,8 @@ def code_bundle_enabled() -> bool:
         return value not in ("false", "0", "no", "off")
 
 
-def _restore_environ(previous: Mapping[str, str | None]) -> None:
+def restore_environ(previous: Mapping[str, str | None]) -> None:
+    """Put environment variables back as they were (``None``: unset)."""
     for key, value in previous.items():
         if value is None:
             os.environ.pop(key, None)

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_flyte.clusters import ClusterTarget
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hooks.base import FlyteEngineHook, restore_environ
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.user_code import modules_to_pickle_by_value, prepend_path
@@ -166,7 +166,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
     def _start_local(self, ray: Any) -> None:
         temp_dir = tempfile.mkdtemp(prefix="flyte-ray-", dir=_short_tmp())
         self.add_cleanup(_remove_dir, temp_dir)
-        self.add_cleanup(_restore_environ, _snapshot_environ("PYTHONBREAKPOINT", "RAY_AUTH_MODE"))
+        self.add_cleanup(restore_environ, _snapshot_environ("PYTHONBREAKPOINT", "RAY_AUTH_MODE"))
         # Registered before ray.init: a start that fails half-way is torn down as well.
         self.add_cleanup(_shutdown_and_reap, ray, temp_dir, _descendant_pids())
         kwargs = self.local_init_kwargs(temp_dir)
@@ -354,7 +354,7 @@ def _reload_auth() -> None:
 
 
 def _restore_auth(previous: Mapping[str, str | None]) -> None:
-    _restore_environ(previous)
+    restore_environ(previous)
     _reload_auth()
 
 
@@ -481,7 +481,7 @@ def _raylet_environ(ray: Any, project_root: str | None) -> Iterator[None]:
         yield
     finally:
         constants.ENABLE_RAY_CLUSTER = cluster_mode
-        _restore_environ(previous)
+        restore_environ(previous)
 
 
 @contextlib.contextmanager
@@ -597,9 +597,3 @@ def _snapshot_environ(*keys: str) -> dict[str, str | None]:
     return {key: os.environ.get(key) for key in keys}
 
 
-def _restore_environ(previous: Mapping[str, str | None]) -> None:
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value

@@ -20,12 +20,11 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hooks.base import FlyteEngineHook, restore_environ
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
 from airflow_provider_flyte.user_code import prepend_path, register_by_value
 
@@ -206,7 +205,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
             conf.pop(key, None)
         # builder.remote(...).create() marks the process as Spark Connect (pyspark.sql.utils.is_remote);
         # undo that after the task, or later local sessions in this process would be Connect ones.
-        self.add_cleanup(_restore_environ, {key: os.environ.get(key) for key in _CONNECT_MODE_ENV})
+        self.add_cleanup(restore_environ, {key: os.environ.get(key) for key in _CONNECT_MODE_ENV})
         session = SparkSession.builder.remote(self.connect_url(target)).create()
         self.add_cleanup(_stop_connect_session, session)
         self.log.info("Spark Connect session %s on %s", getattr(session, "session_id", "?"), target.describe())
@@ -304,12 +303,6 @@ def _remove_from_sys_path(entries: list[str]) -> None:
             sys.path.remove(entry)
 
 
-def _restore_environ(previous: Mapping[str, str | None]) -> None:
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def _stop_connect_session(session: Any) -> None:
