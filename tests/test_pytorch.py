@@ -42,7 +42,8 @@ def _spawned_workers() -> list[psutil.Process]:
 
 # -- success paths ----------------------------------------------------------------------------------
 _DEFAULTED = ("OMP_NUM_THREADS", "PYTHONUNBUFFERED", "TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC",
-              "TORCH_NCCL_ENABLE_MONITORING", "FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC", "TORCHELASTIC_SIGNALS_TO_HANDLE")
+              "TORCH_NCCL_ENABLE_MONITORING", "FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC", "TORCHELASTIC_SIGNALS_TO_HANDLE",
+              "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")
 
 
 def test_every_spelling_runs_in_two_gloo_workers_and_returns_rank_0s_value(dag_runner, monkeypatch):
@@ -61,6 +62,7 @@ def test_every_spelling_runs_in_two_gloo_workers_and_returns_rank_0s_value(dag_r
     assert value["heartbeat"] == "300"
     assert value["monitoring"] == "1"
     assert value["collective_timeout_s"] == 42.0
+    assert value["socket_ifnames"] == ["lo", "lo"]  # gloo and NCCL's bootstrap stay on loopback
     assert value["task_id"] == "allreduce"
     assert len(set(value["pids"])) == 2 and os.getpid() not in value["pids"]
 

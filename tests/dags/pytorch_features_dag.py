@@ -60,6 +60,7 @@ def pytorch_features():
             "heartbeat": os.environ.get("TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC"),
             "monitoring": os.environ.get("TORCH_NCCL_ENABLE_MONITORING"),
             "collective_timeout_s": c10d.default_pg_nccl_timeout.total_seconds(),
+            "socket_ifnames": [os.environ.get("GLOO_SOCKET_IFNAME"), os.environ.get("NCCL_SOCKET_IFNAME")],
             "task_id": ctx().task_id,
             "pids": gather(os.getpid()),
         }

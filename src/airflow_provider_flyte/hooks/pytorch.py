@@ -87,9 +87,10 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
             self.set_default_env(pytorch_worker.COLLECTIVE_TIMEOUT_ENV, str(cfg.nccl_collective_timeout_sec))
         if cfg.nccl_enable_monitoring:
             self.set_default_env("TORCH_NCCL_ENABLE_MONITORING", "1")
-        # Local workers talk over loopback only (gloo's sockets, the rendezvous, the store).
+        # Local workers talk over loopback only (gloo's sockets, NCCL's bootstrap, the rendezvous, the store).
         if any(name == "lo" for _, name in _interfaces()):
             self.set_default_env("GLOO_SOCKET_IFNAME", "lo")
+            self.set_default_env("NCCL_SOCKET_IFNAME", "lo")
         if self.task.project_root is not None:
             self._prepend_env("PYTHONPATH", str(self.task.project_root))
         return {}
