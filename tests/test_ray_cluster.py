@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
@@ -23,6 +27,7 @@ from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.task_info import TaskInfo
 from tests import ray_clusters
 from tests.conftest import TEST_DAGS
+from tests.procs import alive, descendants, start_dag_process, terminate_group, wait_for
 from tests.ray_clusters import SECOND_NODE_RESOURCE, RayCluster, free_port
 
 ray_cluster = ray_clusters.ray_cluster  # the module-scoped cluster fixture
@@ -309,3 +314,80 @@ def test_dashboard_link_from_what_ray_init_reports(reported, extra, link, monkey
     hook = FlyteRayHook(RayJobConfig(worker_node_config=[]), conn_id="flyte_test_ray_dash")
     hook._record_dashboard(SimpleNamespace(dashboard_url=reported), hook.cluster_target())
     assert hook.links.get("ray_dashboard") == link
+
+
+# -- SIGTERM to a task on the cluster ----------------------------------------------------------------
+def _ray_state(cluster: RayCluster, resource: str, **filters: str) -> list[dict]:
+    """Rows of the cluster's state API (``/api/v0/<resource>``), filtered by equality on the head."""
+    query = [("limit", "10000"), ("detail", "true")]
+    for key, value in filters.items():
+        query += [("filter_keys", key), ("filter_predicates", "="), ("filter_values", value)]
+    request = urllib.request.Request(f"{cluster.dashboard_url}/api/v0/{resource}?{urllib.parse.urlencode(query)}",
+                                     headers={"Authorization": f"Bearer {cluster.token}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return list(json.loads(resp.read())["data"]["result"]["result"])
+
+
+def _eventually(problems, timeout: float) -> list[str]:  # type: ignore[no-untyped-def]
+    """Poll ``problems()`` until it returns nothing or ``timeout`` passes; return the last answer."""
+    deadline = time.monotonic() + timeout
+    found = problems()
+    while found and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = problems()
+    return found
+
+
+def test_sigterm_to_a_cluster_task_leaves_no_job_or_worker_on_the_cluster(cluster_conns, ray_cluster, tmp_path):
+    """SIGTERM to the task process (Airflow's kill) runs on_kill while the process lives on: the
+    cluster must then report the task's job (its Ray Client driver) dead, none of its tasks running
+    and the worker that ran its remote task gone. Asked of the cluster's state API, not of the hook."""
+    scratch = tmp_path / "kill"
+    scratch.mkdir()
+    proc = start_dag_process("ray_cluster_kill.py", "ray_cluster_kill", env={"FLYTE_TEST_KILL_DIR": str(scratch)})
+    try:
+        wait_for(lambda: list(scratch.glob("started-*.json")) or proc.poll() is not None,
+                 timeout=150, what="the remote task to run on the cluster")
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        (started,) = [json.loads(p.read_text()) for p in scratch.glob("started-*.json")]
+        job_id, pid = started["job_id"], started["pid"]
+        job_proc = psutil.Process(pid)
+        local = alive(descendants(proc.pid))
+
+        def on_cluster() -> list[str]:
+            found = [f"job {job_id}: {j['status']}" for j in _ray_state(ray_cluster, "jobs", job_id=job_id)
+                     if j["status"] not in ("SUCCEEDED", "FAILED", "STOPPED")]
+            found += [f"{t['type']} {t['func_or_class_name']}: {t['state']}"
+                      for t in _ray_state(ray_cluster, "tasks", job_id=job_id) if t["state"] == "RUNNING"]
+            found += [f"worker {w['pid']} alive" for w in _ray_state(ray_cluster, "workers", pid=str(pid))
+                      if w["is_alive"]]
+            return found + [f"process {p.pid} alive" for p in alive([job_proc])]
+
+        # The same checks see the job while it runs (so they can see an orphan).
+        seen: list[str] = []
+
+        def sees_everything() -> bool:
+            seen[:] = on_cluster()
+            return {s.split()[0] for s in seen} >= {"job", "NORMAL_TASK", "worker", "process"}
+
+        try:
+            wait_for(sees_everything, timeout=30, what="the state API to show the running job")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}: {seen}") from None
+
+        proc.send_signal(signal.SIGTERM)  # to the task process only, as Airflow's supervisor does
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            out = ""
+        exited = proc.poll() is not None
+        assert _eventually(on_cluster, timeout=30) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
+        assert exited, "the task process should end once its job was stopped"
+        assert alive(local) == [], f"local children of the task left: {alive(local)}"
+        assert not (scratch / "finished").exists(), "the remote task ran to its end"
+        assert "Task killed: tearing down Ray" in out and "DAGRUN_STATE=failed" in out, out[-3000:]
+        assert len(ray_cluster.alive_nodes()) == 2, "the cluster itself keeps running"
+    finally:
+        (scratch / "stop").touch()
+        if proc.poll() is None:
+            terminate_group(proc, signal.SIGKILL, timeout=30)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 
 import psutil
 import pytest
 
 from tests.conftest import TEST_DAGS
-from tests.procs import alive, descendants
+from tests.procs import alive, descendants, processes_matching, start_dag_process, terminate_group, wait_for
 from tests.spark_clusters import (  # noqa: F401  (the *_fixture names register the fixtures)
     ConnectServer,
     Standalone,
@@ -228,3 +230,81 @@ def test_non_standalone_masters_are_rejected_with_a_fix(host, monkeypatch):
     monkeypatch.setenv(_conn_env("flyte_test_yarn"), json.dumps({"conn_type": "spark", "host": host}))
     with pytest.raises(FlyteConfigError, match=r"standalone master.*Fix:"):
         FlyteSparkHook(Spark(), conn_id="flyte_test_yarn")._cluster_target()
+
+
+# -- SIGTERM to a task on a cluster ------------------------------------------------------------------
+KILL_DAG_FILE = "spark_cluster_kill.py"
+EXECUTOR_CLASS = "CoarseGrainedExecutorBackend"
+
+
+def _eventually(problems, timeout: float) -> list[str]:  # type: ignore[no-untyped-def]
+    """Poll ``problems()`` until it returns nothing or ``timeout`` passes; return the last answer."""
+    deadline = time.monotonic() + timeout
+    found = problems()
+    while found and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = problems()
+    return found
+
+
+def _started(scratch) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [json.loads(p.read_text()) for p in scratch.glob("started-*.json")]
+
+
+def _executor_jvms(app_id: str) -> list[psutil.Process]:
+    """The worker's executor JVMs for ``app_id`` (found by their command line)."""
+    return [p for p in alive(processes_matching(EXECUTOR_CLASS)) if app_id in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize("mode", ["master", "connect"])
+def test_sigterm_to_a_cluster_task_leaves_nothing_running_on_the_cluster(mode, cluster_conns, spark_standalone,
+                                                                         tmp_path):
+    """SIGTERM to the task process (Airflow's kill) runs on_kill while the process lives on: the
+    master must then show the application finished with no executor left, and on Spark Connect
+    the job's Python worker must be gone. Asked of the cluster, not of the hook."""
+    scratch = tmp_path / "kill"
+    scratch.mkdir()
+    proc = start_dag_process(KILL_DAG_FILE, f"spark_cluster_kill_{mode}", env={"FLYTE_TEST_KILL_DIR": str(scratch)})
+    try:
+        wait_for(lambda: ((scratch / "info.json").exists() and _started(scratch)) or proc.poll() is not None,
+                 timeout=150, what=f"the Spark job to run on the {mode}")
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        info = json.loads((scratch / "info.json").read_text())
+        (job,) = _started(scratch)
+        job_proc = psutil.Process(job["pid"])
+        local = alive(descendants(proc.pid))
+        if mode == "master":
+            app_id = info["app_id"]
+            # The checks below see the application while it runs (so they can see an orphan).
+            assert app_id in {a["id"] for a in spark_standalone.master_state()["activeapps"]}
+            assert _executor_jvms(app_id), "the application should have an executor on the worker"
+            assert local, "the task should have started its driver JVM"
+
+        proc.send_signal(signal.SIGTERM)  # to the task process only, as Airflow's supervisor does
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            out = ""
+        exited = proc.poll() is not None
+
+        def on_cluster() -> list[str]:
+            found = []
+            if mode == "master":
+                state = spark_standalone.master_state()
+                if app_id in {a["id"] for a in state["activeapps"]}:
+                    found.append(f"application {app_id} still active on the master")
+                if app_id not in {a["id"] for a in state["completedapps"]}:
+                    found.append(f"application {app_id} not among the master's completed apps")
+                found += [f"executor JVM {p.pid} of {app_id}" for p in _executor_jvms(app_id)]
+            found += [f"job's Python worker {p.pid}" for p in alive([job_proc])]
+            return found
+
+        assert _eventually(on_cluster, timeout=30) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
+        assert exited, "the task process should end once its job was stopped"
+        assert alive(local) == [], f"local children of the task left: {alive(local)}"
+        assert not (scratch / "finished").exists(), "the job ran to its end"
+        assert "DAGRUN_STATE=failed" in out, out[-3000:]
+    finally:
+        (scratch / "stop").touch()
+        if proc.poll() is None:
+            terminate_group(proc, signal.SIGKILL, timeout=30)
