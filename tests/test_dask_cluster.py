@@ -8,6 +8,8 @@ scheduler plugins) brings it to the workers, so the same DAG with bundling off m
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 import urllib.request
 
@@ -19,6 +21,7 @@ from airflow_provider_flyte.plugins.dask import Dask
 from tests import dask_clusters
 from tests.conftest import TEST_DAGS
 from tests.dask_clusters import DaskCluster
+from tests.procs import alive, descendants, start_dag_process, terminate_group, wait_for
 from tests.ray_clusters import free_port
 
 dask_cluster = dask_clusters.dask_cluster  # the module-scoped cluster fixture
@@ -154,3 +157,56 @@ def test_non_dask_address_is_rejected_with_a_fix(monkeypatch):
         {"conn_type": "flyte_dask", "host": "http://sched:8787"}))
     with pytest.raises(FlyteConfigError, match=r"connection 'flyte_test_dask_http'\.host: not a Dask scheduler"):
         FlyteDaskHook(Dask(), conn_id="flyte_test_dask_http").cluster_target()
+
+
+# -- SIGTERM to a task on the cluster ----------------------------------------------------------------
+def test_sigterm_to_a_cluster_task_leaves_no_client_or_task_on_the_scheduler(conn, dask_cluster, tmp_path):
+    """SIGTERM to the task process (Airflow's kill) runs on_kill while the process lives on: the
+    scheduler must then hold no client of the task (the hook's and the user's own) and no task of it.
+    Asked of the scheduler through a client of the test's own, not of the hook."""
+    from distributed import Client
+
+    def of_the_task(info: dict) -> list[str]:
+        def scheduler_view(dask_scheduler=None) -> dict:
+            return {"clients": list(dask_scheduler.clients),
+                    "tasks": {str(k): ts.state for k, ts in dask_scheduler.tasks.items()}}
+
+        with Client(dask_cluster.address, timeout=10) as client:
+            view = client.run_on_scheduler(scheduler_view)
+        found = [f"client {c}" for c in info["client_ids"] if c in view["clients"]]
+        return found + [f"task {k}: {state}" for k, state in view["tasks"].items() if k == info["key"]]
+
+    scratch = tmp_path / "kill"
+    scratch.mkdir()
+    proc = start_dag_process("dask_cluster_kill.py", "dask_cluster_kill", env={"FLYTE_TEST_KILL_DIR": str(scratch)})
+    try:
+        wait_for(lambda: ((scratch / "info.json").exists() and list(scratch.glob("started-*.json")))
+                 or proc.poll() is not None, timeout=150, what="the submitted function to run on a worker")
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        info = json.loads((scratch / "info.json").read_text())
+        assert len(info["client_ids"]) == 2, info
+        # The same check sees the task's clients and its running task (so it can see an orphan).
+        before = of_the_task(info)
+        assert len(before) == 3 and f"task {info['key']}: processing" in before, before
+        local = alive(descendants(proc.pid))
+
+        proc.send_signal(signal.SIGTERM)  # to the task process only, as Airflow's supervisor does
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            out = ""
+        exited = proc.poll() is not None
+        deadline = time.monotonic() + 30
+        left = of_the_task(info)
+        while left and time.monotonic() < deadline:
+            time.sleep(0.5)
+            left = of_the_task(info)
+        assert left == [], f"left on the scheduler after SIGTERM\n{out[-3000:]}"
+        assert exited, "the task process should end once its clients were closed"
+        assert alive(local) == [], f"local children of the task left: {alive(local)}"
+        assert "Task killed: tearing down" in out and "DAGRUN_STATE=failed" in out, out[-3000:]
+        assert dask_cluster.n_workers() == 2, "the cluster itself keeps running"
+    finally:
+        (scratch / "stop").touch()
+        if proc.poll() is None:
+            terminate_group(proc, signal.SIGKILL, timeout=30)
