@@ -381,7 +381,8 @@ def test_sigterm_to_a_cluster_task_leaves_no_job_or_worker_on_the_cluster(cluste
         except subprocess.TimeoutExpired:
             out = ""
         exited = proc.poll() is not None
-        assert _eventually(on_cluster, timeout=30) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
+        # The head fails a finished job's tasks after gcs_mark_task_failed_on_job_done_delay_ms (15 s).
+        assert _eventually(on_cluster, timeout=45) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
         assert exited, "the task process should end once its job was stopped"
         assert alive(local) == [], f"local children of the task left: {alive(local)}"
         assert not (scratch / "finished").exists(), "the remote task ran to its end"
