@@ -146,6 +146,17 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         os.environ.update(env_vars)
         self.add_cleanup(restore_environ, previous)
 
+    def scratch_dir(self, kind: str, *, parent: str | None = None, tag: str = "") -> str:
+        """A private ``flyte-<kind>-*`` folder for this task, removed in :meth:`post`.
+
+        Folders that killed tasks left behind are swept first (:mod:`airflow_provider_flyte.scratch`).
+        """
+        from airflow_provider_flyte.scratch import make_scratch_dir, remove_scratch_dir
+
+        path = make_scratch_dir(kind, parent=parent, tag=tag)
+        self.add_cleanup(remove_scratch_dir, path)
+        return path
+
     def set_default_env(self, key: str, value: str) -> None:
         """Set ``os.environ[key]`` unless the user set it already; undone in :meth:`post`."""
         if key in os.environ:

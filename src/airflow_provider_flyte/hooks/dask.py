@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import shutil
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -91,8 +89,7 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
         kwargs = self.cluster_kwargs()
         if kwargs["n_workers"] == 0:
             self.log.warning("WorkerGroup.number_of_workers is 0: submitted work waits until workers join")
-        local_dir = tempfile.mkdtemp(prefix=f"flyte-dask-{self.task.slug}-")
-        self.add_cleanup(shutil.rmtree, local_dir, ignore_errors=True)
+        local_dir = self.scratch_dir("dask", tag=self.task.slug)
 
         # Nannies spawn worker processes at start and again on restarts (memory limit, crash):
         # keep spawning safe inside a real Airflow task until the cluster is closed.

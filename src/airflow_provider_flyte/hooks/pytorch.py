@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +24,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks import pytorch_worker
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.pytorch import Elastic
+from airflow_provider_flyte.scratch import make_scratch_dir
 from airflow_provider_flyte.user_code import prepend_path, register_by_value
 
 #: Rendezvous backend used for local runs: torch's c10d rendezvous on a store bound to 127.0.0.1.
@@ -118,7 +118,7 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
         self.add_cleanup(_stop_new_workers, agent_pid, before)
         project_root = str(self.task.project_root) if self.task.project_root else None
         port = _open_listener()
-        log_dir = tempfile.mkdtemp(prefix="flyte-elastic-")
+        log_dir = make_scratch_dir("elastic")
         saved = _SavedSignals()
         watchdog = pytorch_worker.start_zombie_watchdog(cfg.nproc_per_node)
         try:

@@ -24,7 +24,6 @@ import ipaddress
 import math
 import os
 import secrets
-import shutil
 import signal
 import socket
 import tempfile
@@ -40,6 +39,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook, restore_environ
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
+from airflow_provider_flyte.scratch import SCRATCH_ENV
 from airflow_provider_flyte.user_code import modules_to_pickle_by_value, prepend_path
 
 if TYPE_CHECKING:
@@ -164,8 +164,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         return {}
 
     def _start_local(self, ray: Any) -> None:
-        temp_dir = tempfile.mkdtemp(prefix="flyte-ray-", dir=_short_tmp())
-        self.add_cleanup(_remove_dir, temp_dir)
+        temp_dir = self.scratch_dir("ray", parent=_short_tmp())
         self.add_cleanup(restore_environ, _snapshot_environ("PYTHONBREAKPOINT", "RAY_AUTH_MODE"))
         # Registered before ray.init: a start that fails half-way is torn down as well.
         self.add_cleanup(_shutdown_and_reap, ray, temp_dir, _descendant_pids())
@@ -173,7 +172,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         requested = self.requested_cpus()
         _ensure_auth_token()
         root = str(self.task.project_root) if self.task.project_root else None
-        with _raylet_environ(ray, root), _random_local_ports(), _keep_sigterm_handler():
+        with _raylet_environ(ray, root, temp_dir), _random_local_ports(), _keep_sigterm_handler():
             context = ray.init(**kwargs)
         if kwargs["include_dashboard"]:
             self._record_dashboard(context, None)
@@ -272,8 +271,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
     def _extract(self, bundle: CodeBundle) -> Path:
         from airflow_provider_flyte.bundle import extract_bundle
 
-        parent = tempfile.mkdtemp(prefix="flyte-ray-bundle-")
-        self.add_cleanup(shutil.rmtree, parent, ignore_errors=True)
+        parent = self.scratch_dir("ray-bundle")
         return extract_bundle(bundle.path, Path(parent) / bundle.digest[:16], expected_digest=bundle.digest)
 
     def _record_dashboard(self, context: Any, target: ClusterTarget | None) -> None:
@@ -462,14 +460,16 @@ def _ensure_auth_token() -> None:
 
 
 @contextlib.contextmanager
-def _raylet_environ(ray: Any, project_root: str | None) -> Iterator[None]:
+def _raylet_environ(ray: Any, project_root: str | None, temp_dir: str) -> Iterator[None]:
     """The environment the Ray processes are started with (inherited by every Ray worker).
 
     Ray binds to 127.0.0.1 only when it takes this machine for a single-node setup
-    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``); the metrics ports become random.
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``); the metrics ports become random. The processes
+    are tagged with the task's temp dir, so that the next task can stop those a SIGKILL left.
     """
     changes = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "AUTOSCALER_METRIC_PORT": "0", "DASHBOARD_METRIC_PORT": "0"}
     changes = {key: value for key, value in changes.items() if key not in os.environ}
+    changes[SCRATCH_ENV] = temp_dir
     if project_root:
         changes["PYTHONPATH"] = prepend_path(os.environ.get("PYTHONPATH"), project_root)
     previous = _snapshot_environ(*changes)
@@ -580,12 +580,6 @@ def _processes_mentioning(temp_dir: str) -> list[Any]:
             if any(temp_dir in arg for arg in proc.info["cmdline"] or ()):
                 found.append(proc)
     return found
-
-
-def _remove_dir(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    if os.path.exists(path):  # a process wrote while it was being removed
-        shutil.rmtree(path)
 
 
 def _unregister_by_value(cloudpickle: Any, module: Any) -> None:

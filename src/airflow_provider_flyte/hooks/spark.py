@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -274,9 +272,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
 
     def _private_local_dir(self, conf: dict[str, str]) -> None:
         if "spark.local.dir" not in conf:
-            local_dir = tempfile.mkdtemp(prefix="flyte-spark-")
-            self.add_cleanup(shutil.rmtree, local_dir, ignore_errors=True)
-            conf["spark.local.dir"] = local_dir
+            conf["spark.local.dir"] = self.scratch_dir("spark")
 
     def _record_ui(self, session: Any) -> None:
         try:
