@@ -27,6 +27,8 @@ class PluginEntry:
     supports_reuse: bool = False
     #: Import paths of the engine's operator extra links (``BaseOperatorLink`` classes).
     link_paths: tuple[str, ...] = ()
+    #: Module that builds the engine's Kubernetes job (``build_manifest``, ``job_state``).
+    manifest_path: str | None = None
 
     @property
     def config_name(self) -> str:
@@ -41,19 +43,26 @@ _BUILTIN = (
         "airflow_provider_flyte.plugins.spark.Spark",
         "airflow_provider_flyte.hooks.spark.FlyteSparkHook",
         link_paths=("airflow_provider_flyte.links.spark.SparkUILink",),
+        manifest_path="airflow_provider_flyte.manifests.spark",
     ),
     PluginEntry(
         "airflow_provider_flyte.plugins.ray.RayJobConfig",
         "airflow_provider_flyte.hooks.ray.FlyteRayHook",
         supports_reuse=True,
         link_paths=("airflow_provider_flyte.links.ray.RayDashboardLink",),
+        manifest_path="airflow_provider_flyte.manifests.ray",
     ),
     PluginEntry(
         "airflow_provider_flyte.plugins.dask.Dask",
         "airflow_provider_flyte.hooks.dask.FlyteDaskHook",
         link_paths=("airflow_provider_flyte.links.dask.DaskDashboardLink",),
+        manifest_path="airflow_provider_flyte.manifests.dask",
     ),
-    PluginEntry("airflow_provider_flyte.plugins.pytorch.Elastic", "airflow_provider_flyte.hooks.pytorch.FlyteElasticHook"),
+    PluginEntry(
+        "airflow_provider_flyte.plugins.pytorch.Elastic",
+        "airflow_provider_flyte.hooks.pytorch.FlyteElasticHook",
+        manifest_path="airflow_provider_flyte.manifests.pytorch",
+    ),
 )
 
 _entries: dict[str, PluginEntry] = {entry.config_path: entry for entry in _BUILTIN}
@@ -69,11 +78,18 @@ def _load(path: str) -> Any:
 
 
 def register(
-    config_type: type, hook_class: type | str, *, supports_reuse: bool = False, link_paths: tuple[str, ...] = ()
+    config_type: type,
+    hook_class: type | str,
+    *,
+    supports_reuse: bool = False,
+    link_paths: tuple[str, ...] = (),
+    manifest_path: str | None = None,
 ) -> None:
     """Register ``hook_class`` (a class or an import path) as the runner for ``config_type``."""
     hook_path = hook_class if isinstance(hook_class, str) else _qualname(hook_class)
-    _entries[_qualname(config_type)] = PluginEntry(_qualname(config_type), hook_path, supports_reuse, link_paths)
+    _entries[_qualname(config_type)] = PluginEntry(
+        _qualname(config_type), hook_path, supports_reuse, link_paths, manifest_path
+    )
 
 
 def entries() -> list[PluginEntry]:

@@ -1,0 +1,1 @@
+"""Kubernetes manifests of each engine's job (one module per engine), built from its plugin config."""
