@@ -112,3 +112,12 @@ def test_the_vendored_crds_are_the_upstream_files():
         assert data.startswith(b"---") or b"CustomResourceDefinition" in data[:2000], kind
         if SHARED_CRDS.is_dir():
             assert hashlib.sha256(data).digest() == hashlib.sha256((SHARED_CRDS / name).read_bytes()).digest(), name
+
+
+@pytest.mark.parametrize("name", ["primary", None])
+def test_flytes_primary_container_becomes_the_engines_container_and_sidecars_stay(name):
+    user = {"spec": {"containers": [{"name": "sidecar", "image": "proxy:1"}, {"name": name, "env": [{"name": "A", "value": "1"}]}]}}
+    containers = pod_template(user, "f", container_name="ray-head", image="img:1")["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["sidecar", "ray-head"]
+    assert containers[1]["image"] == "img:1" and containers[1]["env"] == [{"name": "A", "value": "1"}]
+    assert containers[0] == {"name": "sidecar", "image": "proxy:1"}

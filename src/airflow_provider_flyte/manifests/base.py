@@ -28,6 +28,8 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-provider-flyte"}
 #: Kubernetes object names (DNS-1123 subdomain parts) stay under this for generated pod names.
 NAME_MAX = 50
 GPU_RESOURCE = "nvidia.com/gpu"
+#: flyte-sdk's ``PodTemplate.primary_container_name`` default: adopted as the engine's container.
+PRIMARY_CONTAINER = "primary"
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,9 @@ def pod_template(
     """A ``PodTemplateSpec`` (``metadata`` + ``spec``) built on the user's template, never dropping it.
 
     The user's template is the base (flyte-sdk#1196: a template silently dropped). The container
-    named ``container_name`` (or the template's first) gets the image, command and resources only
-    where the template leaves them unset; ``env`` is added under the template's own entries.
+    named ``container_name`` (else one named ``primary`` or unnamed, renamed to ``container_name``;
+    else a new one) gets the image, command and resources only where the template leaves them
+    unset; ``env`` is added under the template's own entries. Other containers are sidecars.
     """
     template = as_dict(user_template, field_name)
     if "spec" not in template and "containers" in template:  # a bare PodSpec
@@ -167,12 +170,12 @@ def pod_template(
     spec = template.setdefault("spec", {})
     containers = spec.setdefault("containers", [])
     container = next((c for c in containers if c.get("name") == container_name), None)
-    if container is None and len(containers) == 1 and not containers[0].get("name"):
-        container = containers[0]
+    if container is None:  # Flyte's pod templates call the task's container "primary"
+        container = next((c for c in containers if c.get("name") in (PRIMARY_CONTAINER, None, "")), None)
     if container is None:
         container = {}
         containers.insert(0, container)
-    container["name"] = container.get("name") or container_name
+    container["name"] = container_name
     if image and not container.get("image"):
         container["image"] = image
     if command and not container.get("command") and not container.get("args"):
