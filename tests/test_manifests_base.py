@@ -65,6 +65,9 @@ def test_resources_become_container_quantities():
         "limits": {"cpu": "2", "nvidia.com/gpu": "1"},
     }
     assert k8s_resources(None) == {} and k8s_resources(Resources()) == {}
+    # Resources reads units case-insensitively; Kubernetes does not ("500m" would be milli-bytes).
+    assert k8s_resources(Resources(memory=("500m", "4gb"), disk="1TiB")) == {
+        "requests": {"memory": "500M", "ephemeral-storage": "1Ti"}, "limits": {"memory": "4G"}}
 
 
 @pytest.mark.parametrize("form", ["dict", "model", "bare_pod_spec"])
@@ -121,3 +124,17 @@ def test_flytes_primary_container_becomes_the_engines_container_and_sidecars_sta
     assert [c["name"] for c in containers] == ["sidecar", "ray-head"]
     assert containers[1]["image"] == "img:1" and containers[1]["env"] == [{"name": "A", "value": "1"}]
     assert containers[0] == {"name": "sidecar", "image": "proxy:1"}
+
+
+def test_every_registered_engine_has_a_manifest_module_with_the_contract():
+    import importlib
+
+    from airflow_provider_flyte import registry
+
+    for entry in registry.entries():
+        assert entry.manifest_path, f"{entry.config_name} has no manifest module"
+        module = importlib.import_module(entry.manifest_path)
+        for name in ("API_VERSION", "KIND", "PLURAL", "build_manifest", "job_state"):
+            assert hasattr(module, name), f"{entry.manifest_path} lacks {name}"
+        assert module.KIND in crds.FILES, module.KIND
+        assert crds.schema(module.KIND, module.API_VERSION)["type"] == "object"

@@ -229,15 +229,13 @@ def test_the_ray_container_goes_first_and_the_templates_own_resources_and_sideca
     assert user["spec"]["containers"][0]["name"] == "log-shipper"  # the user's object is not changed
 
 
-def test_a_long_job_name_is_cut_to_kuberays_limit_keeping_its_hash():
+def test_a_long_job_name_fits_kuberays_limit_and_stays_unique():
     targets = [JobTarget.for_task(TaskInfo(dag_id="d" * 200, task_id="t", run_id="r", try_number=n),
                                   image="img:1", command=["python"]) for n in (1, 2)]
     names = [ray_manifest.build_manifest(_ray_minimal(), t)["metadata"]["name"] for t in targets]
-    assert len(targets[0].name) > ray_manifest.MAX_NAME == 47
     assert names[0] != names[1]
-    for name, target in zip(names, targets, strict=True):
-        assert len(name) <= 47 and DNS_1035.match(name) and name.endswith(target.name[-9:])
-    assert ray_manifest.rayjob_name("short-name") == "short-name"
+    for name in names:
+        assert len(name) <= 47 and DNS_1035.match(name)  # KubeRay refuses longer RayJob names
 
 
 def test_a_broken_ray_manifest_fails_validation():

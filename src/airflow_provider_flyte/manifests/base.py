@@ -13,6 +13,7 @@ Labels follow the cncf-kubernetes provider (``dag_id``, ``task_id``, ``run_id``,
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -20,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.resources import Resources
+from airflow_provider_flyte.resources import _MEMORY_RE, Resources
 from airflow_provider_flyte.task_info import TaskInfo
 
 #: Label that marks every object this provider creates.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-provider-flyte"}
-#: Kubernetes object names (DNS-1123 subdomain parts) stay under this for generated pod names.
-NAME_MAX = 50
+#: Object names stay within this: the strictest operator (KubeRay, RayJob) refuses longer ones,
+#: and generated pod names add suffixes.
+NAME_MAX = 47
 GPU_RESOURCE = "nvidia.com/gpu"
 #: flyte-sdk's ``PodTemplate.primary_container_name`` default: adopted as the engine's container.
 PRIMARY_CONTAINER = "primary"
@@ -110,10 +112,11 @@ def k8s_resources(resources: Resources | None) -> dict[str, dict[str, str]]:
     for key, value in (("cpu", resources.cpu), ("memory", resources.memory), ("ephemeral-storage", resources.disk)):
         if value is None:
             continue
+        quantity = str if key == "cpu" else functools.partial(k8s_bytes, field=f"Resources.{_FIELDS[key]}")
         if isinstance(value, tuple):
-            requests[key], limits[key] = str(value[0]), str(value[1])
+            requests[key], limits[key] = quantity(value[0]), quantity(value[1])
         else:
-            requests[key] = str(value)
+            requests[key] = quantity(value)
     if resources.gpu is not None:
         limits[GPU_RESOURCE] = str(resources.gpu)
     out = {}
@@ -122,6 +125,24 @@ def k8s_resources(resources: Resources | None) -> dict[str, dict[str, str]]:
     if limits:
         out["limits"] = limits
     return out
+
+
+_FIELDS = {"memory": "memory", "ephemeral-storage": "disk"}
+#: ``Resources``' byte units (case-insensitive, optional ``b``) -> Kubernetes quantity suffixes.
+_K8S_SUFFIX = {"": "", "k": "k", "m": "M", "g": "G", "t": "T", "ki": "Ki", "mi": "Mi", "gi": "Gi", "ti": "Ti"}
+
+
+def k8s_bytes(value: Any, field: str = "memory") -> str:
+    """A byte amount as ``Resources`` reads it (``"4gb"``, ``"512Mi"``) as a Kubernetes quantity.
+
+    Kubernetes is case-sensitive (``"500m"`` is milli-bytes); ``Resources`` is not, so the
+    suffix is rewritten to mean what ``Resources`` meant: ``"4gb"`` -> ``"4G"``, ``"500m"`` -> ``"500M"``.
+    """
+    match = _MEMORY_RE.match(str(value))
+    if not match:
+        raise FlyteConfigError(field, value, "not a byte quantity", 'use a Kubernetes quantity such as "4Gi" or "512Mi"')
+    number, unit = match.groups()
+    return f"{number}{_K8S_SUFFIX[(unit or '').lower()]}"
 
 
 def env_list(env: Mapping[str, str]) -> list[dict[str, str]]:

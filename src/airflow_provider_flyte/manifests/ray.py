@@ -28,8 +28,8 @@ The shape follows flyteplugins' Ray backend plugin (``flyteplugins/go/tasks/plug
   RayCluster must never be orphaned (flyte#3897). ``ttlSecondsAfterFinished`` is set only when
   configured; KubeRay refuses a positive TTL without ``shutdownAfterJobFinishes``, so that is
   a :class:`FlyteConfigError` here.
-- ``metadata.name`` is at most 47 characters (KubeRay's ``MaxRayJobNameLength``: it appends 6 to
-  name the RayCluster); a longer :attr:`JobTarget.name` keeps its hash suffix and is cut before it.
+- ``metadata.name`` is :attr:`JobTarget.name`, at most 47 characters (``base.NAME_MAX``, set by
+  KubeRay's ``MaxRayJobNameLength``: it appends 6 to name the RayCluster).
 """
 
 from __future__ import annotations
@@ -59,8 +59,6 @@ PLURAL = "rayjobs"
 
 HEAD_CONTAINER = "ray-head"
 WORKER_CONTAINER = "ray-worker"
-#: KubeRay's ``MaxRayJobNameLength`` (``MaxRayClusterNameLength`` 53 minus 6).
-MAX_NAME = 47
 
 #: ``AutoscalerOptionsConfig.UpscalingMode`` -> ``autoscalerOptions.upscalingMode`` (UNSPECIFIED: unset).
 UPSCALING_MODES = {
@@ -120,7 +118,6 @@ def build_manifest(config: RayJobConfig, target: JobTarget) -> dict[str, Any]:
     if config.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = config.ttl_seconds_after_finished
     metadata = object_meta(target)
-    metadata["name"] = rayjob_name(target.name)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
@@ -140,16 +137,6 @@ def job_state(obj: Mapping[str, Any]) -> JobState:
     done = deployment in FINAL_DEPLOYMENT_STATUSES
     return JobState(phase, done=done, succeeded=done and deployment == "Complete" and job == "SUCCEEDED",
                     message=message)
-
-
-def rayjob_name(name: str) -> str:
-    """``name`` within :data:`MAX_NAME`, keeping its last ``-<hash>`` part (it makes names unique)."""
-    if len(name) <= MAX_NAME:
-        return name
-    base, sep, suffix = name.rpartition("-")
-    if not sep or len(suffix) > MAX_NAME // 2:
-        return name[:MAX_NAME].rstrip("-")
-    return f"{base[: MAX_NAME - len(suffix) - 1].rstrip('-')}-{suffix}"
 
 
 def _head_group(config: RayJobConfig, target: JobTarget) -> dict[str, Any]:

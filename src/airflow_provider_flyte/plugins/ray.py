@@ -178,7 +178,7 @@ class RayJobConfig(PluginConfig):
             return None
         import yaml
 
-        return yaml.dump(self.runtime_env)
+        return yaml.safe_dump(self.runtime_env)
 
 
 def _non_negative(field: str, value: int | None, where: str = "") -> None:
