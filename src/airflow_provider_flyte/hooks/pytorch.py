@@ -69,8 +69,8 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
                 "nodes that never come",
                 "use nnodes=1 with nproc_per_node=N processes on this worker; run several nodes on Kubernetes",
             )
-        self.set_default_env("PYTHONUNBUFFERED", "1")
-        if cfg.nproc_per_node > 1 and "OMP_NUM_THREADS" not in os.environ:
+        defaults = cfg.default_env()
+        if "OMP_NUM_THREADS" in defaults and "OMP_NUM_THREADS" not in os.environ:
             self.log.warning(
                 "\n*****************************************\n"
                 "Setting OMP_NUM_THREADS environment variable for each process to be 1 in default, "
@@ -78,15 +78,8 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
                 "performance in your application as needed.\n"
                 "*****************************************"
             )
-            self.set_default_env("OMP_NUM_THREADS", "1")
-        if cfg.nccl_heartbeat_timeout_sec is not None:
-            self.set_default_env("TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC", str(cfg.nccl_heartbeat_timeout_sec))
-        if cfg.nccl_async_error_handling:
-            self.set_default_env("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
-        if cfg.nccl_collective_timeout_sec is not None:
-            self.set_default_env(pytorch_worker.COLLECTIVE_TIMEOUT_ENV, str(cfg.nccl_collective_timeout_sec))
-        if cfg.nccl_enable_monitoring:
-            self.set_default_env("TORCH_NCCL_ENABLE_MONITORING", "1")
+        for key, value in defaults.items():
+            self.set_default_env(key, value)
         # Local workers talk over loopback only (gloo's sockets, NCCL's bootstrap, the rendezvous, the store).
         if any(name == "lo" for _, name in _interfaces()):
             self.set_default_env("GLOO_SOCKET_IFNAME", "lo")

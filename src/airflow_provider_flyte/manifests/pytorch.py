@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.hooks.pytorch_worker import COLLECTIVE_TIMEOUT_ENV
 from airflow_provider_flyte.manifests import base
 from airflow_provider_flyte.manifests.base import JobState, JobTarget, object_meta, with_labels
 from airflow_provider_flyte.plugins.pytorch import Elastic, RunPolicy
@@ -102,23 +101,12 @@ def job_state(obj: Mapping[str, Any]) -> JobState:
 
 
 def elastic_env(config: Elastic) -> dict[str, str]:
-    """The env defaults the Elastic hook's ``pre`` sets locally, for every node's container.
+    """The env defaults the Elastic hook's ``pre`` sets locally (:meth:`Elastic.default_env`), for every node.
 
     Loopback-only settings (``GLOO_SOCKET_IFNAME`` / ``NCCL_SOCKET_IFNAME=lo``) and the DAG
     folder on ``PYTHONPATH`` are local matters and left out.
     """
-    env = {"PYTHONUNBUFFERED": "1"}
-    if config.nproc_per_node > 1:
-        env["OMP_NUM_THREADS"] = "1"
-    if config.nccl_heartbeat_timeout_sec is not None:
-        env["TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC"] = str(config.nccl_heartbeat_timeout_sec)
-    if config.nccl_async_error_handling:
-        env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] = "1"
-    if config.nccl_collective_timeout_sec is not None:
-        env[COLLECTIVE_TIMEOUT_ENV] = str(config.nccl_collective_timeout_sec)
-    if config.nccl_enable_monitoring:
-        env["TORCH_NCCL_ENABLE_MONITORING"] = "1"
-    return env
+    return config.default_env()
 
 
 def _worker_template(user_template: Any, config: Elastic, target: JobTarget) -> dict[str, Any]:

@@ -92,6 +92,28 @@ class Elastic(PluginConfig):
     def max_nodes(self) -> int:
         return parse_nnodes(self.nnodes)[1]
 
+    def default_env(self) -> dict[str, str]:
+        """The environment flyte-sdk's Elastic plugin gives every worker (set only where unset).
+
+        ``PYTHONUNBUFFERED``; ``OMP_NUM_THREADS=1`` with several processes per node (as torchrun);
+        the NCCL settings from this config (the collective timeout as
+        ``FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC``, applied in each worker before user code).
+        """
+        from airflow_provider_flyte.hooks.pytorch_worker import COLLECTIVE_TIMEOUT_ENV
+
+        env = {"PYTHONUNBUFFERED": "1"}
+        if self.nproc_per_node > 1:
+            env["OMP_NUM_THREADS"] = "1"
+        if self.nccl_heartbeat_timeout_sec is not None:
+            env["TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC"] = str(self.nccl_heartbeat_timeout_sec)
+        if self.nccl_async_error_handling:
+            env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] = "1"
+        if self.nccl_collective_timeout_sec is not None:
+            env[COLLECTIVE_TIMEOUT_ENV] = str(self.nccl_collective_timeout_sec)
+        if self.nccl_enable_monitoring:
+            env["TORCH_NCCL_ENABLE_MONITORING"] = "1"
+        return env
+
 
 def parse_nnodes(nnodes: int | str, field_name: str = "Elastic.nnodes") -> tuple[int, int]:
     """``2`` -> ``(2, 2)``, ``"1:4"`` -> ``(1, 4)``, as ``torch.distributed.run.parse_min_max_nnodes``."""
