@@ -125,6 +125,14 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         """Call the user's function with the engine at hand (in-process by default)."""
         return call_maybe_async(fn, args, kwargs)
 
+    def interrupt(self) -> None:
+        """Stop the work the task is blocked on, from another thread (``execution_timeout`` fired).
+
+        Only engines whose client swallows exceptions raised while it waits need this (py4j turns
+        Airflow's ``AirflowTaskTimeout`` into a ``Py4JError`` and keeps waiting on the JVM); the
+        default does nothing. ``post`` still tears everything down afterwards.
+        """
+
     def add_cleanup(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Register a teardown step; steps run in reverse order in :meth:`post`."""
         self._cleanup.callback(_logged(callback), *args, **kwargs)

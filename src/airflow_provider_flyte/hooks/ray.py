@@ -163,6 +163,16 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         self._register_code(cloudpickle)
         return {}
 
+    def interrupt(self) -> None:
+        """``ray.get`` ignores exceptions raised by signal handlers except ``KeyboardInterrupt``: send one.
+
+        Called only while the task's function is still inside ``hook.run`` (see the operator's
+        timeout guard), so the interrupt unwinds the function and ``post`` runs as for any failure.
+        """
+        import _thread
+
+        _thread.interrupt_main()
+
     def _start_local(self, ray: Any) -> None:
         temp_dir = self.scratch_dir("ray", parent=_short_tmp())
         self.add_cleanup(restore_environ, _snapshot_environ("PYTHONBREAKPOINT", "RAY_AUTH_MODE"))

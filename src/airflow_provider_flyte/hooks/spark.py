@@ -107,6 +107,11 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
 
     # -- pre ----------------------------------------------------------------------------------
     def pre(self) -> dict[str, Any]:
+        data = self._pre()
+        self._session = data["spark_session"]
+        return data
+
+    def _pre(self) -> dict[str, Any]:
         if self.is_local:
             return self._pre_local()
         target = self._cluster_target()
@@ -117,6 +122,16 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         if target.scheme == "sc":
             return self._pre_connect(target)
         return self._pre_master(target)
+
+    def interrupt(self) -> None:
+        """Cancel this task's running Spark jobs (Connect: its operations), e.g. on a timeout."""
+        session = getattr(self, "_session", None)
+        if session is None:
+            return
+        if hasattr(session, "interruptAll") and not hasattr(session, "sparkContext"):
+            session.interruptAll()
+        else:
+            session.sparkContext.cancelAllJobs()
 
     def _pre_local(self) -> dict[str, Any]:
         from pyspark import SparkContext, cloudpickle
@@ -329,5 +344,12 @@ def _stop_jvm() -> None:
             proc.wait(timeout=_JVM_EXIT_TIMEOUT_S)
     SparkContext._gateway = None
     SparkContext._jvm = None
+    # A stop that failed half-way (the JVM was busy when a timeout hit) leaves these behind;
+    # they point at the JVM that is gone now.
+    from pyspark.sql import SparkSession
+
+    SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
     os.environ.pop("PYSPARK_GATEWAY_PORT", None)
     os.environ.pop("PYSPARK_GATEWAY_SECRET", None)

@@ -7,11 +7,13 @@ renders and validates the config, and runs the callable inside the hook's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -159,10 +161,10 @@ class FlyteOperator(BaseOperator):
         )
         hook = hook_cls(config, task=info, env=self.env, conn_id=self.conn_id)
         self._hook = hook
-        with _terminate_on_sigterm(), hook.session() as data:
+        with _terminate_on_sigterm(), _interrupt_on_timeout(hook) as timeout_guard, hook.session() as data:
             task_ctx.data.update(data)
             self._push_links(context, hook)
-            with task_context(task_ctx):
+            with task_context(task_ctx), timeout_guard.in_engine():
                 return hook.run(self.python_callable, self.op_args, kwargs)
 
     def _push_links(self, context: Context, hook: FlyteEngineHook[Any]) -> None:
@@ -260,6 +262,69 @@ class _terminate_on_sigterm:
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
+
+
+#: Seconds after ``execution_timeout`` fired before a task still inside its engine is interrupted.
+INTERRUPT_GRACE_S = 1.0
+
+
+class _interrupt_on_timeout:
+    """On Airflow's ``execution_timeout`` (SIGALRM), time out as Airflow does, then make sure it lands.
+
+    Airflow's handler raises ``AirflowTaskTimeout`` where the main thread is blocked. Some engine
+    clients swallow it there: py4j wraps it in a ``Py4JError`` and goes on waiting for the JVM;
+    Ray's ``ray.get`` ignores any exception from a signal handler but ``KeyboardInterrupt``. If
+    the task is still inside the engine :data:`INTERRUPT_GRACE_S` later, the hook's
+    :meth:`~FlyteEngineHook.interrupt` stops it. The timeout is re-raised if another exception
+    took its place, so Airflow still reports a timeout and calls ``on_kill``.
+    """
+
+    def __init__(self, hook: FlyteEngineHook[Any]) -> None:
+        self._hook = hook
+        self._previous: Any = None
+        self._raised: BaseException | None = None
+        self._lock = threading.Lock()
+        self._in_engine = False
+
+    def __enter__(self) -> _interrupt_on_timeout:
+        if threading.current_thread() is threading.main_thread():
+            current = signal.getsignal(signal.SIGALRM)
+            if callable(current):
+                self._previous = current
+                signal.signal(signal.SIGALRM, self._on_alarm)
+        return self
+
+    @contextlib.contextmanager
+    def in_engine(self) -> Iterator[None]:
+        """Mark the span in which :meth:`FlyteEngineHook.interrupt` may be called."""
+        with self._lock:
+            self._in_engine = True
+        try:
+            yield
+        finally:
+            with self._lock:  # an interrupt already delivered is raised here at the latest, before post
+                self._in_engine = False
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        threading.Thread(target=self._interrupt_if_stuck, name="flyte-timeout-interrupt", daemon=True).start()
+        try:
+            self._previous(signum, frame)
+        except BaseException as exc:
+            self._raised = exc
+            raise
+
+    def _interrupt_if_stuck(self) -> None:
+        time.sleep(INTERRUPT_GRACE_S)
+        with self._lock:
+            if self._in_engine:
+                self._hook.log.warning("The timeout did not stop %s: interrupting it", self._hook.engine_name)
+                self._hook.interrupt()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGALRM, self._previous)
+        if self._raised is not None and exc is not None and exc is not self._raised:
+            raise self._raised from exc
 
 
 def _raise_system_exit(signum: int, frame: Any) -> None:
