@@ -21,8 +21,9 @@ from tests.conftest import TEST_DAGS
 from tests.procs import REPO, alive, descendants, terminate_group
 
 RUNNER = """
-import sys
+import signal, sys
 from tests.dagrun import DagRunner
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # as Airflow's supervisor leaves it in a task process
 result = DagRunner().run(sys.argv[1], sys.argv[2])
 print("TASK_STATE=" + result.states[("job", -1)], flush=True)
 """

@@ -285,6 +285,7 @@ class _interrupt_on_timeout:
         self._raised: BaseException | None = None
         self._lock = threading.Lock()
         self._in_engine = False
+        self._sigint: Any = None
 
     def __enter__(self) -> _interrupt_on_timeout:
         if threading.current_thread() is threading.main_thread():
@@ -306,6 +307,11 @@ class _interrupt_on_timeout:
                 self._in_engine = False
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
+        # Airflow's task process resets SIGINT to SIG_DFL; a Python handler is what lets
+        # ``_thread.interrupt_main`` (Ray's interrupt) raise KeyboardInterrupt in this thread.
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_DFL, None):
+            self._sigint = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Thread(target=self._interrupt_if_stuck, name="flyte-timeout-interrupt", daemon=True).start()
         try:
             self._previous(signum, frame)
@@ -323,6 +329,8 @@ class _interrupt_on_timeout:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGALRM, self._previous)
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
         if self._raised is not None and exc is not None and exc is not self._raised:
             raise self._raised from exc
 
