@@ -64,6 +64,16 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def eventually_empty(problems: Callable[[], list[str]], timeout: float, interval: float = 0.5) -> list[str]:
+    """Poll ``problems()`` until it returns nothing or ``timeout`` passes; return the last answer."""
+    deadline = time.monotonic() + timeout
+    found = problems()
+    while found and time.monotonic() < deadline:
+        time.sleep(interval)
+        found = problems()
+    return found
+
+
 def processes_matching(needle: str) -> list[psutil.Process]:
     """All processes on the machine whose command line contains ``needle``."""
     found = []

@@ -27,7 +27,7 @@ from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.task_info import TaskInfo
 from tests import ray_clusters
 from tests.conftest import TEST_DAGS
-from tests.procs import alive, descendants, start_dag_process, terminate_group, wait_for
+from tests.procs import alive, descendants, eventually_empty, start_dag_process, terminate_group, wait_for
 from tests.ray_clusters import SECOND_NODE_RESOURCE, RayCluster, free_port
 
 ray_cluster = ray_clusters.ray_cluster  # the module-scoped cluster fixture
@@ -328,16 +328,6 @@ def _ray_state(cluster: RayCluster, resource: str, **filters: str) -> list[dict]
         return list(json.loads(resp.read())["data"]["result"]["result"])
 
 
-def _eventually(problems, timeout: float) -> list[str]:  # type: ignore[no-untyped-def]
-    """Poll ``problems()`` until it returns nothing or ``timeout`` passes; return the last answer."""
-    deadline = time.monotonic() + timeout
-    found = problems()
-    while found and time.monotonic() < deadline:
-        time.sleep(0.5)
-        found = problems()
-    return found
-
-
 def test_sigterm_to_a_cluster_task_leaves_no_job_or_worker_on_the_cluster(cluster_conns, ray_cluster, tmp_path):
     """SIGTERM to the task process (Airflow's kill) runs on_kill while the process lives on: the
     cluster must then report the task's job (its Ray Client driver) dead, none of its tasks running
@@ -382,7 +372,7 @@ def test_sigterm_to_a_cluster_task_leaves_no_job_or_worker_on_the_cluster(cluste
             out = ""
         exited = proc.poll() is not None
         # The head fails a finished job's tasks after gcs_mark_task_failed_on_job_done_delay_ms (15 s).
-        assert _eventually(on_cluster, timeout=45) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
+        assert eventually_empty(on_cluster, timeout=45) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
         assert exited, "the task process should end once its job was stopped"
         assert alive(local) == [], f"local children of the task left: {alive(local)}"
         assert not (scratch / "finished").exists(), "the remote task ran to its end"

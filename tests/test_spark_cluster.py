@@ -18,7 +18,15 @@ import psutil
 import pytest
 
 from tests.conftest import TEST_DAGS
-from tests.procs import alive, descendants, processes_matching, start_dag_process, terminate_group, wait_for
+from tests.procs import (
+    alive,
+    descendants,
+    eventually_empty,
+    processes_matching,
+    start_dag_process,
+    terminate_group,
+    wait_for,
+)
 from tests.spark_clusters import (  # noqa: F401  (the *_fixture names register the fixtures)
     ConnectServer,
     Standalone,
@@ -237,16 +245,6 @@ KILL_DAG_FILE = "spark_cluster_kill.py"
 EXECUTOR_CLASS = "CoarseGrainedExecutorBackend"
 
 
-def _eventually(problems, timeout: float) -> list[str]:  # type: ignore[no-untyped-def]
-    """Poll ``problems()`` until it returns nothing or ``timeout`` passes; return the last answer."""
-    deadline = time.monotonic() + timeout
-    found = problems()
-    while found and time.monotonic() < deadline:
-        time.sleep(0.5)
-        found = problems()
-    return found
-
-
 def _started(scratch) -> list[dict]:  # type: ignore[no-untyped-def]
     return [json.loads(p.read_text()) for p in scratch.glob("started-*.json")]
 
@@ -299,7 +297,7 @@ def test_sigterm_to_a_cluster_task_leaves_nothing_running_on_the_cluster(mode, c
             found += [f"job's Python worker {p.pid}" for p in alive([job_proc])]
             return found
 
-        assert _eventually(on_cluster, timeout=30) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
+        assert eventually_empty(on_cluster, timeout=30) == [], f"left on the cluster after SIGTERM\n{out[-3000:]}"
         assert exited, "the task process should end once its job was stopped"
         assert alive(local) == [], f"local children of the task left: {alive(local)}"
         assert not (scratch / "finished").exists(), "the job ran to its end"
