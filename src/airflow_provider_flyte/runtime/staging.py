@@ -199,12 +199,11 @@ def staging_base(uri: str | None = None, conn_id: str | None = None) -> ObjectSt
             "apache-airflow-providers-amazon and s3fs; gs://: apache-airflow-providers-google and "
             "gcsfs), or use another staging URI",
         )
-    stripped = uri.rstrip("/")
-    if not stripped.split("://", 1)[1].strip("/"):
+    if not uri.split("://", 1)[1].strip("/"):
         raise FlyteConfigError(field, uri, "the URI names no bucket, container or folder",
                                "use e.g. s3://my-bucket/airflow-flyte or file:///shared/staging")
     try:
-        path = ObjectStoragePath(stripped, conn_id=conn_id)
+        path = ObjectStoragePath(uri.rstrip("/"), conn_id=conn_id)
     except Exception as exc:
         raise FlyteConfigError(field, uri, f"not a valid storage URI ({exc})",
                                "use e.g. s3://my-bucket/airflow-flyte") from exc
