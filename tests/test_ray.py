@@ -234,8 +234,8 @@ def test_functions_from_the_dag_module_are_pickled_by_value_during_the_task(monk
     module = types.ModuleType("unusual_prefix_0123_ray_dag")
     exec("def fn():\n    return 1\n", module.__dict__)
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    hook = FlyteRayHook(RayJobConfig(worker_node_config=[]), task=TaskInfo(python_callable=module.fn))
-    hook._register_code(cloudpickle)
+    hook = FlyteRayHook(RayJobConfig(worker_node_config=[]), python_callable=module.fn)
+    hook.pickle_by_value(cloudpickle)
     assert cloudpickle.cloudpickle._is_registered_pickle_by_value(module)
     hook.post()
     assert not cloudpickle.cloudpickle._is_registered_pickle_by_value(module)
@@ -243,7 +243,9 @@ def test_functions_from_the_dag_module_are_pickled_by_value_during_the_task(monk
 
 # -- sizing and ray.init arguments (no Ray started) ------------------------------------------------
 def _hook(config: RayJobConfig, env: TaskEnvironment | None = None, root: Path | None = None) -> FlyteRayHook:
-    return FlyteRayHook(config, task=TaskInfo(project_root=root), env=env)
+    from airflow_provider_flyte.operators.base import build_spec
+
+    return FlyteRayHook(config, build_spec(TaskInfo(project_root=root), config, env, None))
 
 
 def test_cpus_come_from_head_worker_groups_and_env_resources():

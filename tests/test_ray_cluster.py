@@ -278,7 +278,11 @@ def test_cluster_runtime_env_merges_user_settings_env_vars_and_the_bundle(tmp_pa
     bundle = build_bundle(tmp_path)
     user = {"env_vars": {"A": "from-config", "B": "b"}, "pip": ["x"], "excludes": ["*.csv"]}
     env = TaskEnvironment(name="e", env_vars={"A": "from-env", "C": "c"})
-    hook = FlyteRayHook(RayJobConfig(worker_node_config=[], runtime_env=user), env=env)
+    from airflow_provider_flyte.operators.base import build_spec
+    from airflow_provider_flyte.task_info import TaskInfo
+
+    config = RayJobConfig(worker_node_config=[], runtime_env=user)
+    hook = FlyteRayHook(config, build_spec(TaskInfo(), config, env, None))
     merged = hook.cluster_runtime_env(bundle)
     assert merged == {"env_vars": {"A": "from-config", "B": "b", "C": "c"}, "pip": ["x"], "excludes": ["*.csv"],
                       "working_dir": str(bundle.path)}

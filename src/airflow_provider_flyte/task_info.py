@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from airflow_provider_flyte.user_code import project_root
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """The running task's identity and code location, independent of the engine."""
+    """The running task's identity and code location, independent of the engine (plain data)."""
 
     dag_id: str = "adhoc"
     task_id: str = "task"
@@ -21,7 +21,6 @@ class TaskInfo:
     try_number: int = 1
     dag_file: str | None = None
     project_root: Path | None = None
-    python_callable: Callable[..., Any] | None = field(default=None, compare=False)
 
     @property
     def display_name(self) -> str:
@@ -36,13 +35,7 @@ class TaskInfo:
         return "".join(c if c.isalnum() else "-" for c in raw.lower()).strip("-")[:63]
 
     @classmethod
-    def from_context(
-        cls,
-        context: Mapping[str, Any],
-        *,
-        python_callable: Callable[..., Any] | None = None,
-        include: tuple[str, ...] = (),
-    ) -> TaskInfo:
+    def from_context(cls, context: Mapping[str, Any], *, include: tuple[str, ...] = ()) -> TaskInfo:
         """Build from an Airflow task context."""
         ti = context.get("ti")
         dag = context.get("dag")
@@ -56,5 +49,4 @@ class TaskInfo:
             try_number=getattr(ti, "try_number", 1) or 1,
             dag_file=dag_file,
             project_root=project_root(dag_file, include),
-            python_callable=python_callable,
         )

@@ -90,11 +90,30 @@ def modules_to_pickle_by_value(fn: Callable[..., Any]) -> list[ModuleType]:
     return [module] if module is not None else []
 
 
-def register_by_value(fn: Callable[..., Any], cloudpickle_module: Any) -> None:
-    """Make ``cloudpickle_module`` (an engine's own copy) pickle ``fn``'s DAG module by value."""
-    for module in modules_to_pickle_by_value(fn):
-        with contextlib.suppress(ValueError):  # already registered, or not in sys.modules by that name
+def register_by_value(fn: Callable[..., Any] | None, cloudpickle_module: Any) -> Callable[[], None]:
+    """Make ``cloudpickle_module`` (an engine's own copy) pickle ``fn``'s DAG module by value.
+
+    Returns the undo, which unregisters exactly the modules this call registered (so a
+    long-lived process does not keep pickling one task's modules by value for the next).
+    """
+    added: list[ModuleType] = []
+    registered = set(cloudpickle_module.list_registry_pickle_by_value())
+    for module in modules_to_pickle_by_value(fn) if fn is not None else []:
+        if module.__name__ in registered:
+            continue
+        try:
             cloudpickle_module.register_pickle_by_value(module)
+        except ValueError:  # already registered, or not in sys.modules by that name
+            continue
+        added.append(module)
+
+    def undo() -> None:
+        for module in added:
+            with contextlib.suppress(ValueError):
+                cloudpickle_module.unregister_pickle_by_value(module)
+        added.clear()
+
+    return undo
 
 
 def prepend_path(existing: str | None, *entries: str) -> str:

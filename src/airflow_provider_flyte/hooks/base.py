@@ -5,28 +5,39 @@ engine and makes the task's code reachable by its workers, returning what the ta
 sees in ``ctx().data``; ``post`` tears down everything ``pre`` started. Cleanups are
 pushed on an :class:`~contextlib.ExitStack` as resources come up, so a ``pre`` that
 fails half-way, a failing task and a killed task all release exactly what exists.
+
+**Placements.** Where the engine runs is a strategy, one subclass of the engine's hook per
+placement, each in its own module of the engine's package (``hooks/spark/local.py``,
+``hooks/spark/attach.py``, ``hooks/spark/in_cluster.py``). The runner picks the placement once
+(:meth:`FlyteEngineHook.choose_placement`) and builds that subclass; constructing the engine's
+base class directly (``FlyteSparkHook(config, spec)``) picks it the same way. A new placement is
+one module per engine: :meth:`FlyteEngineHook.placement_class` finds it by name.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
-import inspect
+import importlib
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.runtime import environ
+from airflow_provider_flyte.runtime.calls import call_maybe_async
+from airflow_provider_flyte.runtime.environ import restore as restore_environ
+from airflow_provider_flyte.runtime.spec import ATTACH, LOCAL, TaskSpec
 from airflow_provider_flyte.task_info import TaskInfo
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle
     from airflow_provider_flyte.clusters import ClusterTarget
-    from airflow_provider_flyte.environment import TaskEnvironment
+
+__all__ = ["CODE_BUNDLE_ENV", "FlyteEngineHook", "call_maybe_async", "code_bundle_enabled", "restore_environ"]
 
 C = TypeVar("C")
 
@@ -37,12 +48,14 @@ log = logging.getLogger(__name__)
 
 
 class FlyteEngineHook(BaseHook, Generic[C]):
-    """Base class for engine hooks. Subclasses implement :meth:`pre` (and may override :meth:`run`).
+    """Base class for engine hooks. Placement subclasses implement :meth:`pre` (and may override :meth:`run`).
 
     :param config: the resolved plugin config (``Spark``, ``RayJobConfig``...).
-    :param task: the running task's identity and code location.
-    :param env: the task's :class:`TaskEnvironment`, if any.
-    :param conn_id: Airflow connection of an existing cluster; ``None`` runs locally.
+    :param spec: the task's :class:`~airflow_provider_flyte.runtime.spec.TaskSpec` (identity, code
+        location, env vars, resources, connection, placement).
+    :param python_callable: the task's function (its DAG module is pickled by value for workers).
+    :param task: shortcut for ``spec=TaskSpec(task=...)``.
+    :param conn_id: shortcut for ``spec=TaskSpec(conn_id=...)``; ``None`` runs locally.
     """
 
     conn_name_attr = "conn_id"
@@ -52,20 +65,30 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     accepted_conn_types: ClassVar[dict[str, str]] = {}
     #: URL scheme -> port used when neither ``host`` nor ``port`` gives one.
     default_ports: ClassVar[dict[str, int]] = {}
+    #: The placement a subclass implements (``None`` on the engine's base class).
+    placement: ClassVar[str | None] = None
+
+    def __new__(cls, config: Any = None, spec: TaskSpec | None = None, **kwargs: Any) -> Any:
+        if cls.placement is None and "config_type" in cls.__dict__:
+            spec = _spec_of(spec, kwargs)
+            cls = cls.placement_class(cls.choose_placement(config, spec))
+        return super().__new__(cls)
 
     def __init__(
         self,
         config: C,
+        spec: TaskSpec | None = None,
         *,
+        python_callable: Callable[..., Any] | None = None,
         task: TaskInfo | None = None,
-        env: TaskEnvironment | None = None,
         conn_id: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config
-        self.task = task or TaskInfo()
-        self.env = env
-        self.conn_id = conn_id
+        self.spec = _spec_of(spec, {"task": task, "conn_id": conn_id})
+        self.task = self.spec.task
+        self.conn_id = self.spec.conn_id
+        self.python_callable = python_callable
         self._cleanup = contextlib.ExitStack()
         self._lock = threading.RLock()  # on_kill may re-enter post() from a signal handler
         self._cluster: ClusterTarget | None = None
@@ -73,10 +96,53 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         self.links: dict[str, str] = {}
 
     # -- where the engine runs ----------------------------------------------------------------
+    @classmethod
+    def choose_placement(cls, config: Any, spec: TaskSpec) -> str:
+        """The placement for this task: the spec's own, else ``attach`` with a connection, else ``local``."""
+        if spec.placement:
+            return spec.placement
+        return ATTACH if spec.conn_id else LOCAL
+
+    @classmethod
+    def placement_class(cls, placement: str) -> type[FlyteEngineHook[Any]]:
+        """The engine's hook subclass for ``placement``, from the module of that name in the engine's package."""
+        base = cls if cls.placement is None else _engine_base(cls)
+        package = base.__module__
+        if not hasattr(importlib.import_module(package), "__path__"):
+            return base  # a hook defined in a plain module handles every placement itself
+        try:
+            module = importlib.import_module(f"{package}.{placement}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.{placement}":
+                raise
+            if placement == ATTACH:
+                raise FlyteConfigError(
+                    "conn_id", placement, f"{base.engine_name} does not run on an existing cluster",
+                    "remove conn_id from the task or its TaskEnvironment to run on the worker",
+                ) from None
+            raise FlyteConfigError(
+                "placement", placement, f"{base.engine_name} has no {placement!r} placement",
+                f"use one of {', '.join(base.placements())}",
+            ) from None
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, base) and value.placement == placement:
+                return value
+        raise TypeError(f"{module.__name__} defines no {base.__name__} subclass with placement={placement!r}")
+
+    @classmethod
+    def placements(cls) -> list[str]:
+        """The placements this engine supports (modules of its package that define one)."""
+        import pkgutil
+
+        base = cls if cls.placement is None else _engine_base(cls)
+        module = importlib.import_module(base.__module__)
+        paths = getattr(module, "__path__", None)
+        return sorted(info.name for info in pkgutil.iter_modules(paths)) if paths else []
+
     @property
     def is_local(self) -> bool:
-        """True when the engine runs embedded on this worker (no connection named)."""
-        return self.conn_id is None
+        """True when the engine runs embedded on this worker."""
+        return self.placement == LOCAL
 
     def cluster(self) -> ClusterTarget:
         """The existing cluster named by ``conn_id`` (read once per hook)."""
@@ -114,7 +180,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     # -- the contract -------------------------------------------------------------------------
     def pre(self) -> dict[str, Any]:
         """Start or connect the engine; return what the task sees in ``ctx().data``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} implements no pre()")
 
     def post(self) -> None:
         """Tear down what :meth:`pre` started. Idempotent and safe to call from ``on_kill``."""
@@ -147,12 +213,8 @@ class FlyteEngineHook(BaseHook, Generic[C]):
             self.post()
 
     def _apply_env_vars(self) -> None:
-        env_vars = dict(self.env.env_vars or {}) if self.env else {}
-        if not env_vars:
-            return
-        previous = {key: os.environ.get(key) for key in env_vars}
-        os.environ.update(env_vars)
-        self.add_cleanup(restore_environ, previous)
+        if self.spec.env_vars:
+            self.add_cleanup(environ.set_vars(self.spec.env_vars))
 
     def scratch_dir(self, kind: str, *, parent: str | None = None, tag: str = "") -> str:
         """A private ``flyte-<kind>-*`` folder for this task, removed in :meth:`post`.
@@ -167,10 +229,17 @@ class FlyteEngineHook(BaseHook, Generic[C]):
 
     def set_default_env(self, key: str, value: str) -> None:
         """Set ``os.environ[key]`` unless the user set it already; undone in :meth:`post`."""
-        if key in os.environ:
-            return
-        os.environ[key] = value
-        self.add_cleanup(restore_environ, {key: None})
+        undo = environ.set_default(key, value)
+        if undo is not None:
+            self.add_cleanup(undo)
+
+    def prepend_env(self, key: str, entry: str) -> None:
+        """Put ``entry`` first on the path list ``os.environ[key]``; undone in :meth:`post`."""
+        self.add_cleanup(environ.prepend(key, entry))
+
+    def pickle_by_value(self, cloudpickle_module: Any) -> None:
+        """Let ``cloudpickle_module`` pickle the task's DAG module by value until :meth:`post`."""
+        self.add_cleanup(_register_by_value(self.python_callable, cloudpickle_module))
 
 
 def code_bundle_enabled() -> bool:
@@ -182,15 +251,6 @@ def code_bundle_enabled() -> bool:
     except ImportError:
         value = os.environ.get(CODE_BUNDLE_ENV, "true").strip().lower()
         return value not in ("false", "0", "no", "off")
-
-
-def restore_environ(previous: Mapping[str, str | None]) -> None:
-    """Put environment variables back as they were (``None``: unset)."""
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def _logged(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -205,33 +265,29 @@ def _logged(callback: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    """Call ``fn``; run it to completion on an event loop when it is ``async def``."""
-    result = fn(*args, **kwargs)
-    if not inspect.isawaitable(result):
-        return result
-    coro = _as_coroutine(result)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    # Already inside a loop (an async operator path): run on a private loop in a thread.
-    box: dict[str, Any] = {}
-    context = contextvars.copy_context()
-
-    def runner() -> None:
-        try:
-            box["result"] = context.run(asyncio.run, coro)  # type: ignore[arg-type]
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=runner, name="flyte-async-task")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
+def _spec_of(spec: TaskSpec | None, shortcuts: Mapping[str, Any]) -> TaskSpec:
+    task, conn_id = shortcuts.get("task"), shortcuts.get("conn_id")
+    if spec is None:
+        return TaskSpec(task=task or TaskInfo(), conn_id=conn_id)
+    if not isinstance(spec, TaskSpec):
+        raise TypeError(f"spec must be a TaskSpec, not {type(spec).__name__}")
+    changes: dict[str, Any] = {}
+    if task is not None:
+        changes["task"] = task
+    if conn_id is not None:
+        changes["conn_id"] = conn_id
+    return spec.with_changes(**changes) if changes else spec
 
 
-async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+def _engine_base(cls: type) -> type[FlyteEngineHook[Any]]:
+    """The engine's base hook class above a placement subclass."""
+    for klass in cls.__mro__:
+        if isinstance(klass, type) and issubclass(klass, FlyteEngineHook) and "config_type" in klass.__dict__:
+            return klass
+    raise TypeError(f"{cls.__name__} is not an engine hook")
+
+
+def _register_by_value(fn: Callable[..., Any] | None, cloudpickle_module: Any) -> Callable[[], None]:
+    from airflow_provider_flyte.user_code import register_by_value
+
+    return register_by_value(fn, cloudpickle_module)

@@ -8,7 +8,6 @@ as cloudpickle bytes (functions defined in a DAG file are not importable by name
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import logging
@@ -20,12 +19,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from airflow_provider_flyte.plugins.pytorch import COLLECTIVE_TIMEOUT_ENV
+
 log = logging.getLogger(__name__)
 
 #: Seconds between two zombie checks of the watchdog (flyte-sdk uses 10 s).
 ZOMBIE_CHECK_INTERVAL_S = 10.0
-#: Environment variable that carries the default NCCL collective timeout to the workers.
-COLLECTIVE_TIMEOUT_ENV = "FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -218,46 +217,8 @@ def spawned_children(parent_pid: int) -> set[int]:
     return pids
 
 
-def descendants(pids: Iterable[int]) -> list[int]:
-    """``pids`` and every process below them."""
-    todo, seen = list(pids), []
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.append(pid)
-        todo += [child for child, _ in _children(pid)]
-    return seen
-
-
 def terminate(pids: Iterable[int], grace_s: float = 10.0) -> None:
     """SIGTERM the processes (and their descendants), SIGKILL what is left after ``grace_s``; reap ours."""
-    targets = descendants(pids)
-    if not targets:
-        return
-    log.warning("Stopping %d leftover PyTorch worker process(es): %s", len(targets), targets)
-    _signal_all(targets, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _running(targets):
-        time.sleep(0.1)
-    _signal_all(_running(targets), signal.SIGKILL)
-    for pid in targets:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+    from airflow_provider_flyte.runtime.processes import stop
 
-
-def _signal_all(pids: Iterable[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _running(pids: Iterable[int]) -> list[int]:
-    out = []
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        status = _status(pid)
-        if status is not None and not status.get("State", "Z").startswith("Z"):
-            out.append(pid)
-    return out
+    stop(list(pids), grace_s=grace_s, what="leftover PyTorch worker process")

@@ -1,30 +1,24 @@
 """``FlyteOperator``: run a Python callable under a plugin's lifecycle. Engine operators subclass it.
 
-The operator is thin. It picks the hook registered for the plugin config's type,
-renders and validates the config, and runs the callable inside the hook's
-``pre``/``post`` session with ``ctx()`` set. Everything engine-specific is in the hook.
+The operator is thin: it renders and validates the plugin config, builds the task spec and
+hands both to the runner (:mod:`airflow_provider_flyte.runtime.runner`), which picks the hook and
+placement and runs ``pre`` → the callable → ``post``. It then pushes the result and links to XCom.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
-import signal
-import threading
-import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.decorator import determine_kwargs
 
-from airflow_provider_flyte import registry
-from airflow_provider_flyte.context import TaskContext, task_context
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.hooks.base import FlyteEngineHook, call_maybe_async
 from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
+from airflow_provider_flyte.runtime.runner import TaskRunner
+from airflow_provider_flyte.runtime.spec import TaskSpec
 from airflow_provider_flyte.task_info import TaskInfo
 
 if TYPE_CHECKING:
@@ -83,7 +77,7 @@ class FlyteOperator(BaseOperator):
         self.plugin_config = plugin_config
         if env is not None and env.description and not self.doc_md:
             self.doc_md = env.description
-        self._hook: FlyteEngineHook[Any] | None = None
+        self._runner: TaskRunner | None = None
 
     def _check_config(self, config: Any) -> None:
         field = f"{type(self).__name__}.plugin_config"
@@ -143,34 +137,19 @@ class FlyteOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         config = self.resolved_config()
         kwargs = determine_kwargs(self.python_callable, self.op_args, {**context, **self.op_kwargs})
-        info = TaskInfo.from_context(
-            context, python_callable=self.python_callable, include=tuple(self.env.include) if self.env else ()
-        )
-        task_ctx = TaskContext(
-            dag_id=info.dag_id, task_id=info.task_id, run_id=info.run_id, map_index=info.map_index,
-            airflow_context=context,
-        )
-        if config is None:
-            with task_context(task_ctx):
-                return call_maybe_async(self.python_callable, self.op_args, kwargs)
-        hook_cls = registry.find(type(config)).hook_class()
-        self.log.info(
-            "Running %s with %s %s (%s)", info.display_name, type(config).__name__,
-            json.dumps(config.to_dict(), default=str, sort_keys=True),
-            f"connection {self.conn_id!r}" if self.conn_id else "locally on this worker",
-        )
-        hook = hook_cls(config, task=info, env=self.env, conn_id=self.conn_id)
-        self._hook = hook
-        with _terminate_on_sigterm(), _interrupt_on_timeout(hook) as timeout_guard, hook.session() as data:
-            task_ctx.data.update(data)
-            self._push_links(context, hook)
-            with task_context(task_ctx), timeout_guard.in_engine():
-                return hook.run(self.python_callable, self.op_args, kwargs)
+        self._runner = TaskRunner(self.task_spec(context, config), config, self.python_callable, logger=self.log)
+        return self._runner.run(self.op_args, kwargs, airflow_context=context,
+                                on_ready=lambda hook: self._push_links(context, hook.links))
 
-    def _push_links(self, context: Context, hook: FlyteEngineHook[Any]) -> None:
+    def task_spec(self, context: Context, config: PluginConfig | None) -> TaskSpec:
+        """The run's :class:`TaskSpec`: identity and code location from ``context``, the rest from ``env``."""
+        return build_spec(TaskInfo.from_context(context, include=tuple(self.env.include) if self.env else ()),
+                          config, self.env, self.conn_id)
+
+    def _push_links(self, context: Context, links: Mapping[str, str]) -> None:
         from airflow_provider_flyte.links.base import xcom_key
 
-        for key, url in hook.links.items():
+        for key, url in links.items():
             self.log.info("%s: %s", key, url)
             context["ti"].xcom_push(key=xcom_key(key), value=url)
 
@@ -189,9 +168,27 @@ class FlyteOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Tear down the engine when Airflow stops the task (UI, timeout, SIGTERM)."""
-        if self._hook is not None:
-            self.log.info("Task killed: tearing down %s", self._hook.engine_name)
-            self._hook.post()
+        if self._runner is not None:
+            self._runner.kill()
+
+
+def build_spec(task: TaskInfo, config: PluginConfig | None, env: TaskEnvironment | None,
+               conn_id: str | None) -> TaskSpec:
+    """The plain-data spec the runner and hooks work from (the DAG author's objects stay here)."""
+    from airflow_provider_flyte.runtime.registry import find
+
+    resources = env.resources if env else None
+    return TaskSpec(
+        task=task,
+        config_type=find(type(config)).config_path if config is not None else None,
+        config=config.to_dict() if config is not None else None,
+        env_vars=dict(env.env_vars or {}) if env else {},
+        resources=resources.to_dict() if resources is not None else None,
+        include=tuple(env.include) if env else (),
+        conn_id=conn_id,
+        image=env.image if env else None,
+        env_name=env.name if env else None,
+    )
 
 
 _CONF_ACCESS = re.compile(r"\bdag_run\b[^}]*\bconf\b|\bconf\s*\.|\bconf\s*\[|\bvar\.|\bconn\.")
@@ -240,100 +237,3 @@ def _nested_xcom_args(value: Any) -> list[Any]:
         for item in value:
             found += _nested_xcom_args(item)
     return found
-
-
-class _terminate_on_sigterm:
-    """Turn SIGTERM into ``SystemExit`` while the engine runs, unless someone handles it already.
-
-    Airflow's task runner installs a handler that calls ``on_kill``; a bare process
-    (``dag.test()``, a script) would die on SIGTERM without running ``post``. This makes
-    ``finally`` blocks run so the engine is torn down either way.
-    """
-
-    def __enter__(self) -> None:
-        self._previous: Any = None
-        if threading.current_thread() is not threading.main_thread():
-            return
-        current = signal.getsignal(signal.SIGTERM)
-        if current in (signal.SIG_DFL, None):
-            self._previous = current
-            signal.signal(signal.SIGTERM, _raise_system_exit)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
-#: Seconds after ``execution_timeout`` fired before a task still inside its engine is interrupted.
-INTERRUPT_GRACE_S = 1.0
-
-
-class _interrupt_on_timeout:
-    """On Airflow's ``execution_timeout`` (SIGALRM), time out as Airflow does, then make sure it lands.
-
-    Airflow's handler raises ``AirflowTaskTimeout`` where the main thread is blocked. Some engine
-    clients swallow it there: py4j wraps it in a ``Py4JError`` and goes on waiting for the JVM;
-    Ray's ``ray.get`` ignores any exception from a signal handler but ``KeyboardInterrupt``. If
-    the task is still inside the engine :data:`INTERRUPT_GRACE_S` later, the hook's
-    :meth:`~FlyteEngineHook.interrupt` stops it. The timeout is re-raised if another exception
-    took its place, so Airflow still reports a timeout and calls ``on_kill``.
-    """
-
-    def __init__(self, hook: FlyteEngineHook[Any]) -> None:
-        self._hook = hook
-        self._previous: Any = None
-        self._raised: BaseException | None = None
-        self._lock = threading.Lock()
-        self._in_engine = False
-        self._sigint: Any = None
-
-    def __enter__(self) -> _interrupt_on_timeout:
-        if threading.current_thread() is threading.main_thread():
-            current = signal.getsignal(signal.SIGALRM)
-            if callable(current):
-                self._previous = current
-                signal.signal(signal.SIGALRM, self._on_alarm)
-        return self
-
-    @contextlib.contextmanager
-    def in_engine(self) -> Iterator[None]:
-        """Mark the span in which :meth:`FlyteEngineHook.interrupt` may be called."""
-        with self._lock:
-            self._in_engine = True
-        try:
-            yield
-        finally:
-            with self._lock:  # an interrupt already delivered is raised here at the latest, before post
-                self._in_engine = False
-
-    def _on_alarm(self, signum: int, frame: Any) -> None:
-        # Airflow's task process resets SIGINT to SIG_DFL; a Python handler is what lets
-        # ``_thread.interrupt_main`` (Ray's interrupt) raise KeyboardInterrupt in this thread.
-        if signal.getsignal(signal.SIGINT) in (signal.SIG_DFL, None):
-            self._sigint = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        threading.Thread(target=self._interrupt_if_stuck, name="flyte-timeout-interrupt", daemon=True).start()
-        try:
-            self._previous(signum, frame)
-        except BaseException as exc:
-            self._raised = exc
-            raise
-
-    def _interrupt_if_stuck(self) -> None:
-        time.sleep(INTERRUPT_GRACE_S)
-        with self._lock:
-            if self._in_engine:
-                self._hook.log.warning("The timeout did not stop %s: interrupting it", self._hook.engine_name)
-                self._hook.interrupt()
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGALRM, self._previous)
-        if self._sigint is not None:
-            signal.signal(signal.SIGINT, self._sigint)
-        if self._raised is not None and exc is not None and exc is not self._raised:
-            raise self._raised from exc
-
-
-def _raise_system_exit(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)

@@ -99,8 +99,6 @@ class Elastic(PluginConfig):
         the NCCL settings from this config (the collective timeout as
         ``FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC``, applied in each worker before user code).
         """
-        from airflow_provider_flyte.hooks.pytorch_worker import COLLECTIVE_TIMEOUT_ENV
-
         env = {"PYTHONUNBUFFERED": "1"}
         if self.nproc_per_node > 1:
             env["OMP_NUM_THREADS"] = "1"
@@ -113,6 +111,10 @@ class Elastic(PluginConfig):
         if self.nccl_enable_monitoring:
             env["TORCH_NCCL_ENABLE_MONITORING"] = "1"
         return env
+
+
+#: Environment variable that carries the default NCCL collective timeout to the workers.
+COLLECTIVE_TIMEOUT_ENV = "FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC"
 
 
 def parse_nnodes(nnodes: int | str, field_name: str = "Elastic.nnodes") -> tuple[int, int]:

@@ -1,5 +1,7 @@
 """Dask's lifecycle: a ``LocalCluster`` (or an existing scheduler) and the task's ``Client``.
 
+One module per placement (``local``, ``attach``, ``in_cluster``); this one holds what they share.
+
 **On an existing scheduler** (a ``flyte_dask`` connection, ``tcp://host:8786``) ``pre`` probes
 the address within the connection's ``connect_timeout``, connects a client and installs the
 code bundle on the scheduler and on every current and future worker (plugins from
@@ -15,7 +17,6 @@ generated name) is importable there too.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import sys
@@ -23,12 +24,11 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_flyte.child_processes import spawn_safe
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.dask import Dask
 from airflow_provider_flyte.resources import Resources, cpu_count, memory_bytes
-from airflow_provider_flyte.user_code import modules_to_pickle_by_value, register_by_value
+from airflow_provider_flyte.runtime.processes import stop
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.clusters import ClusterTarget
@@ -79,45 +79,35 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
             kwargs["memory_limit"] = memory
         return kwargs
 
-    # -- the contract --------------------------------------------------------------------------
+    # -- the contract: placements implement start() ---------------------------------------------
     def pre(self) -> dict[str, Any]:
-        if not self.is_local:
-            return self._pre_cluster()
+        return self.start()
+
+    def start(self) -> dict[str, Any]:
+        """Start or connect the task's cluster; return ``{"dask_client": ...}``."""
+        raise NotImplementedError
+
+    def _connect_client(self, address: str, *, timeout: float, where: str) -> Any:
+        """A client on an existing scheduler, set as the default a bare ``Client()`` reaches."""
         import dask.config
-        from distributed import Client, LocalCluster
-
-        kwargs = self.cluster_kwargs()
-        if kwargs["n_workers"] == 0:
-            self.log.warning("WorkerGroup.number_of_workers is 0: submitted work waits until workers join")
-        local_dir = self.scratch_dir("dask", tag=self.task.slug)
-
-        # Nannies spawn worker processes at start and again on restarts (memory limit, crash):
-        # keep spawning safe inside a real Airflow task until the cluster is closed.
-        spawning = spawn_safe()
-        spawning.__enter__()
-        self.add_cleanup(spawning.__exit__, None, None, None)
-
-        self.log.info("Starting a local Dask cluster: %s", kwargs)
-        existing = set(_child_pids())
-        try:
-            cluster = LocalCluster(local_directory=local_dir, **kwargs)
-        except BaseException:
-            _reap_new_workers(existing)  # workers of a cluster that failed (or was killed) half-way up
-            raise
-        self.add_cleanup(_close_cluster, cluster, _worker_pids(cluster))
+        from distributed import Client
 
         # A bare Client() reads "scheduler-address"; restored (with "scheduler") after the task.
-        config = dask.config.set({"scheduler-address": cluster.scheduler_address, "scheduler": "dask.distributed"})
+        config = dask.config.set({"scheduler-address": address, "scheduler": "dask.distributed"})
         self.add_cleanup(config.__exit__, None, None, None)
-
-        client = Client(cluster, set_as_default=True)
+        try:
+            client = Client(address, timeout=timeout, set_as_default=True)
+        except Exception as exc:
+            raise FlyteEngineError(f"Cannot connect to the Dask scheduler at {where}: {exc}") from exc
         self.add_cleanup(client.close, _CLOSE_TIMEOUT_S)
-        # Clients the task opened on this cluster and left open are closed before the cluster.
-        self.add_cleanup(_close_clients_of, cluster.scheduler_address, client)
-        self.log.info("Dask scheduler at %s with %d worker(s)", cluster.scheduler_address, len(cluster.workers))
-
-        self._ship_code(client)
-        return {"dask_client": client}
+        # Clients the task opened on the scheduler and left open are closed too; the cluster stays up.
+        self.add_cleanup(_close_clients_of, client.scheduler.address, client)
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        self.log.info("Connected %s to the Dask scheduler at %s (%d worker(s))", self.task.display_name,
+                      where, len(workers))
+        self._ship_bundle(client)
+        self._register_dag_functions()
+        return client
 
     # -- an existing scheduler ------------------------------------------------------------------
     def cluster_target(self) -> ClusterTarget:
@@ -129,36 +119,6 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
                 "set host to the scheduler address, e.g. tcp://host:8786",
             )
         return target
-
-    def _pre_cluster(self) -> dict[str, Any]:
-        """Connect a client to an existing scheduler; ship the code bundle; never stop the cluster."""
-        import dask.config
-        from distributed import Client
-
-        from airflow_provider_flyte.clusters import probe
-
-        target = self.cluster_target()
-        timeout = target.connect_timeout
-        probe(target, timeout=timeout, engine="Dask scheduler")
-        # A bare Client() reads "scheduler-address"; restored (with "scheduler") after the task.
-        config = dask.config.set({"scheduler-address": target.address, "scheduler": "dask.distributed"})
-        self.add_cleanup(config.__exit__, None, None, None)
-        try:
-            client = Client(target.address, timeout=timeout, set_as_default=True)
-        except Exception as exc:
-            raise FlyteEngineError(f"Cannot connect to the Dask scheduler at {target.describe()}: {exc}") from exc
-        self.add_cleanup(client.close, _CLOSE_TIMEOUT_S)
-        # Clients the task opened on the scheduler and left open are closed too; the cluster stays up.
-        self.add_cleanup(_close_clients_of, client.scheduler.address, client)
-        workers = client.scheduler_info(n_workers=-1).get("workers", {})
-        self.log.info("Connected %s to the Dask scheduler at %s (%d worker(s))", self.task.display_name,
-                      target.describe(), len(workers))
-        self._ship_bundle(client)
-        self._register_dag_functions()
-        link = target.extra.get(DASHBOARD_LINK_EXTRA) or _dashboard_link(client)
-        if link:
-            self.links["dask_dashboard"] = str(link)
-        return {"dask_client": client}
 
     def _ship_bundle(self, client: Any) -> None:
         """Install the code bundle on the scheduler and on every current and future worker."""
@@ -189,42 +149,9 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
                       bundle.digest[:12], name)
 
     def _register_dag_functions(self) -> None:
-        import cloudpickle
-
-        fn = self.task.python_callable
-        if fn is None:
-            return
-        dag_modules = modules_to_pickle_by_value(fn)
-        before = set(cloudpickle.list_registry_pickle_by_value())
-        register_by_value(fn, cloudpickle)
-        added = [m.__name__ for m in dag_modules if m.__name__ not in before]
-        if added:
-            self.add_cleanup(_unregister_by_value, added)
-
-    def _ship_code(self, client: Any) -> None:
-        """Make the task's code reachable on every worker.
-
-        The DAG folder goes first on the workers' ``sys.path``. Functions from the DAG file
-        are registered to pickle by value, but distributed pickles task graphs with plain
-        ``pickle`` first (by reference; dask/distributed#8607), so workers also learn to import
-        the DAG module under Airflow's generated name, from the DAG file itself.
-        """
         import cloudpickle  # distributed pickles with upstream cloudpickle
 
-        fn = self.task.python_callable
-        dag_modules = modules_to_pickle_by_value(fn) if fn is not None else []
-        files = {m.__name__: m.__file__ for m in dag_modules if getattr(m, "__file__", None)}
-        root = str(self.task.project_root) if self.task.project_root is not None else None
-        if root is not None or files:
-            plugin = __getattr__("CodeWorkerPlugin")(root, files)
-            client.register_plugin(plugin, name=plugin.plugin_name())
-        if fn is None:
-            return
-        before = set(cloudpickle.list_registry_pickle_by_value())
-        register_by_value(fn, cloudpickle)
-        added = [m.__name__ for m in dag_modules if m.__name__ not in before]
-        if added:
-            self.add_cleanup(_unregister_by_value, added)
+        self.pickle_by_value(cloudpickle)
 
 
 def worker_threads(resources: Resources | None) -> int | None:
@@ -388,34 +315,4 @@ def _reap_new_workers(existing: set[int]) -> None:
 
 def _terminate(pids: Iterable[int]) -> None:
     """SIGTERM, wait, then SIGKILL whatever of ``pids`` is still running."""
-    import psutil
-
-    procs = []
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                procs.append(proc)
-        except psutil.Error:
-            pass
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=_PROCESS_EXIT_TIMEOUT_S)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=_PROCESS_EXIT_TIMEOUT_S)
-
-
-def _unregister_by_value(names: Iterable[str]) -> None:
-    import cloudpickle
-
-    for name in names:
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        with contextlib.suppress(ValueError):
-            cloudpickle.unregister_pickle_by_value(module)
-
-
+    stop(list(pids), grace_s=_PROCESS_EXIT_TIMEOUT_S, what="Dask worker process")

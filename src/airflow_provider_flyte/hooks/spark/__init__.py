@@ -1,6 +1,7 @@
 """Spark's lifecycle: build the ``SparkSession`` in ``pre``, stop it (and the JVM it started) in ``post``.
 
-Three places a task's session can live:
+One module per placement (``local``, ``attach``, ``in_cluster``); this one holds what they share.
+Places a task's session can live:
 
 * **locally** (no connection): ``local[*]`` in this process; executors' Python workers get
   the project root on ``PYTHONPATH``.
@@ -21,10 +22,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import FlyteEngineHook, restore_environ
+from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
-from airflow_provider_flyte.user_code import prepend_path, register_by_value
+from airflow_provider_flyte.user_code import prepend_path
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.clusters import ClusterTarget
@@ -102,26 +103,28 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         return conf
 
     def _add_executor_env(self, conf: dict[str, str]) -> None:
-        for key, value in (self.env.env_vars or {}).items() if self.env else ():
+        for key, value in self.spec.env_vars.items():
             conf.setdefault(f"spark.executorEnv.{key}", value)
 
-    # -- pre ----------------------------------------------------------------------------------
+    def _add_bundle_to_context(self, session: Any) -> None:
+        """Ship the code bundle to executors with ``addPyFile`` (undoing its ``sys.path`` entry after the task)."""
+        bundle = self.code_bundle("zip")
+        if bundle is None:
+            return
+        before = list(sys.path)
+        session.sparkContext.addPyFile(str(bundle.path))
+        # addPyFile also puts the zip on this driver's sys.path; undo that after the task.
+        self.add_cleanup(_remove_from_sys_path, [p for p in sys.path if p not in before])
+
+    # -- the contract: placements implement start() ---------------------------------------------
     def pre(self) -> dict[str, Any]:
-        data = self._pre()
+        data = self.start()
         self._session = data["spark_session"]
         return data
 
-    def _pre(self) -> dict[str, Any]:
-        if self.is_local:
-            return self._pre_local()
-        target = self._cluster_target()
-        from airflow_provider_flyte.clusters import probe
-
-        kind = "Spark Connect server" if target.scheme == "sc" else "Spark master"
-        probe(target, timeout=target.connect_timeout, engine=kind)
-        if target.scheme == "sc":
-            return self._pre_connect(target)
-        return self._pre_master(target)
+    def start(self) -> dict[str, Any]:
+        """Create or connect the task's ``SparkSession``; return ``{"spark_session": ...}``."""
+        raise NotImplementedError
 
     def interrupt(self) -> None:
         """Cancel this task's running Spark jobs (Connect: its operations), e.g. on a timeout."""
@@ -133,113 +136,25 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         else:
             session.sparkContext.cancelAllJobs()
 
-    def _pre_local(self) -> dict[str, Any]:
-        from pyspark import SparkContext, cloudpickle
-        from pyspark.sql import SparkSession
+    def _owned_session(self, builder: Any, conf: dict[str, str], *, reused: str) -> Any:
+        """``builder.getOrCreate()``; stopped in post when this task created the context."""
+        from pyspark import SparkContext
 
-        conf = self.session_conf()
-        started_jvm = SparkContext._gateway is None
         owns_context = SparkContext._active_spark_context is None
-        if owns_context:
-            self._private_local_dir(conf)
-        if started_jvm:
-            self.add_cleanup(_stop_jvm)
-        # PYSPARK_PYTHON is read when the context starts; keep it for this task only.
-        self.set_default_env("PYSPARK_PYTHON", conf["spark.pyspark.python"])
-        if conf["spark.master"].startswith("local"):
-            self.set_default_env("SPARK_LOCAL_IP", "127.0.0.1")
-
-        builder = SparkSession.builder.appName(self.app_name())
-        for key, value in conf.items():
-            builder = builder.config(key, value)
-        session = builder.getOrCreate()
-        if owns_context:
-            self.add_cleanup(session.stop)
-        else:
-            self.log.info("Reusing the SparkContext already running in this process; it is not stopped by this task")
-            for key, value in conf.items():
-                _set_runtime_conf(session, key, value)
-        register_by_value(self.task.python_callable or (lambda: None), cloudpickle)
-        self._record_ui(session)
-        return {"spark_session": session}
-
-    def _pre_master(self, target: ClusterTarget) -> dict[str, Any]:
-        """Client mode on a standalone master: this process is the driver."""
-        from pyspark import SparkContext, cloudpickle
-        from pyspark.sql import SparkSession
-
-        conf = self.cluster_conf(target)
-        configured = conf.pop("spark.master", None)
-        if configured and configured != target.address:
-            self.log.warning("spark_conf sets spark.master=%s; %s wins", configured, target.describe())
-        active = SparkContext._active_spark_context
-        if active is not None and active.master != target.address:
-            raise FlyteEngineError(
-                f"A SparkContext for {active.master} is already running in this process; cannot also run on "
-                f"{target.describe()}. Stop it first (spark.stop()) or run the task in a fresh process."
-            )
-        owns_context = active is None
         if owns_context:
             self._private_local_dir(conf)
         if SparkContext._gateway is None:
             self.add_cleanup(_stop_jvm)
-        if "spark.pyspark.python" in conf:
-            self.set_default_env("PYSPARK_PYTHON", conf["spark.pyspark.python"])
-
-        builder = SparkSession.builder.appName(self.app_name()).master(target.address)
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         if owns_context:
             self.add_cleanup(session.stop)
         else:
-            self.log.info("Reusing the SparkContext on %s already running in this process", target.address)
+            self.log.info(reused)
             for key, value in conf.items():
                 _set_runtime_conf(session, key, value)
-        self.log.info("Spark session on %s (application %s)", target.describe(), session.sparkContext.applicationId)
-
-        bundle = self.code_bundle("zip")
-        if bundle is not None:
-            before = list(sys.path)
-            session.sparkContext.addPyFile(str(bundle.path))
-            # addPyFile also puts the zip on this driver's sys.path; undo that after the task.
-            self.add_cleanup(_remove_from_sys_path, [p for p in sys.path if p not in before])
-        register_by_value(self.task.python_callable or (lambda: None), cloudpickle)
-        self._record_ui(session)
-        return {"spark_session": session}
-
-    def _pre_connect(self, target: ClusterTarget) -> dict[str, Any]:
-        """A Spark Connect session: a gRPC client; the server is never stopped by the task."""
-        from pyspark import cloudpickle
-        from pyspark.sql import SparkSession
-
-        conf = self.cluster_conf(target)
-        for key in ("spark.master", "spark.remote"):
-            conf.pop(key, None)
-        # builder.remote(...).create() marks the process as Spark Connect (pyspark.sql.utils.is_remote);
-        # undo that after the task, or later local sessions in this process would be Connect ones.
-        self.add_cleanup(restore_environ, {key: os.environ.get(key) for key in _CONNECT_MODE_ENV})
-        session = SparkSession.builder.remote(self.connect_url(target)).create()
-        self.add_cleanup(_stop_connect_session, session)
-        self.log.info("Spark Connect session %s on %s", getattr(session, "session_id", "?"), target.describe())
-
-        rejected = []
-        for key, value in conf.items():
-            try:
-                session.conf.set(key, value)
-            except Exception as exc:
-                rejected.append(f"{key} ({_first_line(exc)})")
-        if rejected:
-            self.log.warning(
-                "Spark Connect does not let a session set these properties; set them on the server: %s",
-                "; ".join(rejected),
-            )
-
-        bundle = self.code_bundle("zip")
-        if bundle is not None:
-            session.addArtifacts(str(bundle.path), pyfile=True)
-        register_by_value(self.task.python_callable or (lambda: None), cloudpickle)
-        return {"spark_session": session}
+        return session
 
     # -- helpers ------------------------------------------------------------------------------
     def _cluster_target(self) -> ClusterTarget:

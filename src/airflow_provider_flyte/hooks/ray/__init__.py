@@ -24,10 +24,8 @@ import ipaddress
 import math
 import os
 import secrets
-import signal
 import socket
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +34,16 @@ from urllib.parse import urlsplit
 
 from airflow_provider_flyte.clusters import ClusterTarget
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.base import FlyteEngineHook, restore_environ
+from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
+from airflow_provider_flyte.runtime.environ import restore as restore_environ
+from airflow_provider_flyte.runtime.environ import snapshot as _snapshot_environ
+from airflow_provider_flyte.runtime.guards import keep_signal_handlers
+from airflow_provider_flyte.runtime.processes import descendant_pids, mentioning, stop
+from airflow_provider_flyte.runtime.spec import ATTACH, TaskSpec
 from airflow_provider_flyte.scratch import SCRATCH_ENV
-from airflow_provider_flyte.user_code import modules_to_pickle_by_value, prepend_path
+from airflow_provider_flyte.user_code import prepend_path
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle
@@ -96,7 +99,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         A node's CPUs come from ``ray_start_params["num-cpus"]``, else its requests, else its
         limits, else the environment's ``resources``, else 1.
         """
-        default = _cpus(None, self.env.resources if self.env else None, None) or 1.0
+        default = _cpus(None, self.spec.resources_obj, None) or 1.0
         head = self.config.head_node_config
         head_cpus = (_cpus(head.ray_start_params, head.requests, head.limits) if head else None) or default
         groups = [
@@ -147,50 +150,6 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
             "_temp_dir": temp_dir,
         }
 
-    # -- lifecycle ----------------------------------------------------------------------------
-    def pre(self) -> dict[str, Any]:
-        self.set_default_env("RAY_USAGE_STATS_ENABLED", "0")
-        import ray
-        from ray import cloudpickle
-
-        if ray.is_initialized():
-            self.log.info("Ray is already initialized in this process: %s uses it and leaves it running",
-                          self.task.display_name)
-        elif self.is_local and (self.config.address or "local").strip() == "local":
-            self._start_local(ray)
-        else:
-            self._connect(ray)
-        self._register_code(cloudpickle)
-        return {}
-
-    def interrupt(self) -> None:
-        """``ray.get`` ignores exceptions raised by signal handlers except ``KeyboardInterrupt``: send one.
-
-        Called only while the task's function is still inside ``hook.run`` (see the operator's
-        timeout guard), so the interrupt unwinds the function and ``post`` runs as for any failure.
-        """
-        import _thread
-
-        _thread.interrupt_main()
-
-    def _start_local(self, ray: Any) -> None:
-        temp_dir = self.scratch_dir("ray", parent=_short_tmp())
-        self.add_cleanup(restore_environ, _snapshot_environ("PYTHONBREAKPOINT", "RAY_AUTH_MODE"))
-        # Registered before ray.init: a start that fails half-way is torn down as well.
-        self.add_cleanup(_shutdown_and_reap, ray, temp_dir, _descendant_pids())
-        kwargs = self.local_init_kwargs(temp_dir)
-        requested = self.requested_cpus()
-        _ensure_auth_token()
-        root = str(self.task.project_root) if self.task.project_root else None
-        with _raylet_environ(ray, root, temp_dir), _random_local_ports(), _keep_sigterm_handler():
-            context = ray.init(**kwargs)
-        if kwargs["include_dashboard"]:
-            self._record_dashboard(context, None)
-        self.log.info(
-            "Started a local Ray instance for %s: %s CPUs (the config asks for %g), temp dir %s, runtime_env %s",
-            self.task.display_name, kwargs["num_cpus"], requested, temp_dir, kwargs["runtime_env"],
-        )
-
     # -- an existing cluster ------------------------------------------------------------------
     def cluster_target(self) -> ClusterTarget | None:
         """The cluster to connect to: the connection's, else ``RayJobConfig.address``.
@@ -224,14 +183,49 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
             return urlsplit(target.address).netloc
         return target.address
 
+    # -- the contract: placements implement start() ---------------------------------------------
+    @classmethod
+    def choose_placement(cls, config: Any, spec: TaskSpec) -> str:
+        """As the base rule, and ``RayJobConfig.address`` (other than ``local``) also selects a cluster."""
+        if not spec.placement and not spec.conn_id and (getattr(config, "address", None) or "local").strip() != "local":
+            return ATTACH
+        return super().choose_placement(config, spec)
+
+    def pre(self) -> dict[str, Any]:
+        self.set_default_env("RAY_USAGE_STATS_ENABLED", "0")
+        import ray
+        from ray import cloudpickle
+
+        if ray.is_initialized():
+            self.log.info("Ray is already initialized in this process: %s uses it and leaves it running",
+                          self.task.display_name)
+        else:
+            self.start(ray)
+        # Functions from the DAG file go by value: other processes cannot import that module.
+        self.pickle_by_value(cloudpickle)
+        return {}
+
+    def start(self, ray: Any) -> None:
+        """Start or connect Ray for this task."""
+        raise NotImplementedError
+
+    def interrupt(self) -> None:
+        """``ray.get`` ignores exceptions raised by signal handlers except ``KeyboardInterrupt``: send one.
+
+        Called only while the task's function is still inside ``hook.run`` (see the runner's
+        timeout guard), so the interrupt unwinds the function and ``post`` runs as for any failure.
+        """
+        import _thread
+
+        _thread.interrupt_main()
+
     def cluster_runtime_env(self, bundle: CodeBundle | None, extracted: Path | None = None) -> dict[str, Any] | None:
-        """The job's runtime_env on a cluster: the config's, ``env.env_vars`` and the code bundle.
+        """The job's runtime_env on a cluster: the config's, the task's env vars and the code bundle.
 
         ``extracted`` is the bundle unpacked, needed only when the user set ``working_dir``.
         """
         runtime_env = copy.deepcopy(dict(self.config.runtime_env or {}))
-        env_vars = {**(self.env.env_vars if self.env and self.env.env_vars else {}),
-                    **(runtime_env.get("env_vars") or {})}
+        env_vars = {**self.spec.env_vars, **(runtime_env.get("env_vars") or {})}
         if env_vars:
             runtime_env["env_vars"] = {str(k): str(v) for k, v in env_vars.items()}
         if bundle is not None:
@@ -242,47 +236,8 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
                 runtime_env["py_modules"] = [*(runtime_env.get("py_modules") or []), *modules]
         return runtime_env or None
 
-    def _connect(self, ray: Any) -> None:
-        from airflow_provider_flyte.clusters import probe
-
-        target = self.cluster_target()
-        where = self._describe(target)
-        if target is not None:
-            kind = "Ray Client server" if target.scheme == CLIENT_SCHEME else "Ray cluster (GCS)"
-            probe(target, timeout=target.connect_timeout, engine=kind)
-        # Restored after ray.shutdown() (cleanups run in reverse order).
-        self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
-        if target is not None and target.token:
-            os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=target.token)
-            os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
-        _reload_auth()  # Ray caches the mode and token per process: read the current ones
-
-        bundle = self.code_bundle("zip")
-        extracted = None
-        if bundle is not None and (self.config.runtime_env or {}).get("working_dir") is not None:
-            extracted = self._extract(bundle)
-        runtime_env = self.cluster_runtime_env(bundle, extracted)
-        namespace = target.extra.get(NAMESPACE_EXTRA) if target is not None else None
-        address = self.init_address(target)
-        self.add_cleanup(_shutdown, ray)  # before ray.init: a connection that fails half-way is closed too
-        try:
-            with _keep_loopback_gcs(ray, target), _keep_sigterm_handler():
-                context = ray.init(address=address, runtime_env=runtime_env, namespace=namespace or None,
-                                   log_to_driver=True)
-        except Exception as exc:
-            raise FlyteEngineError(f"Cannot connect to the Ray cluster at {where}: {exc}") from exc
-        self.log.info("Connected %s to the Ray cluster at %s (namespace %s), runtime_env %s",
-                      self.task.display_name, where, namespace, _loggable(runtime_env))
-        self._record_dashboard(context, target)
-
     def _describe(self, target: ClusterTarget | None) -> str:
         return target.describe() if target is not None else "RayJobConfig.address 'auto'"
-
-    def _extract(self, bundle: CodeBundle) -> Path:
-        from airflow_provider_flyte.bundle import extract_bundle
-
-        parent = self.scratch_dir("ray-bundle")
-        return extract_bundle(bundle.path, Path(parent) / bundle.digest[:16], expected_digest=bundle.digest)
 
     def _record_dashboard(self, context: Any, target: ClusterTarget | None) -> None:
         url = target.extra.get(DASHBOARD_URL_EXTRA) if target is not None else None
@@ -297,18 +252,6 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
             # Bound to every interface: the cluster's own host name reaches it.
             url = parts._replace(netloc=f"{target.host}:{parts.port}" if parts.port else target.host).geturl()
         self.links["ray_dashboard"] = url
-
-    def _register_code(self, cloudpickle: Any) -> None:
-        """Pickle functions from the DAG file by value: other processes cannot import that module."""
-        fn = self.task.python_callable
-        if fn is None:
-            return
-        for module in modules_to_pickle_by_value(fn):
-            try:
-                cloudpickle.register_pickle_by_value(module)
-            except ValueError:
-                continue
-            self.add_cleanup(_unregister_by_value, cloudpickle, module)
 
 
 @dataclass(frozen=True)
@@ -515,24 +458,12 @@ def _random_local_ports() -> Iterator[None]:
         parameter.RayParams = original  # type: ignore[misc]
 
 
-@contextlib.contextmanager
-def _keep_sigterm_handler() -> Iterator[None]:
+def _keep_sigterm_handler() -> contextlib.AbstractContextManager[None]:
     """``ray.init`` replaces the SIGTERM handler; keep Airflow's, which runs ``on_kill``."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handler = signal.getsignal(signal.SIGTERM)
-    try:
-        yield
-    finally:
-        if handler is not None:
-            signal.signal(signal.SIGTERM, handler)
+    return keep_signal_handlers("SIGTERM")
 
 
-def _descendant_pids() -> frozenset[int]:
-    import psutil
-
-    return frozenset(p.pid for p in psutil.Process().children(recursive=True))
+_descendant_pids = descendant_pids
 
 
 def _ray_processes(temp_dir: str, before: frozenset[int] = frozenset()) -> list[Any]:
@@ -565,39 +496,12 @@ def _shutdown_and_reap(ray: Any, temp_dir: str, before: frozenset[int] = frozens
     ray.shutdown()
     for _ in range(3):
         _, alive = psutil.wait_procs(procs, timeout=_EXIT_TIMEOUT_S)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not alive:
-                break
-            for proc in alive:
-                with contextlib.suppress(psutil.Error):
-                    proc.send_signal(sig)
-            _, alive = psutil.wait_procs(alive, timeout=5)
+        alive = stop(alive, grace_s=5, what="Ray process", children=False)
         if alive:
             raise FlyteEngineError(f"Ray processes did not exit: {[p.pid for p in alive]}")
-        procs = _ray_processes(temp_dir, before) + _processes_mentioning(temp_dir)
+        procs = _ray_processes(temp_dir, before) + mentioning(temp_dir)
         if not procs:
             return
     raise FlyteEngineError(f"Ray processes of {temp_dir} keep appearing: {[p.pid for p in procs]}")
-
-
-def _processes_mentioning(temp_dir: str) -> list[Any]:
-    """Every process on the machine whose command line names ``temp_dir`` (unique per task)."""
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if any(temp_dir in arg for arg in proc.info["cmdline"] or ()):
-                found.append(proc)
-    return found
-
-
-def _unregister_by_value(cloudpickle: Any, module: Any) -> None:
-    with contextlib.suppress(ValueError):
-        cloudpickle.unregister_pickle_by_value(module)
-
-
-def _snapshot_environ(*keys: str) -> dict[str, str | None]:
-    return {key: os.environ.get(key) for key in keys}
 
 

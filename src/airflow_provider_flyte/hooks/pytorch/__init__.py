@@ -1,5 +1,8 @@
 """PyTorch Elastic's lifecycle: environment defaults in ``pre``, ``elastic_launch`` of the function in ``run``.
 
+One module per placement (``local``: one node on this worker; ``in_cluster``: one node of a
+PyTorchJob, rendezvous from the training operator's variables); this one holds what they share.
+
 As in flyteplugins-pytorch, the task's function runs in ``nproc_per_node`` worker processes
 started by torch's elastic agent (this process), and the task's result is rank 0's return
 value. Locally, the rendezvous and the workers' store listen on 127.0.0.1 only.
@@ -20,12 +23,13 @@ from typing import Any
 
 from airflow_provider_flyte.child_processes import spawn_safe
 from airflow_provider_flyte.context import TaskContext, ctx
-from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
+from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks import pytorch_worker
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.pytorch import Elastic
+from airflow_provider_flyte.runtime.calls import dumps_call
+from airflow_provider_flyte.runtime.guards import SavedSignals
 from airflow_provider_flyte.scratch import make_scratch_dir
-from airflow_provider_flyte.user_code import prepend_path, register_by_value
 
 #: Rendezvous backend used for local runs: torch's c10d rendezvous on a store bound to 127.0.0.1.
 LOCAL_RDZV_BACKEND = "flyte-c10d-loopback"
@@ -54,22 +58,10 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
     config_type = Elastic
     engine_name = "PyTorch Elastic"
 
-    # -- pre: environment defaults ------------------------------------------------------------
+    # -- pre: environment defaults, then the placement's own checks ----------------------------
     def pre(self) -> dict[str, Any]:
-        cfg = self.config
-        if not self.is_local:
-            raise FlyteConfigError(
-                "conn_id", self.conn_id, "PyTorch Elastic runs only locally on the Airflow worker for now",
-                "remove conn_id from the task or its TaskEnvironment",
-            )
-        if cfg.max_nodes > 1:
-            raise FlyteConfigError(
-                "Elastic.nnodes", cfg.nnodes,
-                f"a local run has one node, so a rendezvous for up to {cfg.max_nodes} nodes would wait for "
-                "nodes that never come",
-                "use nnodes=1 with nproc_per_node=N processes on this worker; run several nodes on Kubernetes",
-            )
-        defaults = cfg.default_env()
+        self.start()
+        defaults = self.config.default_env()
         if "OMP_NUM_THREADS" in defaults and "OMP_NUM_THREADS" not in os.environ:
             self.log.warning(
                 "\n*****************************************\n"
@@ -80,58 +72,55 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
             )
         for key, value in defaults.items():
             self.set_default_env(key, value)
-        # Local workers talk over loopback only (gloo's sockets, NCCL's bootstrap, the rendezvous, the store).
-        if any(name == "lo" for _, name in _interfaces()):
-            self.set_default_env("GLOO_SOCKET_IFNAME", "lo")
-            self.set_default_env("NCCL_SOCKET_IFNAME", "lo")
         if self.task.project_root is not None:
-            self._prepend_env("PYTHONPATH", str(self.task.project_root))
+            self.prepend_env("PYTHONPATH", str(self.task.project_root))
         return {}
 
-    def _prepend_env(self, key: str, entry: str) -> None:
-        previous = os.environ.get(key)
-        os.environ[key] = prepend_path(previous, entry)
-        self.add_cleanup(_restore_env, key, previous)
+    def start(self) -> None:
+        """Placement checks and settings before the launch (the workers start in :meth:`run`)."""
+
+    def launch_settings(self, port: int | None) -> dict[str, Any]:
+        """``LaunchConfig`` fields that depend on the placement (rendezvous, node counts)."""
+        raise NotImplementedError
+
+    def rendezvous_port(self) -> int | None:
+        """A port this process reserves for the rendezvous store, if the placement hosts one."""
+        return None
 
     # -- run: the elastic launch ----------------------------------------------------------------
     def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        """Run ``fn`` in ``nproc_per_node`` workers with ``elastic_launch``; return rank 0's result."""
+        """Run ``fn`` in ``nproc_per_node`` workers with ``elastic_launch``; return rank 0's result.
+
+        On a node that does not hold global rank 0 (a multi-node job), returns :data:`NOT_RANK_ZERO`.
+        """
         import cloudpickle
         from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, SignalException
         from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
         from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-        cfg = self.config
-        payload = self._payload(fn, args, kwargs, cloudpickle)
-        _register_local_rendezvous()
-        if cfg.rdzv_backend != "c10d":
-            self.log.info("Local run: using a c10d rendezvous on %s instead of %s", LOCAL_HOST, cfg.rdzv_backend)
+        payload = dumps_call(fn, args, kwargs, where="the PyTorch workers", context=self._worker_context())
         agent_pid = os.getpid()
         before = pytorch_worker.spawned_children(agent_pid)
         self.add_cleanup(_stop_new_workers, agent_pid, before)
         project_root = str(self.task.project_root) if self.task.project_root else None
-        port = _open_listener()
+        port = self.rendezvous_port()
         log_dir = make_scratch_dir("elastic")
-        saved = _SavedSignals()
-        watchdog = pytorch_worker.start_zombie_watchdog(cfg.nproc_per_node)
+        saved = SavedSignals(_HANDLED_SIGNALS, env=("TORCHELASTIC_SIGNALS_TO_HANDLE",))
+        settings = self.launch_settings(port)
+        watchdog = pytorch_worker.start_zombie_watchdog(settings["nproc_per_node"])
         try:
             config = LaunchConfig(
-                run_id=f"{self.task.slug}-{uuid.uuid4().hex[:8]}",
-                min_nodes=cfg.min_nodes,
-                max_nodes=cfg.max_nodes,
-                nproc_per_node=cfg.nproc_per_node,
-                rdzv_backend=LOCAL_RDZV_BACKEND,
-                rdzv_endpoint=f"{LOCAL_HOST}:{port}",
-                rdzv_configs=dict(cfg.rdzv_configs),
-                max_restarts=cfg.max_restarts,
-                monitor_interval=cfg.monitor_interval,
+                run_id=settings.pop("run_id", None) or f"{self.task.slug}-{uuid.uuid4().hex[:8]}",
+                rdzv_configs=dict(self.config.rdzv_configs),
+                monitor_interval=self.config.monitor_interval,
                 start_method="spawn",
-                local_addr=LOCAL_HOST,
                 logs_specs=DefaultLogsSpecs(log_dir=log_dir),
+                **settings,
             )
             self.log.info(
-                "Launching %d PyTorch worker(s): rendezvous %s, max_restarts=%d, monitor_interval=%ss",
-                cfg.nproc_per_node, config.rdzv_endpoint, cfg.max_restarts, cfg.monitor_interval,
+                "Launching %d PyTorch worker(s) on this node (%s-%s nodes): rendezvous %s %s, max_restarts=%d, "
+                "monitor_interval=%ss", config.nproc_per_node, config.min_nodes, config.max_nodes,
+                config.rdzv_backend, config.rdzv_endpoint, config.max_restarts, config.monitor_interval,
             )
             with spawn_safe():
                 out = elastic_launch(config, pytorch_worker.run_worker)(project_root, payload, agent_pid, log_dir)
@@ -150,33 +139,39 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
         finally:
             watchdog.set()
             saved.restore()
-            _close_listener(port)
+            if port is not None:
+                _close_listener(port)
             _stop_new_workers(agent_pid, before)
             shutil.rmtree(log_dir, ignore_errors=True)
             gc.collect()  # the agent's TCPStore servers close when collected
-        if 0 not in out:
-            raise FlyteEngineError(f"PyTorch Elastic returned no result for rank 0 (ranks: {sorted(out)})")
-        return cloudpickle.loads(out[0])
+        results = [value for value in out.values() if value is not None]
+        if not results:
+            if self.single_node:
+                raise FlyteEngineError(f"PyTorch Elastic returned no result for rank 0 (ranks: {sorted(out)})")
+            return NOT_RANK_ZERO
+        return cloudpickle.loads(results[0])
 
-    def _payload(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any],
-                 cloudpickle: Any) -> bytes:
-        register_by_value(fn, cloudpickle)
+    #: True when this node runs every rank (so rank 0's result must be here).
+    single_node: bool = True
+
+    def _worker_context(self) -> TaskContext:
         current = ctx()
-        worker_ctx = TaskContext(
+        return TaskContext(
             data={}, dag_id=current.dag_id if current else self.task.dag_id,
             task_id=current.task_id if current else self.task.task_id,
             run_id=current.run_id if current else self.task.run_id,
             map_index=current.map_index if current else self.task.map_index,
         )
-        call = {"fn": fn, "args": list(args), "kwargs": dict(kwargs), "context": worker_ctx}
-        try:
-            return cloudpickle.dumps(call)  # type: ignore[no-any-return]
-        except Exception as exc:
-            name, value = _unpicklable(call, cloudpickle)
-            raise FlyteConfigError(
-                f"{getattr(fn, '__name__', 'task')}: {name}", value, f"cannot be sent to the PyTorch workers ({exc})",
-                "pass plain values (numbers, strings, lists, dicts, tensors) as task arguments",
-            ) from exc
+
+
+class _NotRankZero:
+    """What :meth:`FlyteElasticHook.run` returns on a node without global rank 0."""
+
+    def __repr__(self) -> str:
+        return "NOT_RANK_ZERO"
+
+
+NOT_RANK_ZERO = _NotRankZero()
 
 
 def format_worker_failure(err: Any, reports: Sequence[Mapping[str, Any]] = ()) -> str:
@@ -204,25 +199,6 @@ def format_worker_failure(err: Any, reports: Sequence[Mapping[str, Any]] = ()) -
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _unpicklable(call: Mapping[str, Any], cloudpickle: Any) -> tuple[str, Any]:
-    candidates: list[tuple[str, Any]] = [("python_callable", call["fn"])]
-    candidates += [(f"argument {i}", v) for i, v in enumerate(call["args"])]
-    candidates += [(f"argument {k!r}", v) for k, v in call["kwargs"].items()]
-    for name, value in candidates:
-        try:
-            cloudpickle.dumps(value)
-        except Exception:
-            return name, value
-    return "task arguments", call
-
-
-def _restore_env(key: str, previous: str | None) -> None:
-    if previous is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = previous
-
-
 def _interfaces() -> list[tuple[int, str]]:
     try:
         return socket.if_nameindex()
@@ -232,33 +208,6 @@ def _interfaces() -> list[tuple[int, str]]:
 
 def _stop_new_workers(agent_pid: int, before: set[int]) -> None:
     pytorch_worker.terminate(pytorch_worker.spawned_children(agent_pid) - before)
-
-
-class _SavedSignals:
-    """The handlers torch's agent replaces (it never puts them back), and the env var it sets."""
-
-    def __init__(self) -> None:
-        self.env = os.environ.get("TORCHELASTIC_SIGNALS_TO_HANDLE")
-        self.handlers: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for name in _HANDLED_SIGNALS:
-                sig = getattr(signal, name, None)
-                if sig is not None:
-                    self.handlers[int(sig)] = signal.getsignal(sig)
-
-    def restore(self) -> None:
-        for sig, handler in self.handlers.items():
-            if handler is not None:
-                signal.signal(sig, handler)
-        _restore_env("TORCHELASTIC_SIGNALS_TO_HANDLE", self.env)
-
-    def forward(self, sig: int) -> None:
-        """Give a signal torch intercepted to the handler that was there before (Airflow's ``on_kill``)."""
-        handler = self.handlers.get(int(sig))
-        if callable(handler):
-            handler(int(sig), None)
-        elif handler == signal.SIG_DFL:
-            raise SystemExit(128 + int(sig))
 
 
 # -- a c10d rendezvous whose stores listen on 127.0.0.1 only --------------------------------------

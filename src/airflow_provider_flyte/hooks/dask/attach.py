@@ -1,0 +1,25 @@
+"""Dask on an existing scheduler named by a ``flyte_dask`` connection; the cluster keeps running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_flyte.hooks.dask import DASHBOARD_LINK_EXTRA, FlyteDaskHook, _dashboard_link
+from airflow_provider_flyte.runtime.spec import ATTACH
+
+
+class AttachDaskHook(FlyteDaskHook):
+    """Probe the scheduler, connect a client, install the code bundle on scheduler and workers."""
+
+    placement = ATTACH
+
+    def start(self) -> dict[str, Any]:
+        from airflow_provider_flyte.clusters import probe
+
+        target = self.cluster_target()
+        probe(target, timeout=target.connect_timeout, engine="Dask scheduler")
+        client = self._connect_client(target.address, timeout=target.connect_timeout, where=target.describe())
+        link = target.extra.get(DASHBOARD_LINK_EXTRA) or _dashboard_link(client)
+        if link:
+            self.links["dask_dashboard"] = str(link)
+        return {"dask_client": client}

@@ -1,0 +1,81 @@
+"""Dask embedded on the worker: a ``LocalCluster`` on 127.0.0.1 sized by the config, closed in post."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_flyte.child_processes import spawn_safe
+from airflow_provider_flyte.hooks.dask import (
+    _CLOSE_TIMEOUT_S,
+    FlyteDaskHook,
+    __getattr__,
+    _child_pids,
+    _close_clients_of,
+    _close_cluster,
+    _reap_new_workers,
+    _worker_pids,
+)
+from airflow_provider_flyte.runtime.spec import LOCAL
+from airflow_provider_flyte.user_code import modules_to_pickle_by_value
+
+
+class LocalDaskHook(FlyteDaskHook):
+    """``WorkerGroup.number_of_workers`` worker processes on loopback; ``ctx().data["dask_client"]``."""
+
+    placement = LOCAL
+
+    def start(self) -> dict[str, Any]:
+        import dask.config
+        from distributed import Client, LocalCluster
+
+        kwargs = self.cluster_kwargs()
+        if kwargs["n_workers"] == 0:
+            self.log.warning("WorkerGroup.number_of_workers is 0: submitted work waits until workers join")
+        local_dir = self.scratch_dir("dask", tag=self.task.slug)
+
+        # Nannies spawn worker processes at start and again on restarts (memory limit, crash):
+        # keep spawning safe inside a real Airflow task until the cluster is closed.
+        spawning = spawn_safe()
+        spawning.__enter__()
+        self.add_cleanup(spawning.__exit__, None, None, None)
+
+        self.log.info("Starting a local Dask cluster: %s", kwargs)
+        existing = set(_child_pids())
+        try:
+            cluster = LocalCluster(local_directory=local_dir, **kwargs)
+        except BaseException:
+            _reap_new_workers(existing)  # workers of a cluster that failed (or was killed) half-way up
+            raise
+        self.add_cleanup(_close_cluster, cluster, _worker_pids(cluster))
+
+        # A bare Client() reads "scheduler-address"; restored (with "scheduler") after the task.
+        config = dask.config.set({"scheduler-address": cluster.scheduler_address, "scheduler": "dask.distributed"})
+        self.add_cleanup(config.__exit__, None, None, None)
+
+        client = Client(cluster, set_as_default=True)
+        self.add_cleanup(client.close, _CLOSE_TIMEOUT_S)
+        # Clients the task opened on this cluster and left open are closed before the cluster.
+        self.add_cleanup(_close_clients_of, cluster.scheduler_address, client)
+        self.log.info("Dask scheduler at %s with %d worker(s)", cluster.scheduler_address, len(cluster.workers))
+
+        self._ship_code(client)
+        return {"dask_client": client}
+
+    def _ship_code(self, client: Any) -> None:
+        """Make the task's code reachable on every worker.
+
+        The DAG folder goes first on the workers' ``sys.path``. Functions from the DAG file
+        are registered to pickle by value, but distributed pickles task graphs with plain
+        ``pickle`` first (by reference; dask/distributed#8607), so workers also learn to import
+        the DAG module under Airflow's generated name, from the DAG file itself.
+        """
+        import cloudpickle  # distributed pickles with upstream cloudpickle
+
+        fn = self.python_callable
+        dag_modules = modules_to_pickle_by_value(fn) if fn is not None else []
+        files = {m.__name__: m.__file__ for m in dag_modules if getattr(m, "__file__", None)}
+        root = str(self.task.project_root) if self.task.project_root is not None else None
+        if root is not None or files:
+            plugin = __getattr__("CodeWorkerPlugin")(root, files)
+            client.register_plugin(plugin, name=plugin.plugin_name())
+        self.pickle_by_value(cloudpickle)

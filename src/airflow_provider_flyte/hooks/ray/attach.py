@@ -1,0 +1,71 @@
+"""Ray on an existing cluster: a driver connected by Ray Client (``ray://``) or the GCS address."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_flyte.exceptions import FlyteEngineError
+from airflow_provider_flyte.hooks.ray import (
+    _AUTH_ENV,
+    CLIENT_SCHEME,
+    NAMESPACE_EXTRA,
+    FlyteRayHook,
+    _keep_loopback_gcs,
+    _keep_sigterm_handler,
+    _loggable,
+    _reload_auth,
+    _restore_auth,
+    _shutdown,
+    _snapshot_environ,
+)
+from airflow_provider_flyte.runtime.spec import ATTACH
+
+if TYPE_CHECKING:
+    from airflow_provider_flyte.bundle import CodeBundle
+
+
+class AttachRayHook(FlyteRayHook):
+    """``ray.init(address=...)`` with the code bundle as ``working_dir``; post only disconnects."""
+
+    placement = ATTACH
+
+    def start(self, ray: Any) -> None:
+        from airflow_provider_flyte.clusters import probe
+
+        target = self.cluster_target()
+        where = self._describe(target)
+        if target is not None:
+            kind = "Ray Client server" if target.scheme == CLIENT_SCHEME else "Ray cluster (GCS)"
+            probe(target, timeout=target.connect_timeout, engine=kind)
+        # Restored after ray.shutdown() (cleanups run in reverse order).
+        self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
+        if target is not None and target.token:
+            os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=target.token)
+            os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+        _reload_auth()  # Ray caches the mode and token per process: read the current ones
+
+        bundle = self.code_bundle("zip")
+        extracted = None
+        if bundle is not None and (self.config.runtime_env or {}).get("working_dir") is not None:
+            extracted = self._extract(bundle)
+        runtime_env = self.cluster_runtime_env(bundle, extracted)
+        namespace = target.extra.get(NAMESPACE_EXTRA) if target is not None else None
+        address = self.init_address(target)
+        self.add_cleanup(_shutdown, ray)  # before ray.init: a connection that fails half-way is closed too
+        try:
+            with _keep_loopback_gcs(ray, target), _keep_sigterm_handler():
+                context = ray.init(address=address, runtime_env=runtime_env, namespace=namespace or None,
+                                   log_to_driver=True)
+        except Exception as exc:
+            raise FlyteEngineError(f"Cannot connect to the Ray cluster at {where}: {exc}") from exc
+        self.log.info("Connected %s to the Ray cluster at %s (namespace %s), runtime_env %s",
+                      self.task.display_name, where, namespace, _loggable(runtime_env))
+        self._record_dashboard(context, target)
+
+    def _extract(self, bundle: CodeBundle) -> Path:
+        from airflow_provider_flyte.bundle import extract_bundle
+
+        parent = self.scratch_dir("ray-bundle")
+        return extract_bundle(bundle.path, Path(parent) / bundle.digest[:16], expected_digest=bundle.digest)

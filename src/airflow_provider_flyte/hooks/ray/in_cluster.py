@@ -1,0 +1,33 @@
+"""Ray inside the cluster KubeRay started: the task is the RayJob's entrypoint, a driver on the head.
+
+KubeRay's submitter runs the entrypoint with ``RAY_ADDRESS`` pointing at the head, so
+``ray.init(address="auto")`` joins that cluster; the code bundle becomes the job's ``working_dir``
+so every worker imports the task's modules. ``post`` disconnects; KubeRay tears the cluster down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_flyte.exceptions import FlyteEngineError
+from airflow_provider_flyte.hooks.ray import FlyteRayHook, _keep_sigterm_handler, _loggable, _shutdown
+from airflow_provider_flyte.runtime.spec import IN_CLUSTER
+
+
+class InClusterRayHook(FlyteRayHook):
+    """A driver on the Ray cluster this process already runs in."""
+
+    placement = IN_CLUSTER
+
+    def start(self, ray: Any) -> None:
+        runtime_env = self.cluster_runtime_env(self.code_bundle("zip"))
+        self.add_cleanup(_shutdown, ray)
+        try:
+            with _keep_sigterm_handler():
+                context = ray.init(address="auto", runtime_env=runtime_env, log_to_driver=True)
+        except Exception as exc:
+            raise FlyteEngineError(f"Cannot join the Ray cluster this pod runs in (address 'auto'): {exc}") from exc
+        self.log.info("Joined the Ray cluster at %s as %s, runtime_env %s",
+                      getattr(context, "address_info", {}).get("gcs_address", "auto"), self.task.display_name,
+                      _loggable(runtime_env))
+        self._record_dashboard(context, None)

@@ -1,0 +1,44 @@
+"""Ray embedded on the worker: a private local instance per task (own temp dir, loopback, random ports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_flyte.hooks.ray import (
+    FlyteRayHook,
+    _descendant_pids,
+    _ensure_auth_token,
+    _keep_sigterm_handler,
+    _random_local_ports,
+    _raylet_environ,
+    _short_tmp,
+    _shutdown_and_reap,
+    _snapshot_environ,
+    restore_environ,
+)
+from airflow_provider_flyte.runtime.spec import LOCAL
+
+
+class LocalRayHook(FlyteRayHook):
+    """``ray.init(address="local")`` sized by the config's head and worker groups; reaped in post."""
+
+    placement = LOCAL
+
+    def start(self, ray: Any) -> None:
+        temp_dir = self.scratch_dir("ray", parent=_short_tmp())
+        self.add_cleanup(restore_environ, _snapshot_environ("PYTHONBREAKPOINT", "RAY_AUTH_MODE"))
+        # Registered before ray.init: a start that fails half-way is torn down as well.
+        self.add_cleanup(_shutdown_and_reap, ray, temp_dir, _descendant_pids())
+        kwargs = self.local_init_kwargs(temp_dir)
+        requested = self.requested_cpus()
+        _ensure_auth_token()
+        root = str(self.task.project_root) if self.task.project_root else None
+        with _raylet_environ(ray, root, temp_dir), _random_local_ports(), _keep_sigterm_handler():
+            context = ray.init(**kwargs)
+        if kwargs["include_dashboard"]:
+            self._record_dashboard(context, None)
+        self.log.info(
+            "Started a local Ray instance for %s: %s CPUs (the config asks for %g), temp dir %s, runtime_env %s",
+            self.task.display_name, kwargs["num_cpus"], requested, temp_dir, kwargs["runtime_env"],
+        )
+

@@ -1,0 +1,87 @@
+"""The runner: one task's run sequence, the same in an Airflow worker and in a pod.
+
+``spec + config`` → the registry's hook class → the placement it chooses → guards (SIGTERM,
+``execution_timeout``) → ``pre`` → the function with ``ctx()`` set → ``post``. The operator
+and the in-cluster entrypoint both call :class:`TaskRunner`; it imports neither.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_flyte.context import TaskContext, task_context
+from airflow_provider_flyte.runtime import registry
+from airflow_provider_flyte.runtime.calls import call_maybe_async
+from airflow_provider_flyte.runtime.guards import interrupt_on_timeout, terminate_on_sigterm
+from airflow_provider_flyte.runtime.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_flyte.hooks.base import FlyteEngineHook
+    from airflow_provider_flyte.plugins.base import PluginConfig
+
+log = logging.getLogger(__name__)
+
+
+class TaskRunner:
+    """Runs one task: ``TaskRunner(spec, config, fn).run(args, kwargs)``; :meth:`kill` tears it down.
+
+    :param spec: the task spec (identity, code location, env vars, connection, placement).
+    :param config: the resolved plugin config, or ``None`` to call the function plainly.
+    :param fn: the user's function.
+    :param logger: where the run is logged (the operator passes its task logger).
+    """
+
+    def __init__(self, spec: TaskSpec, config: PluginConfig | None, fn: Callable[..., Any], *,
+                 logger: Any = None) -> None:
+        self.spec = spec
+        self.config = config
+        self.fn = fn
+        self.log = logger or log
+        self.hook: FlyteEngineHook[Any] | None = None
+
+    def make_hook(self) -> FlyteEngineHook[Any]:
+        """The hook for this task: the engine's class for the config's type, at the placement it chooses."""
+        assert self.config is not None
+        base = registry.find(type(self.config)).hook_class()
+        placement = base.choose_placement(self.config, self.spec)
+        hook_cls = base.placement_class(placement)
+        return hook_cls(self.config, self.spec, python_callable=self.fn)
+
+    def run(self, args: Sequence[Any], kwargs: Mapping[str, Any], *, airflow_context: Any = None,
+            on_ready: Callable[[FlyteEngineHook[Any]], None] | None = None) -> Any:
+        """``pre`` → ``fn(*args, **kwargs)`` → ``post``; ``on_ready(hook)`` runs after ``pre`` (links)."""
+        info = self.spec.task
+        task_ctx = TaskContext(dag_id=info.dag_id, task_id=info.task_id, run_id=info.run_id,
+                               map_index=info.map_index, airflow_context=airflow_context)
+        if self.config is None:
+            with task_context(task_ctx):
+                return call_maybe_async(self.fn, args, kwargs)
+        hook = self.make_hook()
+        self.hook = hook
+        self.log.info(
+            "Running %s with %s %s (%s)", info.display_name, type(self.config).__name__,
+            json.dumps(self.config.to_dict(), default=str, sort_keys=True), describe_placement(hook),
+        )
+        with terminate_on_sigterm(), interrupt_on_timeout(hook) as timeout_guard, hook.session() as data:
+            task_ctx.data.update(data)
+            if on_ready is not None:
+                on_ready(hook)
+            with task_context(task_ctx), timeout_guard.in_engine():
+                return hook.run(self.fn, args, kwargs)
+
+    def kill(self) -> None:
+        """Tear down whatever the run started (``on_kill``); safe to call at any time, more than once."""
+        if self.hook is not None:
+            self.log.info("Task killed: tearing down %s", self.hook.engine_name)
+            self.hook.post()
+
+
+def describe_placement(hook: FlyteEngineHook[Any]) -> str:
+    if hook.placement == "local":
+        return "locally on this worker"
+    if hook.conn_id:
+        return f"connection {hook.conn_id!r}"
+    return f"placement {hook.placement}"

@@ -1,0 +1,169 @@
+"""``TaskSpec``: everything a hook needs to run one task, as plain data that round-trips through JSON.
+
+The operator builds it from the DAG author's ``TaskEnvironment`` and the rendered plugin config;
+the in-cluster entrypoint reads it back from the staging store. Hooks take a spec, never a
+``TaskEnvironment``, so the engine layer does not depend on the DAG-author layer. The user's
+function is not part of the spec: it travels as the call payload (:mod:`.calls`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.task_info import TaskInfo
+
+if TYPE_CHECKING:
+    from airflow_provider_flyte.plugins.base import PluginConfig
+    from airflow_provider_flyte.resources import Resources
+
+#: Version of the JSON form; a reader refuses a newer one.
+SPEC_FORMAT_VERSION = 1
+
+#: Where the engine runs (see :mod:`airflow_provider_flyte.hooks.base`): embedded on this worker,
+#: an existing cluster named by a connection, or the engine's own cluster the code already runs on.
+LOCAL, ATTACH, IN_CLUSTER = "local", "attach", "in_cluster"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task's run, engine-independent and serialisable.
+
+    :param task: identity (DAG, task, run, map index, try) and code location.
+    :param config_type: import path of the plugin config class (``...plugins.spark.Spark``).
+    :param config: the rendered, validated plugin config as a plain dict.
+    :param env_vars: environment variables for the task and the engine's workers.
+    :param resources: ``Resources`` fields (``cpu``, ``memory``, ``gpu``, ``disk``).
+    :param include: extra bundle paths, as the environment declared them.
+    :param conn_id: connection of an existing cluster (``None``: the engine runs here).
+    :param placement: forces a placement (``in_cluster`` in a pod); ``None`` lets the engine choose.
+    :param image: the container image (Kubernetes runs).
+    :param env_name: the ``TaskEnvironment`` name, for logs.
+    """
+
+    task: TaskInfo = field(default_factory=TaskInfo)
+    config_type: str | None = None
+    config: dict[str, Any] | None = None
+    env_vars: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Any] | None = None
+    include: tuple[str, ...] = ()
+    conn_id: str | None = None
+    placement: str | None = None
+    image: str | None = None
+    env_name: str | None = None
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def resources_obj(self) -> Resources | None:
+        """The environment's :class:`~airflow_provider_flyte.resources.Resources`, rebuilt."""
+        if not self.resources:
+            return None
+        from airflow_provider_flyte.resources import Resources
+
+        return _build(Resources, self.resources)  # type: ignore[no-any-return]
+
+    def plugin_config(self) -> PluginConfig | None:
+        """The plugin config rebuilt from :attr:`config` (validated again on construction)."""
+        if self.config_type is None:
+            return None
+        from airflow_provider_flyte.runtime import registry
+
+        cls = registry.config_class(registry.find_by_path(self.config_type))
+        return _build(cls, self.config or {})  # type: ignore[no-any-return]
+
+    def with_changes(self, **changes: Any) -> TaskSpec:
+        return dataclasses.replace(self, **changes)
+
+    # -- JSON ---------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        task = dataclasses.asdict(self.task)
+        task["project_root"] = str(self.task.project_root) if self.task.project_root else None
+        return {
+            "format_version": SPEC_FORMAT_VERSION,
+            "task": task,
+            "config_type": self.config_type,
+            "config": self.config,
+            "env_vars": dict(self.env_vars),
+            "resources": self.resources,
+            "include": list(self.include),
+            "conn_id": self.conn_id,
+            "placement": self.placement,
+            "image": self.image,
+            "env_name": self.env_name,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskSpec:
+        version = data.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise FlyteConfigError("TaskSpec.format_version", version, "not a task spec",
+                                   "pass the spec.json that airflow-provider-flyte staged")
+        if version > SPEC_FORMAT_VERSION:
+            raise FlyteConfigError(
+                "TaskSpec.format_version", version,
+                f"written by a newer airflow-provider-flyte (format {version}, this one reads up to "
+                f"{SPEC_FORMAT_VERSION})",
+                "upgrade airflow-provider-flyte in the image to the worker's version",
+            )
+        task = dict(data.get("task") or {})
+        root = task.get("project_root")
+        task["project_root"] = Path(root) if root else None
+        known = {f.name for f in dataclasses.fields(TaskInfo)}
+        return cls(
+            task=TaskInfo(**{k: v for k, v in task.items() if k in known}),
+            config_type=data.get("config_type"),
+            config=data.get("config"),
+            env_vars={str(k): str(v) for k, v in (data.get("env_vars") or {}).items()},
+            resources=data.get("resources"),
+            include=tuple(data.get("include") or ()),
+            conn_id=data.get("conn_id"),
+            placement=data.get("placement"),
+            image=data.get("image"),
+            env_name=data.get("env_name"),
+        )
+
+
+def _build(cls: type, values: Mapping[str, Any]) -> Any:
+    """A config dataclass from its ``to_dict`` form; nested configs are rebuilt by their declared types."""
+    kwargs = {}
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        kwargs[f.name] = _rebuild(hints.get(f.name), values[f.name])
+    return cls(**kwargs)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:
+        return {}
+
+
+def _rebuild(hint: Any, value: Any) -> Any:
+    import typing
+
+    if value is None:
+        return None
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return _build(hint, value)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for arg in args:
+            if isinstance(arg, type) and dataclasses.is_dataclass(arg) and isinstance(value, Mapping):
+                return _build(arg, value)
+            if typing.get_origin(arg) in (list, tuple) and isinstance(value, (list, tuple)):
+                return _rebuild(arg, value)
+        return value
+    if origin in (list, tuple) and isinstance(value, (list, tuple)) and args:
+        items = [_rebuild(args[0], item) for item in value]
+        return items if origin is list else tuple(items)
+    return value
