@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import struct
+import subprocess
+import sys
 import time
 import uuid
 import zipfile
@@ -553,3 +555,40 @@ def test_run_key_for() -> None:
     assert "map3" in b
     assert run_key_for("d", "t", "r", 1) == run_key_for("d", "t", "r", 1)
     assert len(run_key_for("d" * 250, "t", "r", 1)) <= staging.RUN_KEY_MAX
+
+
+def test_abandoned_store_call_does_not_hold_up_exit(moto: MotoServer, tmp_path: Path) -> None:
+    """The thread left retrying an unreachable store is a daemon: the process still exits at once."""
+    script = tmp_path / "stage_dead.py"
+    script.write_text(
+        "import sys, time\n"
+        "from airflow_provider_flyte.runtime.staging import StagingError, stage\n"
+        "try:\n"
+        f"    stage({{}}, b'p', None, run_key='dead', base='s3://{BUCKET}/exit', conn_id='{DEAD_CONN}', timeout=1)\n"
+        "except StagingError as exc:\n"
+        "    print('STAGING_ERROR', exc, flush=True)\n"
+        "    print('EXITING_AT', time.monotonic(), flush=True)\n"
+        "    sys.exit(3)\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env=os.environ.copy())
+    ended = time.monotonic()
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "did not answer within 1 s" in proc.stdout
+    exiting_at = float(proc.stdout.split("EXITING_AT", 1)[1].split()[0])
+    # botocore keeps retrying the closed port for about 11 s in the abandoned thread
+    assert ended - exiting_at < 5, proc.stdout + proc.stderr
+
+
+def test_unreadable_error_file_and_busy_dest(tmp_path: Path, project: Path) -> None:
+    base = f"file://{tmp_path / 'staging'}"
+    staged = stage(SPEC, b"p", build_bundle(project), run_key="k", base=base)
+    Path(staged.error_uri[len("file://"):]).write_text("{truncated")
+    with pytest.raises(StagingError, match="error file .*error.json is not valid JSON"):
+        read_outcome(staged)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("")
+    with pytest.raises(FileExistsError):
+        fetch_bundle(load_spec(staged.spec_uri), busy)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "project", "staging"]
