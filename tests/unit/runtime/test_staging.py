@@ -433,7 +433,9 @@ def test_missing_and_foreign_spec(store: Store) -> None:
 def test_no_credentials(moto: MotoServer) -> None:
     assert not [k for k in os.environ if k.startswith("AWS_ACCESS") or k.startswith("AWS_SECRET")]
     moto.start_recording()
-    for conn_id in (None, NOCRED_CONN):
+    # no connection; a connection without login/password; a connection id nobody defined
+    # (the Amazon provider falls back to the environment, then to anonymous access)
+    for conn_id in (None, NOCRED_CONN, "flyte_staging_undefined"):
         started = time.monotonic()
         with pytest.raises(StagingError) as info:
             stage(SPEC, b"p", None, run_key="nocred", base=f"s3://{BUCKET}/nocred", conn_id=conn_id)
