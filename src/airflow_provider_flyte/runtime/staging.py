@@ -56,6 +56,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from airflow_provider_flyte.bundle.build import FORMATS, CodeBundle
 from airflow_provider_flyte.bundle.extract import (
@@ -161,7 +162,8 @@ def staging_base(uri: str | None = None, conn_id: str | None = None) -> ObjectSt
         ``file:///shared/staging`` (an absolute path means ``file://``); default
         ``[flyte] staging_uri``.
     :param conn_id: the Airflow connection of the store; default ``[flyte] staging_conn_id``.
-        A ``conn_id@`` in the URI (``s3://aws_default@bucket/prefix``) is honoured too.
+        A ``conn_id@`` in the URI (``s3://aws_default@bucket/prefix``, Airflow's notation) is
+        honoured and wins over ``[flyte] staging_conn_id`` (not over this argument).
     :raises FlyteConfigError: no URI configured, a relative path, or a scheme no installed
         filesystem handles.
     """
@@ -186,7 +188,7 @@ def staging_base(uri: str | None = None, conn_id: str | None = None) -> ObjectSt
                 "use e.g. s3://my-bucket/airflow-flyte or file:///shared/staging",
             )
         uri = "file://" + os.path.abspath(uri)
-    if conn_id is None:
+    if conn_id is None and "@" not in urlsplit(uri).netloc:  # a conn_id@ in the URI wins over the config
         conn_id = _conf("staging_conn_id")
     from airflow.sdk import ObjectStoragePath
     from airflow.sdk.io import has_fs
@@ -409,7 +411,8 @@ def load_spec(spec_uri: str, *, conn_id: str | None = None, timeout: float = DEF
     if not isinstance(spec, dict) or not isinstance(spec.get("staging"), dict):
         raise StagingError(f"The task spec {uri} has no 'staging' section: it was not written by "
                            "airflow_provider_flyte.runtime.staging.stage. Fix: stage the task again", uri=uri)
-    version = spec["staging"].get("format_version")
+    section = spec["staging"]
+    version = section.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise StagingError(f"The task spec {uri} has an invalid staging format_version {version!r}. "
                            "Fix: stage the task again", uri=uri)
@@ -417,6 +420,11 @@ def load_spec(spec_uri: str, *, conn_id: str | None = None, timeout: float = DEF
         raise StagingError(
             f"The task spec {uri} was written by a newer airflow-provider-flyte (format {version}, "
             f"this one reads up to {STAGING_FORMAT_VERSION}): upgrade the package in the image", uri=uri)
+    missing = [key for key in ("bundle", "payload", "result_uri", "error_uri") if key not in section]
+    if missing or not isinstance(section["payload"], dict) or not (
+            section["bundle"] is None or isinstance(section["bundle"], dict)):
+        raise StagingError(f"The task spec {uri} has an incomplete 'staging' section (missing or invalid: "
+                           f"{', '.join(missing) or 'bundle/payload'}). Fix: stage the task again", uri=uri)
     return spec
 
 

@@ -425,6 +425,9 @@ def test_missing_and_foreign_spec(store: Store) -> None:
     store.write(staged.spec_uri, b'{"task": {}}')
     with pytest.raises(StagingError, match="has no 'staging' section"):
         load_spec(staged.spec_uri, conn_id=store.conn_id)
+    store.write(staged.spec_uri, b'{"staging": {"format_version": 1, "bundle": null}}')
+    with pytest.raises(StagingError, match="incomplete 'staging' section .*payload, result_uri, error_uri"):
+        load_spec(staged.spec_uri, conn_id=store.conn_id)
     store.write(staged.spec_uri, b"{not json")
     with pytest.raises(StagingError, match="is not valid JSON"):
         load_spec(staged.spec_uri, conn_id=store.conn_id)
@@ -594,3 +597,15 @@ def test_unreadable_error_file_and_busy_dest(tmp_path: Path, project: Path) -> N
     with pytest.raises(FileExistsError):
         fetch_bundle(load_spec(staged.spec_uri), busy)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "project", "staging"]
+
+
+def test_conn_id_in_uri(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's s3://conn_id@bucket/... notation: the URI's connection wins over the config's; URIs stay clean."""
+    monkeypatch.setenv("AIRFLOW__FLYTE__STAGING_CONN_ID", NOCRED_CONN)
+    prefix = f"tests/{uuid.uuid4().hex[:12]}"
+    staged = stage(SPEC, b"p", None, run_key="k", base=f"s3://{MOTO_CONN}@{BUCKET}/{prefix}/")
+    assert staged.conn_id == MOTO_CONN
+    assert staged.base == f"s3://{BUCKET}/{prefix}" and "@" not in staged.spec_uri
+    spec = load_spec(staged.spec_uri, conn_id=MOTO_CONN)
+    assert spec["staging"]["conn_id"] == MOTO_CONN and "@" not in json.dumps(spec)
+    assert load_payload(spec) == b"p"
