@@ -33,9 +33,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound and released: the kernel refuses connections)."""
-    return free_port()
+def closed_port() -> tuple[int, socket.socket]:
+    """A loopback port that refuses connections, and the socket that holds it.
+
+    The socket is bound but never listens, so connecting is refused at once and no other
+    process can take the port while the socket is open. Close it when done.
+    """
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return int(s.getsockname()[1]), s
 
 
 def no_aws_credentials_env() -> dict[str, str]:

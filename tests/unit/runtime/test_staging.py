@@ -73,7 +73,8 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """moto's S3 server on 127.0.0.1 and the Airflow connections the tests use (as env vars)."""
     saved = _scrub_aws_env()
     server = MotoServer(tmp_path_factory.mktemp("moto")).start()
-    dead = f"http://127.0.0.1:{closed_port()}"
+    port, holder = closed_port()
+    dead = f"http://127.0.0.1:{port}"
     conns = {
         MOTO_CONN: server.connection_json(),
         DEAD_CONN: server.connection_json(endpoint=dead),
@@ -90,6 +91,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+        holder.close()
         for key in env_keys:
             os.environ.pop(key, None)
         for key, old in saved.items():
