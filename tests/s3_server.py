@@ -44,6 +44,17 @@ def closed_port() -> tuple[int, socket.socket]:
     return int(s.getsockname()[1]), s
 
 
+def silent_port() -> tuple[int, socket.socket]:
+    """A loopback port that accepts connections (into the kernel's backlog) and never answers.
+
+    Like a store behind a black hole: a client waits for its read timeout. Close the socket when done.
+    """
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return int(s.getsockname()[1]), s
+
+
 def no_aws_credentials_env() -> dict[str, str]:
     """Environment changes under which botocore finds no credentials and probes nothing."""
     missing = "/nonexistent/flyte-tests-aws"

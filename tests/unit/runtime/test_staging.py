@@ -43,13 +43,14 @@ from airflow_provider_flyte.runtime.staging import (
     write_error,
     write_result,
 )
-from tests.s3_server import SECRET_KEY, MotoServer, closed_port, no_aws_credentials_env
+from tests.s3_server import SECRET_KEY, MotoServer, closed_port, no_aws_credentials_env, silent_port
 
 BUCKET = "flyte-staging"
 MOTO_CONN = "flyte_staging_moto"
 DEAD_CONN = "flyte_staging_dead"  # endpoint on a closed loopback port, botocore's default retries
 DEAD_FAST_CONN = "flyte_staging_dead_fast"  # same, with config_kwargs: one attempt, 1 s connect timeout
 NOCRED_CONN = "flyte_staging_nocred"  # an aws connection without login/password
+SILENT_CONN = "flyte_staging_silent"  # endpoint that accepts connections and never answers
 
 SPEC = {"version": 1, "task": {"dag_id": "d", "task_id": "t"}, "config": {"executors": 2}, "env_vars": {"A": "1"}}
 
@@ -75,11 +76,13 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     server = MotoServer(tmp_path_factory.mktemp("moto")).start()
     port, holder = closed_port()
     dead = f"http://127.0.0.1:{port}"
+    quiet_port, quiet = silent_port()
     conns = {
         MOTO_CONN: server.connection_json(),
         DEAD_CONN: server.connection_json(endpoint=dead),
         DEAD_FAST_CONN: server.connection_json(
             endpoint=dead, config_kwargs={"connect_timeout": 1, "retries": {"max_attempts": 1}}),
+        SILENT_CONN: server.connection_json(endpoint=f"http://127.0.0.1:{quiet_port}"),
         NOCRED_CONN: json.dumps({"conn_type": "aws", "extra": {"endpoint_url": server.endpoint,
                                                                "region_name": "us-east-1"}}),
     }
@@ -92,6 +95,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     finally:
         server.stop()
         holder.close()
+        quiet.close()
         for key in env_keys:
             os.environ.pop(key, None)
         for key, old in saved.items():
@@ -470,6 +474,18 @@ def test_unreachable_store_is_bounded(moto: MotoServer) -> None:
         load_spec(f"{base}/runs/dead/spec.json", conn_id=DEAD_CONN, timeout=2)
     assert time.monotonic() - started < 8
     assert f"{base}/runs/dead/spec.json" in str(info.value)
+
+
+def test_silent_store_is_bounded(moto: MotoServer, project: Path) -> None:
+    """A store that accepts the connection and never answers (botocore would wait 60 s per attempt)."""
+    base = f"s3://{BUCKET}/silent"
+    started = time.monotonic()
+    with pytest.raises(StagingError, match="did not answer within 2 s") as info:
+        stage(SPEC, b"p", build_bundle(project), run_key="silent", base=base, conn_id=SILENT_CONN, timeout=2)
+    assert time.monotonic() - started < 8
+    assert f"{base}/bundles/" in str(info.value)
+    with pytest.raises(StagingError, match="did not answer within 1 s"):
+        read_outcome(f"{base}/runs/silent/spec.json", conn_id=SILENT_CONN, timeout=1)
 
 
 def test_unreachable_store_with_fast_failing_connection(moto: MotoServer) -> None:
