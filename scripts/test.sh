@@ -6,4 +6,5 @@ bash scripts/setup.sh
 export SPARK_LOCAL_IP=127.0.0.1 RAY_USAGE_STATS_ENABLED=0
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
+.venv/bin/lint-imports  # layer rules (.importlinter)
 .venv/bin/python -m pytest tests -q "$@"

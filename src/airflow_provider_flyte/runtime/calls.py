@@ -49,6 +49,17 @@ async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+class _NotRankZero:
+    """What a node of a multi-node job returns when global rank 0 (the task's result) runs elsewhere."""
+
+    def __repr__(self) -> str:
+        return "NOT_RANK_ZERO"
+
+
+#: Returned by a run on a node that does not hold the task's result; the entrypoint writes none.
+NOT_RANK_ZERO = _NotRankZero()
+
+
 def dumps_call(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], *,
                where: str, **extra: Any) -> bytes:
     """``{"fn", "args", "kwargs", **extra}`` as cloudpickle bytes, for ``where`` ("the PyTorch workers").

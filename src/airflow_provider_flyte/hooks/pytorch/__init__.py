@@ -27,7 +27,7 @@ from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks import pytorch_worker
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.pytorch import Elastic
-from airflow_provider_flyte.runtime.calls import dumps_call
+from airflow_provider_flyte.runtime.calls import NOT_RANK_ZERO, dumps_call
 from airflow_provider_flyte.runtime.guards import SavedSignals
 from airflow_provider_flyte.scratch import make_scratch_dir
 
@@ -164,16 +164,6 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
         )
 
 
-class _NotRankZero:
-    """What :meth:`FlyteElasticHook.run` returns on a node without global rank 0."""
-
-    def __repr__(self) -> str:
-        return "NOT_RANK_ZERO"
-
-
-NOT_RANK_ZERO = _NotRankZero()
-
-
 def format_worker_failure(err: Any, reports: Sequence[Mapping[str, Any]] = ()) -> str:
     """``PyTorch worker(s) failed:`` then ``rank R: exitcode=C (pid P)`` per failed rank, with hints.
 
@@ -229,8 +219,12 @@ def _close_listener(port: int) -> None:
         sock.close()
 
 
-def _loopback_store(port: int | None) -> Any:
-    """A multi-tenant ``TCPStore`` server listening on 127.0.0.1 (torch's own binds every interface)."""
+def _bound_store(host: str, port: int | None) -> Any:
+    """A multi-tenant ``TCPStore`` server listening on ``host`` only (torch's own binds every interface).
+
+    ``port`` may name a socket :func:`_open_listener` reserved; otherwise it is bound here
+    (``None``: any free port). ``OSError`` when the port is taken.
+    """
     from datetime import timedelta
 
     from torch.distributed import TCPStore
@@ -241,41 +235,74 @@ def _loopback_store(port: int | None) -> Any:
             sock = _listeners.pop(port, None)
     if sock is None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind((LOCAL_HOST, 0))
-        sock.listen(128)
+        try:
+            sock.bind((host, port or 0))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
     port = int(sock.getsockname()[1])
     fd = sock.detach()  # the store owns the listening socket from here on and closes it
     try:
-        return TCPStore(LOCAL_HOST, port, is_master=True, multi_tenant=True, master_listen_fd=fd,
+        return TCPStore(host, port, is_master=True, multi_tenant=True, master_listen_fd=fd,
                         timeout=timedelta(seconds=60))
     except Exception:
         os.close(fd)
         raise
 
 
-@functools.lru_cache(maxsize=1)
-def _loopback_backend_class() -> type:
+def _client_store(host: str, port: int) -> Any:
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    return TCPStore(host, port, is_master=False, multi_tenant=True, timeout=timedelta(seconds=300))
+
+
+@functools.lru_cache(maxsize=4)
+def _backend_class(name: str) -> type:
     from torch.distributed.elastic.rendezvous.c10d_rendezvous_backend import C10dRendezvousBackend
 
-    class LoopbackC10dRendezvousBackend(C10dRendezvousBackend):
-        """torch's c10d rendezvous backend, registered under :data:`LOCAL_RDZV_BACKEND`."""
+    class BoundC10dRendezvousBackend(C10dRendezvousBackend):
+        """torch's c10d rendezvous backend, registered under our own name."""
 
         @property
         def name(self) -> str:
-            return LOCAL_RDZV_BACKEND
+            return name
 
-    return LoopbackC10dRendezvousBackend
+    return BoundC10dRendezvousBackend
 
 
-def _create_loopback_handler(params: Any) -> Any:
+def _same_host(endpoint_host: str, bind_host: str) -> bool:
+    if endpoint_host == bind_host:
+        return True
+    try:
+        return socket.gethostbyname(endpoint_host) == bind_host
+    except OSError:
+        return False
+
+
+def _create_bound_handler(name: str, bind_host: str, params: Any) -> Any:
+    """A c10d rendezvous handler whose stores (the rendezvous's and the workers') listen on ``bind_host`` only.
+
+    The node whose address is the endpoint's host serves the rendezvous store (or joins as a client if
+    another process on that address already does); every other node is a client.
+    """
     from torch.distributed.elastic.rendezvous.dynamic_rendezvous import create_handler
     from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
 
-    _, port = parse_rendezvous_endpoint(params.endpoint, default_port=-1)
-    store = _loopback_store(port if port > 0 else None)
-    handler: Any = create_handler(store, _loopback_backend_class()(store, params.run_id), params)
+    host, port = parse_rendezvous_endpoint(params.endpoint, default_port=-1)
+    store = None
+    if port <= 0 or _same_host(host, bind_host):
+        try:
+            store = _bound_store(bind_host, port if port > 0 else None)
+        except OSError:
+            store = None  # another node on this address serves it
+    if store is None:
+        store = _client_store(host, port)
+    handler: Any = create_handler(store, _backend_class(name)(store, params.run_id), params)
     # The workers' store (MASTER_ADDR/MASTER_PORT) is created by the handler too: bind it to
-    # loopback, and make a fresh one for every round. torch keeps one for all rounds, so after a
+    # the same address, and make a fresh one for every round. torch keeps one for all rounds, so after a
     # restart the new workers read the dead workers' gloo/NCCL addresses from it and hang
     # (pytorch/pytorch#135712).
     next_round = handler.next_rendezvous
@@ -285,12 +312,17 @@ def _create_loopback_handler(params: Any) -> Any:
         handler._bootstrap_store_info = None
         return next_round()
 
-    handler._create_tcp_store_server = lambda addr, port: _loopback_store(None)
+    handler._create_tcp_store_server = lambda addr, port: _bound_store(bind_host, None)
     handler.next_rendezvous = next_rendezvous
     return handler
 
 
-def _register_local_rendezvous() -> None:
+def register_bound_rendezvous(name: str, bind_host: str) -> None:
+    """Register a rendezvous backend ``name`` whose stores listen on ``bind_host`` only."""
     from torch.distributed.elastic.rendezvous import rendezvous_handler_registry
 
-    rendezvous_handler_registry.register(LOCAL_RDZV_BACKEND, _create_loopback_handler)
+    rendezvous_handler_registry.register(name, functools.partial(_create_bound_handler, name, bind_host))
+
+
+def _register_local_rendezvous() -> None:
+    register_bound_rendezvous(LOCAL_RDZV_BACKEND, LOCAL_HOST)

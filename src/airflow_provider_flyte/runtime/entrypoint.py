@@ -1,0 +1,109 @@
+"""The in-cluster entrypoint: run a staged task where an engine operator started it.
+
+``python -m airflow_provider_flyte.runtime <spec-uri> [--conn-id CONN]`` (or, as a Spark
+application, ``spark-submit .../airflow_provider_flyte/runtime/__main__.py <spec-uri>``):
+
+1. read ``spec.json`` (a newer format is refused), download the code bundle, verify its digest
+   and extract it safely into a private folder, put that folder first on ``sys.path``;
+2. load the call payload (the function by value, its args and kwargs);
+3. run the same :class:`~airflow_provider_flyte.runtime.runner.TaskRunner` as the Airflow worker,
+   with the ``in_cluster`` placement (the engine is the one this pod belongs to);
+4. write the result (cloudpickle) or the error with its remote traceback next to the spec, and
+   exit 0 or 1. A node of a multi-node job without global rank 0 writes nothing and exits 0.
+
+The store's credentials come from ``--conn-id`` / the spec's staging connection (an
+``AIRFLOW_CONN_<ID>`` variable in the pod) or the pod's own (IRSA, workload identity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_flyte.runtime.spec import IN_CLUSTER, TaskSpec
+
+log = logging.getLogger("airflow_provider_flyte.runtime")
+
+#: Exit status of a run whose task raised (the error is in ``error.json``).
+EXIT_TASK_FAILED = 1
+#: Exit status when not even the spec could be read (nothing was written to the store).
+EXIT_NO_SPEC = 2
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_flyte.runtime",
+                                     description="Run a task staged by airflow-provider-flyte.")
+    parser.add_argument("spec_uri", help="URI of the staged spec.json (s3://.../runs/<key>/spec.json, file://...)")
+    parser.add_argument("--conn-id", default=None, help="Airflow connection of the store (default: the spec's)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from airflow_provider_flyte.runtime import staging
+
+    try:
+        document = staging.load_spec(args.spec_uri, conn_id=args.conn_id)
+    except Exception as exc:
+        log.error("Cannot read the task spec %s: %s", args.spec_uri, exc)
+        return EXIT_NO_SPEC
+    workdir = Path(tempfile.mkdtemp(prefix="flyte-pod-"))
+    try:
+        result = _run(document, workdir, args.conn_id)
+    except BaseException as exc:
+        log.exception("The task failed")
+        _write_error(document, exc, args.conn_id)
+        return EXIT_TASK_FAILED
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    from airflow_provider_flyte.runtime.calls import NOT_RANK_ZERO
+
+    if result is NOT_RANK_ZERO:
+        log.info("This node does not hold global rank 0; the task's result is written by the node that does")
+        return 0
+    import cloudpickle
+
+    try:
+        data = cloudpickle.dumps(result)
+    except Exception as exc:
+        error = TypeError(f"the task returned a {type(result).__name__} that cannot be sent back: {exc}. "
+                          "Return plain values (numbers, strings, lists, dicts).")
+        _write_error(document, error, args.conn_id)
+        return EXIT_TASK_FAILED
+    staging.write_result(document, data, conn_id=args.conn_id)
+    log.info("Result written to %s", document["staging"]["result_uri"])
+    return 0
+
+
+def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
+    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.runtime.calls import loads_call
+    from airflow_provider_flyte.runtime.runner import TaskRunner
+
+    spec = TaskSpec.from_json(document)
+    code = staging.fetch_bundle(document, workdir / "code", conn_id=conn_id)
+    if code is not None:
+        sys.path.insert(0, str(code))
+        log.info("Code bundle %s extracted to %s", document["staging"]["bundle"]["digest"][:12], code)
+    spec = spec.with_changes(placement=IN_CLUSTER, task=dataclasses.replace(spec.task, project_root=code))
+    call = loads_call(staging.load_payload(document, conn_id=conn_id))
+    runner = TaskRunner(spec, spec.plugin_config(), call["fn"], logger=log)
+    return runner.run(call["args"], call["kwargs"])
+
+
+def _write_error(document: dict[str, Any], exc: BaseException, conn_id: str | None) -> None:
+    from airflow_provider_flyte.runtime import staging
+
+    try:
+        staging.write_error(document, staging.error_from_exception(exc), conn_id=conn_id)
+    except Exception:
+        log.exception("Could not write the error to the staging store")

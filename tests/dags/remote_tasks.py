@@ -1,0 +1,48 @@
+"""Task functions that run on a cluster from a staged spec (tests/integration/test_in_cluster_entrypoint.py).
+
+Not a DAG: a DAG-folder module whose functions import the helper package next to it, on the
+driver and inside the engine's workers.
+"""
+
+from __future__ import annotations
+
+import remote_helpers
+
+from airflow_provider_flyte import ctx
+
+
+def spark_sum_of_squares(n: int) -> int:
+    spark = ctx().data["spark_session"]
+    return int(spark.sparkContext.parallelize(range(n), 2).map(remote_helpers.square).sum())
+
+
+def ray_squares(n: int) -> list[int]:
+    import ray
+
+    square = ray.remote(remote_helpers.square)
+    return list(ray.get([square.remote(i) for i in range(n)]))
+
+
+def dask_workers_and_square(x: int) -> dict[str, int]:
+    from distributed import Client
+
+    client = Client()  # a bare Client() reaches the task's cluster
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    return {"workers": workers, "square": client.submit(remote_helpers.square, x).result()}
+
+
+def elastic_all_reduce() -> dict[str, int]:
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    try:
+        value = torch.tensor([float(dist.get_rank() + 1)])
+        dist.all_reduce(value)
+        return remote_helpers.describe(int(value.item()), dist.get_world_size())
+    finally:
+        dist.destroy_process_group()
+
+
+def fails() -> None:
+    remote_helpers.square("not a number")  # type: ignore[arg-type]
