@@ -12,7 +12,6 @@ folder is removed. Folders without the owner file (other tools', or one being cr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -108,14 +107,6 @@ def _stop(procs: list[psutil.Process]) -> None:
     if not procs:
         return
     log.warning("Stopping %d process(es) left by killed tasks: %s", len(procs), [p.pid for p in procs])
-    for proc in procs:
-        _signal(proc, "terminate")
-    _, left = psutil.wait_procs(procs, timeout=STOP_GRACE_S)
-    for proc in left:
-        _signal(proc, "kill")
-    psutil.wait_procs(left, timeout=STOP_GRACE_S)
+    from airflow_provider_flyte.runtime.processes import stop
 
-
-def _signal(proc: psutil.Process, how: str) -> None:
-    with contextlib.suppress(psutil.Error):
-        getattr(proc, how)()
+    stop(procs, grace_s=STOP_GRACE_S, what="leftover process", children=False)
