@@ -27,6 +27,8 @@ SPEC_FORMAT_VERSION = 1
 #: Where the engine runs (see :mod:`airflow_provider_flyte.hooks.base`): embedded on this worker,
 #: an existing cluster named by a connection, or the engine's own cluster the code already runs on.
 LOCAL, ATTACH, IN_CLUSTER = "local", "attach", "in_cluster"
+#: An ephemeral cluster per task, created through the engine's Kubernetes operator (``conn_id`` of type kubernetes).
+KUBERNETES = "kubernetes"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class TaskSpec:
     :param placement: forces a placement (``in_cluster`` in a pod); ``None`` lets the engine choose.
     :param image: the container image (Kubernetes runs).
     :param env_name: the ``TaskEnvironment`` name, for logs.
+    :param pod_template: Flyte's pod template (a plain dict), the base of the Kubernetes pods.
+    :param options: how the placement runs (Kubernetes: ``deferrable``, ``startup_timeout``, ``deadline``...).
     """
 
     task: TaskInfo = field(default_factory=TaskInfo)
@@ -55,6 +59,8 @@ class TaskSpec:
     placement: str | None = None
     image: str | None = None
     env_name: str | None = None
+    pod_template: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -94,6 +100,8 @@ class TaskSpec:
             "placement": self.placement,
             "image": self.image,
             "env_name": self.env_name,
+            "pod_template": self.pod_template,
+            "options": dict(self.options),
         }
 
     @classmethod
@@ -124,6 +132,8 @@ class TaskSpec:
             placement=data.get("placement"),
             image=data.get("image"),
             env_name=data.get("env_name"),
+            pod_template=data.get("pod_template"),
+            options=dict(data.get("options") or {}),
         )
 
 
