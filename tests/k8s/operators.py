@@ -463,11 +463,12 @@ def _ray_flags(params: dict[str, Any]) -> str:
     out = []
     for key in sorted(params):
         value = str(params[key])
-        if value.lower() == "true":
+        if key in ("log-color", "include-dashboard", "include-log-monitor"):
+            out.append(f"--{key}={value}")
+        elif value.lower() == "true":
             out.append(f"--{key}")
         elif value.lower() == "false":
-            if key in ("log-color", "include-dashboard", "include-log-monitor"):
-                out.append(f"--{key}={value}")
+            continue
         else:
             out.append(f"--{key}={value}")
     return " ".join(out)

@@ -101,7 +101,7 @@ class PodNetwork:
         pid = self.holder_pid
         unshare = shutil.which("unshare") or "unshare"
         return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt", f"--wd={cwd}", "--",
-                unshare, "--pid", "--fork", "--kill-child", "--uts", "--",
+                unshare, "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--",
                 "/bin/sh", "-c", 'hostname "$0" 2>/dev/null; "$@"; exit $?', hostname, *argv]
 
     def run(self, argv: list[str], *, timeout: float = 10) -> subprocess.CompletedProcess[str]:
