@@ -301,7 +301,7 @@ class SparkOperator(Controller):
         self.set_status(app, edit)
 
     def _submit(self, app: dict[str, Any], driver_name: str) -> None:
-        meta, spec = app["metadata"], app.get("spec") or {}
+        meta = app["metadata"]
         ns, name = meta["namespace"], meta["name"]
         submission = str(uuid.uuid4())
         app_id = f"spark-{uuid.uuid4().hex}"
@@ -638,14 +638,14 @@ class RayJobOperator(Controller):
             self._initializing(job)
         elif phase == "Running":
             self._running(job)
-        elif phase in ("Complete", "Failed"):
-            if spec.get("shutdownAfterJobFinishes") and status.get("endTime") and not spec.get("clusterSelector"):
-                ttl = float(spec.get("ttlSecondsAfterFinished") or 0)
-                if time.time() >= _parse_time(status["endTime"]) + ttl:
-                    cluster = self.store.try_get(self.clusters, ns, status.get("rayClusterName", ""))
-                    if cluster is not None and owned_by(cluster, job):
-                        self.store.delete(self.clusters, ns, cluster["metadata"]["name"])
-                        self.event(job, "DeletedRayCluster", f"Deleted RayCluster {ns}/{cluster['metadata']['name']}")
+        elif phase in ("Complete", "Failed") and spec.get("shutdownAfterJobFinishes") and status.get("endTime") \
+                and not spec.get("clusterSelector"):
+            ttl = float(spec.get("ttlSecondsAfterFinished") or 0)
+            if time.time() >= _parse_time(status["endTime"]) + ttl:
+                cluster = self.store.try_get(self.clusters, ns, status.get("rayClusterName", ""))
+                if cluster is not None and owned_by(cluster, job):
+                    self.store.delete(self.clusters, ns, cluster["metadata"]["name"])
+                    self.event(job, "DeletedRayCluster", f"Deleted RayCluster {ns}/{cluster['metadata']['name']}")
 
     def _validate(self, job: dict[str, Any]) -> str | None:
         spec, name = job.get("spec") or {}, job["metadata"]["name"]
@@ -1197,9 +1197,9 @@ class PyTorchJobOperator(Controller):
                     if svc is not None and owned_by(svc, job):
                         self.store.delete(self.services, ns, pod["metadata"]["name"])
         ttl = run_policy.get("ttlSecondsAfterFinished")
-        if ttl is not None and status.get("completionTime"):
-            if time.time() >= _parse_time(status["completionTime"]) + float(ttl):
-                self.store.delete(self.res, ns, name)
+        if ttl is not None and status.get("completionTime") \
+                and time.time() >= _parse_time(status["completionTime"]) + float(ttl):
+            self.store.delete(self.res, ns, name)
 
 
 ALL_CONTROLLERS: tuple[type[Controller], ...] = (
