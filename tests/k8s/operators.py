@@ -18,6 +18,7 @@ import shlex
 import time
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -309,7 +310,8 @@ class SparkOperator(Controller):
         existing = self.pod(ns, driver_name)
         if existing is not None:
             self._to(app, "SUBMISSION_FAILED", "driver pod already exist",
-                     extra={"submissionID": submission, "lastSubmissionAttemptTime": stamp, "submissionAttempts": 1})
+                     extra={"submissionID": submission, "lastSubmissionAttemptTime": stamp, "submissionAttempts": 1,
+                            "driverInfo": {}})
             self.event(app, "SparkApplicationSubmissionFailed", f"failed to submit SparkApplication {name}: driver "
                        "pod already exist", "Warning")
             return
@@ -410,7 +412,7 @@ class SparkOperator(Controller):
             del container["envFrom"]
         resources = container.setdefault("resources", {})
         cores = driver.get("coreRequest") or driver.get("cores") or 1
-        memory = quantity(str(driver.get("memory") or "1g").replace("g", "Gi").replace("m", "Mi").replace("k", "Ki"))
+        memory = _jvm_bytes(str(driver.get("memory") or "1g"))
         overhead = max(quantity("384Mi"), memory * quantity("0.4"))
         resources.setdefault("requests", {}).update({"cpu": str(cores), "memory": f"{int((memory + overhead) / 2**20)}Mi"})
         limits = resources.setdefault("limits", {})
@@ -437,6 +439,15 @@ class SparkOperator(Controller):
         if annotations:
             pod_meta["annotations"] = annotations
         return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": pod_spec}
+
+
+def _jvm_bytes(value: str) -> Decimal:
+    """A JVM memory string (``512m``, ``1g``, ``2048k``, bytes) as bytes, the way Spark reads it."""
+    text = value.strip().lower().removesuffix("b")
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    if text and text[-1] in units:
+        return Decimal(text[:-1]) * units[text[-1]]
+    return Decimal(text) if text else Decimal(2**30)
 
 
 def _escape_prop(value: str) -> str:

@@ -58,13 +58,30 @@ def test_custom_object_crud_with_kubernetes_semantics(k8s_api: KubeApiServer) ->
     patched = co.patch_namespaced_custom_object(G, V, "default", P, "app",
                                                 {"spec": {"arguments": ["x"]}, "status": {"x": 1}})
     assert patched["spec"]["arguments"] == ["x"] and "status" not in patched and patched["metadata"]["generation"] == 2
-    st = co.patch_namespaced_custom_object_status(G, V, "default", P, "app",
-                                                  {"status": {"applicationState": {"state": "RUNNING"}}})
+    with pytest.raises(client.ApiException) as bad_status:  # /status is validated too (driverInfo is required)
+        co.patch_namespaced_custom_object_status(G, V, "default", P, "app",
+                                                 {"status": {"applicationState": {"state": "RUNNING"}}})
+    assert bad_status.value.status == 422 and "status.driverInfo: Required value" in _status(bad_status.value)["message"]
+    st = co.patch_namespaced_custom_object_status(G, V, "default", P, "app", {"status": {
+        "applicationState": {"state": "RUNNING"}, "driverInfo": {}}})
     assert st["status"]["applicationState"]["state"] == "RUNNING" and st["metadata"]["generation"] == 2
     stale = dict(st, metadata={**st["metadata"], "resourceVersion": meta["resourceVersion"]})
     with pytest.raises(client.ApiException) as conflict:
         co.replace_namespaced_custom_object(G, V, "default", P, "app", stale)
     assert conflict.value.status == 409 and _status(conflict.value)["reason"] == "Conflict"
+    jp = co.patch_namespaced_custom_object(G, V, "default", P, "app",
+                                           [{"op": "add", "path": "/spec/arguments/-", "value": "y"}],
+                                           _content_type="application/json-patch+json")
+    assert jp["spec"]["arguments"] == ["x", "y"]
+    core = client.CoreV1Api(k8s_api.api_client())
+    core.create_namespaced_pod("default", {"metadata": {"name": "p", "labels": {"a": "1"}},
+                                           "spec": {"containers": [{"name": "c", "image": "i:1"}]}})
+    pod = core.patch_namespaced_pod("p", "default", {"metadata": {"labels": {"b": "2"}}})  # strategic merge
+    assert pod.metadata.labels == {"a": "1", "b": "2"}
+    with pytest.raises(client.ApiException) as immutable:
+        core.patch_namespaced_pod("p", "default", {"spec": {"containers": [{"name": "c", "command": ["x"]}]}})
+    assert immutable.value.status == 422
+    core.delete_namespaced_pod("p", "default")
     co.delete_namespaced_custom_object(G, V, "default", P, "app")
     co.delete_namespaced_custom_object(G, V, "default", P, gen["metadata"]["name"])
     with pytest.raises(client.ApiException) as gone:
@@ -133,7 +150,8 @@ def test_watch_streams_changes_and_resumes(k8s_api: KubeApiServer) -> None:
     t = threading.Thread(target=consume)
     t.start()
     time.sleep(0.5)
-    co.patch_namespaced_custom_object_status(G, V, "default", P, "w1", {"status": {"applicationState": {"state": "X"}}})
+    co.patch_namespaced_custom_object_status(G, V, "default", P, "w1", {"status": {
+        "applicationState": {"state": "X"}, "driverInfo": {}}})
     co.create_namespaced_custom_object(G, V, "default", P, _app("w2"))
     co.delete_namespaced_custom_object(G, V, "default", P, "w1")
     t.join(10)

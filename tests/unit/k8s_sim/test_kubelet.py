@@ -74,14 +74,21 @@ def test_deleting_a_pod_stops_its_processes(k8s: K8s) -> None:
               "print('up', flush=True); time.sleep(300)")
     k8s.core.create_namespaced_pod("default", _pod("sleepy", script))
     k8s.sim.wait_for(lambda: "up" in _log(k8s, "sleepy") if _phase(k8s, "sleepy") == "Running" else False, 30)
+    k8s.sim.wait_for(lambda: any("sleep 300" in " ".join(_cmdline(p)) for p in k8s.sim.pids("default", "sleepy")), 10)
     pids = k8s.sim.pids("default", "sleepy")
-    assert len(pids) >= 3 and any("sleep" in " ".join(psutil.Process(p).cmdline()) for p in pids)
     start = time.monotonic()
     k8s.core.delete_namespaced_pod("sleepy", "default")
     k8s.sim.wait_for(lambda: not [p for p in pids if psutil.pid_exists(p)
                                   and psutil.Process(p).status() != psutil.STATUS_ZOMBIE], 10)
     assert time.monotonic() - start < 10
     assert k8s.sim.live_processes() == []
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []
 
 
 def test_image_pull_back_off(k8s: K8s) -> None:
@@ -147,3 +154,23 @@ def test_missing_executable_is_a_start_error(k8s: K8s) -> None:
     term = k8s.core.read_namespaced_pod("noexe", "default").status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (128, "StartError") and "executable file not found" in term.message
     k8s.core.delete_namespaced_pod("noexe", "default")
+
+
+def test_async_hook_reads_logs_and_pod_events(k8s: K8s) -> None:
+    import asyncio
+
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
+
+    k8s.core.create_namespaced_pod("default", _pod("alog", "print('one'); print('two')"))
+    k8s.sim.wait_for(lambda: _phase(k8s, "alog") == "Succeeded", 30)
+
+    async def run() -> tuple[list[str], list[str]]:
+        hook = AsyncKubernetesHook(conn_id=k8s.conn_id)
+        lines = await hook.read_logs("alog", "default", container_name="main")
+        events = await hook.get_pod_events("alog", "default")
+        return lines, [e.reason for e in events.items]
+
+    lines, reasons = asyncio.run(run())
+    assert [ln.split(" ", 1)[1] for ln in lines if ln.strip()] == ["one", "two"]  # timestamps=True
+    assert "Started" in reasons
+    k8s.core.delete_namespaced_pod("alog", "default")
