@@ -79,10 +79,20 @@ class JobRef:
 
 
 def retry(func: Any) -> Any:
-    """The cncf provider's retry for transient API errors (429 honouring Retry-After, 5xx)."""
-    from airflow.providers.cncf.kubernetes.kubernetes_helper_functions import generic_api_retry
+    """Retry transient API errors (429 honouring Retry-After, 5xx, dropped connections) with backoff.
 
-    return generic_api_retry(func)
+    The cncf provider's wait strategy and attempt count, but not its 409 retry: a 409 on create
+    means the object exists, which is answered by reattaching, not by asking again.
+    """
+    import tenacity
+    from airflow.providers.cncf.kubernetes import kubernetes_helper_functions as helpers
+
+    def transient(exc: BaseException) -> bool:
+        return api_status(exc) != 409 and helpers._should_retry_api(exc)
+
+    return tenacity.retry(stop=tenacity.stop_after_attempt(helpers.API_RETRIES),
+                          wait=helpers.WaitRetryAfterOrExponential(), retry=tenacity.retry_if_exception(transient),
+                          reraise=True, before_sleep=tenacity.before_sleep_log(log, logging.WARNING))(func)
 
 
 def api_status(exc: BaseException) -> int | None:
