@@ -133,7 +133,7 @@ class KubernetesPlacement:
         startup_timeout = float(self.option(STARTUP_TIMEOUT, k8s.DEFAULT_STARTUP_TIMEOUT_S))
         poll_interval = float(self.option(POLL_INTERVAL, k8s.DEFAULT_POLL_INTERVAL_S))
         if self.option(DEFERRABLE, True):
-            from airflow.exceptions import TaskDeferred
+            from airflow.sdk.exceptions import TaskDeferred
 
             from airflow_provider_flyte.triggers.kubernetes_job import FlyteKubernetesJobTrigger
 
