@@ -135,6 +135,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="flyte-smoke-cwd-") as cwd:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHONPATH", "VIRTUAL_ENV"))}
         env.update({"SPARK_LOCAL_IP": "127.0.0.1", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1",
+                    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
                     "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYSPARK_PYTHON": str(py)})
         checks = [str(py), str(HERE / "smoke_check.py"), "--expect-dist", dist]
         if pins:
