@@ -17,9 +17,12 @@ if [ -z "$wheel" ]; then
 fi
 
 # Lowest and highest supported Pythons (pyproject: requires-python >=3.10, classifiers up to 3.13).
-find_python() {  # $1 = X.Y
-  for candidate in "python$1" "/usr/bin/python$1" "$HOME/.pyenv/versions/$1"*/bin/python"$1" "/root/.pyenv/versions/$1"*/bin/python"$1"; do
-    if command -v "$candidate" >/dev/null 2>&1; then command -v "$candidate"; return 0; fi
+find_python() {  # $1 = X.Y; the first candidate that really runs (a pyenv shim may not)
+  for candidate in "$HOME"/.pyenv/versions/"$1".*/bin/python"$1" /root/.pyenv/versions/"$1".*/bin/python"$1" \
+                   "/usr/bin/python$1" "/usr/local/bin/python$1" "python$1"; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import sys, venv; assert sys.version_info[:2] == tuple(map(int, '$1'.split('.')))" >/dev/null 2>&1; then
+      command -v "$candidate"; return 0
+    fi
   done
   return 1
 }
