@@ -182,6 +182,8 @@ class Kubelet:
         self.on_scheduled: Callable[[], None] = lambda: None
         self.runs: dict[str, PodRun] = {}
         self._serial = 0
+        #: every container process ever started: pid -> create time (to tell a reused pid apart)
+        self.started: dict[int, float] = {}
         self._stoppers: list[threading.Thread] = []
         self._nsenter = shutil.which("nsenter") or "nsenter"
         self._pods = store.resource("", "pods")
@@ -471,6 +473,8 @@ class Kubelet:
             self.network.wrap(argv, cwd=cwd, hostname=run.name), executable=self._nsenter, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         c.started_once = True
+        with contextlib.suppress(psutil.Error):
+            self.started[c.proc.pid] = psutil.Process(c.proc.pid).create_time()
         c.state = {"running": {"startedAt": started}}
         self.record_event(pod, "Started", f"Started container {c.name}", "Normal")
         threading.Thread(target=self._pump, args=(c.proc, c.log), daemon=True,

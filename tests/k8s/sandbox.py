@@ -46,18 +46,24 @@ class PodNetwork:
         self._holder: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._next = 2  # 127.0.0.1 is the node itself
+        self.netns_id = ""  # "net:[inode]" of the pod network
 
     def start(self) -> None:
         for tool in ("unshare", "nsenter", "ip"):
             if shutil.which(tool) is None:
                 raise SandboxUnavailable(f"{tool} is not installed")
         self.hosts_path.write_text("127.0.0.1 localhost\n")
-        script = 'ip link set lo up && mount --bind "$0" /etc/hosts && echo ready && exec sleep infinity'
+        # the holder goes when the test process does, even if it is killed without cleaning up
+        script = ('ip link set lo up && mount --bind "$0" /etc/hosts && echo ready && '
+                  'while kill -0 "$1" 2>/dev/null; do sleep 1; done')
         self._holder = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script, str(self.hosts_path)],
+            ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script, str(self.hosts_path),
+             str(os.getpid())],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         assert self._holder.stdout is not None
         line = self._holder.stdout.readline()
+        with contextlib.suppress(OSError):
+            self.netns_id = os.readlink(f"/proc/{self._holder.pid}/ns/net")
         if line.strip() != b"ready":
             rest = line + (self._holder.stdout.read() if self._holder.poll() is not None else b"")
             self.stop()
@@ -101,7 +107,11 @@ class PodNetwork:
         """``argv`` as a container: in the pod network, in PID and UTS namespaces of its own."""
         pid = self.holder_pid
         unshare = shutil.which("unshare") or "unshare"
-        return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt", f"--wd={cwd}", "--",
+        setpriv = shutil.which("setpriv")
+        # --pdeathsig: the container dies with the thread that started it (the simulator's loop), so a
+        # test process killed without cleaning up leaves nothing behind
+        die = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
+        return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt", f"--wd={cwd}", "--", *die,
                 unshare, "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--",
                 "/bin/sh", "-c", 'hostname "$0" 2>/dev/null; "$@"; exit $?', hostname, *argv]
 

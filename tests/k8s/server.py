@@ -399,8 +399,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._handle("DELETE")
 
+    def _log_now(self, code: int) -> None:
+        """Record the request before the answer leaves: a client must find it in the log once answered."""
+        rec = getattr(self, "_rec", None)
+        if rec is not None and not getattr(self, "_logged", False):
+            rec.status = rec.status or code
+            self._logged = True
+            self.api._record(rec)
+
     def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
+        self._log_now(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -456,6 +465,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
         rec = RequestRecord("unknown", method, url.path, query, 0)
+        self._rec, self._logged = rec, False
         try:
             if self.api.token and self.headers.get("Authorization") != f"Bearer {self.api.token}":
                 rec.status = 401
@@ -464,6 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET" and parts in (["healthz"], ["livez"], ["readyz"]):
                 rec.verb, rec.status = "discovery", 200
                 data = b"ok"
+                self._log_now(200)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(data)))
@@ -504,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if rec.status == 0:
                 rec.status = 200
-            self.api._record(rec)
+            self._log_now(rec.status)
 
     def _serve(self, method: str, route: _Route, q: dict[str, str], rec: RequestRecord) -> None:
         store, res, ns, name = self.api.store, route.res, route.namespace, route.name
@@ -575,6 +586,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -------------------------------------------------------------- streaming
     def _start_stream(self, content_type: str) -> None:
+        self._log_now(200)
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
@@ -697,6 +709,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = render(lines)
             if limit is not None:
                 data = data[:limit]
+            self._log_now(200)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(data)))

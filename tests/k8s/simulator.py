@@ -142,11 +142,9 @@ class OperatorSimulator:
     def live_processes(self) -> list[psutil.Process]:
         """Every live process in the pod network namespace (the helper processes excepted): what the
         simulated pods started, whatever became of its parent."""
-        try:
-            target = os.readlink(f"/proc/{self.network.holder_pid}/ns/net")
-        except (OSError, AssertionError):
-            return []
-        skip = {self.network.holder_pid, os.getpid()}
+        target = self.network.netns_id
+        holder = self.network._holder
+        skip = {os.getpid()} | ({holder.pid} if holder is not None else set())
         prober = self.prober._proc
         if prober is not None:
             skip.add(prober.pid)
@@ -155,7 +153,11 @@ class OperatorSimulator:
             if proc.pid in skip:
                 continue
             try:
-                if os.readlink(f"/proc/{proc.pid}/ns/net") == target and proc.status() != psutil.STATUS_ZOMBIE:
+                if proc.status() == psutil.STATUS_ZOMBIE or (holder is not None and proc.ppid() == holder.pid):
+                    continue  # the holder's own `sleep 1`
+                started = self.kubelet.started.get(proc.pid)
+                mine = started is not None and abs(proc.create_time() - started) < 1
+                if mine or (target and os.readlink(f"/proc/{proc.pid}/ns/net") == target):
                     out.append(proc)
             except (OSError, psutil.Error):
                 continue
