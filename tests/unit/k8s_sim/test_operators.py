@@ -18,6 +18,7 @@ from airflow_provider_flyte.manifests import pytorch as pytorch_manifest
 from airflow_provider_flyte.manifests import ray as ray_manifest
 from airflow_provider_flyte.manifests import spark as spark_manifest
 from airflow_provider_flyte.manifests.base import JobTarget
+from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import HeadNodeConfig, RayJobConfig
 from airflow_provider_flyte.plugins.spark import Spark
@@ -73,8 +74,7 @@ RUNNER = ("import os; from distributed import Client; c = Client(timeout=60); "
 
 
 def _daskjob(name: str, code: int) -> dict:
-    """A DaskJob in dask-kubernetes' own shape, running `dask scheduler` / `dask worker` (the CLI this
-    distributed has: the manifests builder's `dask-scheduler` / `dask-worker` do not exist in it)."""
+    """A minimal DaskJob in dask-kubernetes' own shape (`dask scheduler` / `dask worker`)."""
     return {
         "apiVersion": "kubernetes.dask.org/v1", "kind": "DaskJob", "metadata": {"name": name},
         "spec": {
@@ -106,6 +106,16 @@ def test_daskjob(k8s: K8s, code: int, final: str) -> None:
     # the operator deletes the DaskCluster when the runner ends: scheduler and workers stop, the runner stays
     k8s.sim.wait_for(lambda: [p.metadata.name for p in k8s.core.list_namespaced_pod("default").items]
                      == [f"{name}-runner"], 15)
+    assert _delete(k8s, dask_manifest, obj) < 10
+
+
+def test_daskjob_from_the_manifest_builder(k8s: K8s) -> None:
+    target = JobTarget.for_task(_task("dask"), image="img:1", command=["python", "-c", RUNNER], env={"CODE": "0"})
+    manifest = dask_manifest.build_manifest(Dask(workers=WorkerGroup(number_of_workers=2)), target)
+    name = manifest["metadata"]["name"]
+    obj, phases = _run(k8s, dask_manifest, manifest, 90)
+    assert phases[-1] == "Successful", (phases, _log(k8s, f"{name}-runner"))
+    assert "sum 6" in _log(k8s, f"{name}-runner", "job")
     assert _delete(k8s, dask_manifest, obj) < 10
 
 
