@@ -255,3 +255,20 @@ def test_async_kubernetes_hook(k8s_api: KubeApiServer) -> None:
 
     assert asyncio.run(run()) == ("Pending", ["Scheduled"])
     core.delete_namespaced_pod("ap", "default")
+
+
+def test_namespaces_and_services(k8s_api: KubeApiServer) -> None:
+    core = client.CoreV1Api(k8s_api.api_client())
+    core.create_namespace({"metadata": {"name": "team-a"}})
+    assert core.read_namespace("team-a").status.phase == "Active"
+    svc = core.create_namespaced_service("team-a", {"metadata": {"name": "web"},
+                                                    "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    assert svc.spec.type == "ClusterIP" and svc.spec.cluster_ip and svc.spec.ports[0].target_port == 80
+    with pytest.raises(client.ApiException) as bad:
+        core.create_namespaced_service("team-a", {"metadata": {"name": "1web"}, "spec": {"ports": [{"port": 80}]}})
+    assert bad.value.status == 422 and "DNS-1035" in _status(bad.value)["message"]
+    core.delete_namespace("team-a")
+    with pytest.raises(client.ApiException) as gone:
+        core.read_namespaced_service("web", "team-a")
+    assert gone.value.status == 404
+    assert k8s_api.leftovers() == []
