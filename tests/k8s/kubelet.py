@@ -623,6 +623,12 @@ class Kubelet:
                 self.logs.drop(run.ns, run.name, run.uid)
             shutil.rmtree(run.scratch, ignore_errors=True)
             run.stopped.set()
+            # a terminating pod goes once its containers stopped (the kubelet's final delete)
+            current = self.store.try_get(self._pods, run.ns, run.name)
+            if current is not None and current["metadata"]["uid"] == run.uid \
+                    and current["metadata"].get("deletionTimestamp"):
+                with contextlib.suppress(ApiError):
+                    self.store.delete(self._pods, run.ns, run.name, grace_period=0)
 
         thread = threading.Thread(target=stop, daemon=True, name=f"stop-{run.name}")
         thread.start()

@@ -307,7 +307,7 @@ class KubeApiServer:
                 if meta.get("finalizers"):
                     self.store.mutate(res, meta.get("namespace"), meta["name"],
                                       lambda o: o["metadata"].__setitem__("finalizers", []))
-                self.store.delete(res, meta.get("namespace"), meta["name"])
+                self.store.delete(res, meta.get("namespace"), meta["name"], grace_period=0)
         self.clear_faults()
         self.clear_requests()
 
@@ -570,7 +570,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif rec.verb == "delete":
             opts = body if isinstance(body, dict) else {}
             propagation = q.get("propagationPolicy") or opts.get("propagationPolicy")
-            obj = store.delete(res, ns, name or "", propagation=propagation, preconditions=opts.get("preconditions"))
+            grace = q.get("gracePeriodSeconds") or opts.get("gracePeriodSeconds")
+            obj = store.delete(res, ns, name or "", propagation=propagation, preconditions=opts.get("preconditions"),
+                               grace_period=int(grace) if grace not in (None, "") else None)
             rec.status = 202 if store.try_get(res, ns, name or "") is not None else 200
             self._send_json(rec.status, obj)
         elif rec.verb == "deletecollection":

@@ -659,7 +659,9 @@ class Store:
             return self._replace(res, key, cur, new, subresource, "Strict")
 
     def delete(self, res: Resource, ns: str | None, name: str, *, propagation: str | None = None,
-               preconditions: dict[str, Any] | None = None) -> dict[str, Any]:
+               preconditions: dict[str, Any] | None = None, grace_period: int | None = None) -> dict[str, Any]:
+        """Delete (or, for a pod running on a node, start its graceful termination: ``deletionTimestamp``
+        is set and the kubelet removes the pod once its containers stopped; ``grace_period=0`` forces)."""
         with self.cond:
             key = self._k(res, ns, name)
             cur = self._objects.get(key)
@@ -681,7 +683,31 @@ class Store:
                     self._emit("MODIFIED", res, new)
                     return copy.deepcopy(new)
                 return copy.deepcopy(cur)
+            if self._graceful(res, cur, grace_period):
+                return copy.deepcopy(self._terminating(res, key, cur, grace_period))
+            if cur["metadata"].get("deletionTimestamp") and res.plural == "pods" and grace_period != 0:
+                return copy.deepcopy(cur)  # already terminating
             return copy.deepcopy(self._finalize(res, key, cur, propagation or "Background"))
+
+    @staticmethod
+    def _graceful(res: Resource, obj: dict[str, Any], grace_period: int | None) -> bool:
+        """A pod bound to a node and not finished terminates gracefully, as the kubelet does it."""
+        if res.plural != "pods" or grace_period == 0 or obj["metadata"].get("deletionTimestamp"):
+            return False
+        if not (obj.get("spec") or {}).get("nodeName"):
+            return False
+        return (obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+    def _terminating(self, res: Resource, key: tuple[str, str, str, str], obj: dict[str, Any],
+                     grace_period: int | None) -> dict[str, Any]:
+        new = copy.deepcopy(obj)
+        new["metadata"]["deletionTimestamp"] = now()
+        new["metadata"]["deletionGracePeriodSeconds"] = int(
+            grace_period if grace_period is not None else (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        self._bump(new)
+        self._objects[key] = new
+        self._emit("MODIFIED", res, new)
+        return new
 
     def _finalize(self, res: Resource, key: tuple[str, str, str, str], obj: dict[str, Any],
                   propagation: str) -> dict[str, Any]:
@@ -720,6 +746,11 @@ class Store:
                 continue
             if any(r.get("uid") in live_uids for r in refs if r.get("uid") != owner_uid):
                 continue  # another owner is still alive
+            if self._graceful(dep_res, dep, None):
+                self._terminating(dep_res, k, dep, None)
+                continue
+            if dep["metadata"].get("deletionTimestamp") and dep_res.plural == "pods":
+                continue  # already terminating: the kubelet removes it
             if dep["metadata"].get("finalizers"):
                 if not dep["metadata"].get("deletionTimestamp"):
                     new = copy.deepcopy(dep)

@@ -78,6 +78,10 @@ def test_deleting_a_pod_stops_its_processes(k8s: K8s) -> None:
     pids = k8s.sim.pids("default", "sleepy")
     start = time.monotonic()
     k8s.core.delete_namespaced_pod("sleepy", "default")
+    # graceful deletion: Terminating (deletionTimestamp) until the kubelet has stopped the containers
+    assert k8s.core.read_namespaced_pod("sleepy", "default").metadata.deletion_timestamp is not None
+    k8s.sim.wait_for(lambda: not k8s.core.list_namespaced_pod("default", field_selector="metadata.name=sleepy").items,
+                     10)
     k8s.sim.wait_for(lambda: not [p for p in pids if psutil.pid_exists(p)
                                   and psutil.Process(p).status() != psutil.STATUS_ZOMBIE], 10)
     assert time.monotonic() - start < 10
