@@ -63,6 +63,10 @@ def _read_probe(folder: Path, name: str) -> dict[str, Any]:
     path = folder / f"{name}.json"
     probe = json.loads(path.read_text())
     probe["probed_at"] = path.stat().st_mtime + 1
+    baseline = folder / "baseline.json"
+    if baseline.exists():
+        before = set(json.loads(baseline.read_text()))
+        probe["pids"] = [pid for pid in probe["pids"] if pid not in before]
     assert probe["pids"], f"{name}: the task saw no Ray processes"
     return probe
 
@@ -77,7 +81,11 @@ def test_example_dag_squares_with_ray(dag_runner):
 # -- one DAG: every spelling, a DAG-folder helper on workers, a failing task ----------------------
 @pytest.fixture(scope="module")
 def ray_tasks(dag_runner, tmp_path_factory):
+    import psutil
+
     folder = tmp_path_factory.mktemp("ray-probes")
+    # children of this test process from before the run (another fixture's servers) are not the tasks'
+    (folder / "baseline.json").write_text(json.dumps([p.pid for p in psutil.Process().children(recursive=True)]))
     os.environ["FLYTE_RAY_TEST_DIR"] = str(folder)
     try:
         result = dag_runner.run("ray_tasks.py", "ray_tasks")

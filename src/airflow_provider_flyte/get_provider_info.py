@@ -137,6 +137,27 @@ CONFIG: dict[str, Any] = {
                 "example": "aws_default",
                 "default": "",
             },
+            "kubernetes_namespace": {
+                "description": "Namespace of Kubernetes jobs when the kubernetes connection names none.",
+                "version_added": "0.1.0", "type": "string", "example": "airflow-jobs", "default": "",
+            },
+            "kubernetes_deferrable": {
+                "description": "Wait for Kubernetes jobs in the triggerer (True) or in the worker (False).",
+                "version_added": "0.1.0", "type": "boolean", "example": "False", "default": "True",
+            },
+            "kubernetes_startup_timeout": {
+                "description": "Seconds a Kubernetes job may take to get running before the task fails with the reason.",
+                "version_added": "0.1.0", "type": "float", "example": "600", "default": "300",
+            },
+            "kubernetes_keep_failed_s": {
+                "description": "Keep a failed Kubernetes job this many seconds for debugging (0: delete it at once).",
+                "version_added": "0.1.0", "type": "float", "example": "3600", "default": "0",
+            },
+            "kubernetes_object_url": {
+                "description": "Extra-link template for a task's Kubernetes job ({name}, {namespace}, {conn_id}).",
+                "version_added": "0.1.0", "type": "string",
+                "example": "https://dashboard.example/#/customresourcedefinition/{namespace}/{name}", "default": "",
+            },
         },
     },
 }

@@ -3,7 +3,7 @@
     from tests.k8s.fixtures import k8s, k8s_api, k8s_cluster  # noqa: F401
 
 - ``k8s_api``: a fresh :class:`KubeApiServer` for one test (no operators, no pods run).
-- ``k8s_cluster`` (session): one server + :class:`OperatorSimulator` shared by the session's tests
+- ``k8s_cluster`` (package): one server + :class:`OperatorSimulator` shared by one test package
   (skipped, with the reason, where namespaces cannot be created).
 - ``k8s``: that cluster for one test, as a :class:`K8s` handle; it sets ``AIRFLOW_CONN_K8S_SIM``
   for ``KubernetesHook("k8s_sim")`` and, after the test, **fails the test** if an object (events
@@ -73,7 +73,7 @@ def k8s_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeApiServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped after the package: no simulator process outlives its tests
 def k8s_cluster() -> Iterator[tuple[KubeApiServer, OperatorSimulator]]:
     server = KubeApiServer().start()
     sim = OperatorSimulator(server)
