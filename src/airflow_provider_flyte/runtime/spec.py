@@ -43,6 +43,12 @@ class TaskSpec:
     :param placement: forces a placement (``in_cluster`` in a pod); ``None`` lets the engine choose.
     :param image: the container image (Kubernetes runs).
     :param env_name: the ``TaskEnvironment`` name, for logs.
+    :param secrets: secret *references* (``Secret.to_ref()``: key, group, env var, mount), never values;
+        resolved where the task runs (issue 12).
+    :param pod_template: the environment's pod template (a dict in Kubernetes form, or a named template),
+        for the Kubernetes manifests.
+    :param service_account: Kubernetes service account for the job's pods.
+    :param interruptible: whether the job's pods may run on spot/preemptible nodes.
     """
 
     task: TaskInfo = field(default_factory=TaskInfo)
@@ -55,6 +61,11 @@ class TaskSpec:
     placement: str | None = None
     image: str | None = None
     env_name: str | None = None
+    # issue 12: Flyte's environment fields that only Kubernetes runs and the secret resolver read.
+    secrets: tuple[dict[str, Any], ...] = ()
+    pod_template: Any = None
+    service_account: str | None = None
+    interruptible: bool = False
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -94,6 +105,10 @@ class TaskSpec:
             "placement": self.placement,
             "image": self.image,
             "env_name": self.env_name,
+            "secrets": [dict(ref) for ref in self.secrets],
+            "pod_template": self.pod_template,
+            "service_account": self.service_account,
+            "interruptible": self.interruptible,
         }
 
     @classmethod
@@ -124,6 +139,10 @@ class TaskSpec:
             placement=data.get("placement"),
             image=data.get("image"),
             env_name=data.get("env_name"),
+            secrets=tuple(dict(ref) for ref in data.get("secrets") or ()),
+            pod_template=data.get("pod_template"),
+            service_account=data.get("service_account"),
+            interruptible=bool(data.get("interruptible", False)),
         )
 
 
