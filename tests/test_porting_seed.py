@@ -46,7 +46,8 @@ def test_seed_ray_squares_with_the_pip_runtime_env(dag_runner):
 def test_seed_dask_client_reaches_the_three_worker_cluster(dag_runner):
     result = dag_runner.run(SEED / "seed_dask.py", "seed_dask")
     assert result.state == "success", result.states
-    assert result.value("dask_task") is None  # the seed's task returns nothing
+    assert result.states[("dask_task", -1)] == "success"
+    assert ("dask_task", -1) not in result.xcoms  # the seed's task returns None: no XCom
     assert result.value("probe") == {"workers": 3, "sum": 45}
 
 
