@@ -358,7 +358,7 @@ def test_one_node_one_process_is_still_a_pytorchjob():
         "name": "pytorch", "image": "repo/img:1", "command": ["python", "-m", "airflow_provider_flyte.run"],
         "args": ["--task", "train it"],
         "env": [{"name": "MODE", "value": "ours"}, {"name": "PYTHONUNBUFFERED", "value": "1"},
-                {"name": "TASK_ENV", "value": "1"}],
+                {"name": "TASK_ENV", "value": "1"}, torch_manifest.POD_IP_ENV],
     }
     assert worker["template"]["metadata"]["labels"] == LABELS
 
@@ -378,7 +378,8 @@ def test_every_elastic_field_maps_to_its_pytorchjob_field():
                                  "activeDeadlineSeconds": 3600, "backoffLimit": 2}
     (container,) = worker["template"]["spec"]["containers"]
     assert container["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"}}
-    assert {e["name"]: e["value"] for e in container["env"]} == {
+    assert container["env"][-1] == torch_manifest.POD_IP_ENV  # the pod's address, for the rendezvous stores
+    assert {e["name"]: e["value"] for e in container["env"][:-1]} == {
         "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1",
         "FLYTE_NCCL_COLLECTIVE_TIMEOUT_SEC": "600", "TORCH_NCCL_ENABLE_MONITORING": "1",
         "TORCH_NCCL_HEARTBEAT_TIMEOUT_SEC": "60",  # the task's env wins over the defaults
@@ -423,7 +424,7 @@ def test_the_users_pod_template_is_the_pytorch_workers_base(form):
     assert template["spec"]["nodeSelector"] == {"pool": "gpu"}
     assert template["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
     (container,) = template["spec"]["containers"]
-    env = [(e["name"], e["value"]) for e in container["env"]]
+    env = [(e["name"], e["value"]) for e in container["env"] if "value" in e]
     assert env[0] == ("MODE", "user") and ("MODE", "ours") not in env and ("TASK_ENV", "1") in env
     assert container["name"] == "pytorch" and container["image"] == "repo/img:1"
     assert set(LABELS.items()) <= set(template["metadata"]["labels"].items())

@@ -251,7 +251,7 @@ def test_dask_fields_map_one_to_one():
     assert job["spec"]["restartPolicy"] == "Never"
 
     sched = _only(scheduler["spec"]["containers"], "scheduler")
-    assert (sched["image"], sched["args"]) == ("repo/scheduler:2", ["dask-scheduler"])
+    assert (sched["image"], sched["args"]) == ("repo/scheduler:2", ["dask", "scheduler"])  # the dask-scheduler script is gone from distributed
     assert sched["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}}
     assert {(p["name"], p["containerPort"]) for p in sched["ports"]} == {("tcp-comm", 8786), ("http-dashboard", 8787)}
     for probe in ("readinessProbe", "livenessProbe"):
@@ -263,7 +263,7 @@ def test_dask_fields_map_one_to_one():
     assert worker["replicas"] == 4
     work = _only(worker["spec"]["containers"], "worker")
     assert work["image"] == "repo/worker:3"
-    assert work["args"] == ["dask-worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address",
+    assert work["args"] == ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address",
                             "8788", "--nthreads", "3", "--memory-limit", str(4 * 2**30)]
     assert work["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "3"}}
     assert _env(work) == _env(sched) == ENV

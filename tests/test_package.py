@@ -78,13 +78,13 @@ def test_entry_point_and_airflow_providers_list():
     from importlib.metadata import entry_points
 
     (ep,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_flyte")]
-    assert ep.load()()["package-name"] == "airflow-provider-flyte"
+    assert ep.load()()["package-name"] == "airflow-provider-flyte-plugins"
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
         capture_output=True, text=True, env=os.environ.copy(), check=True,
     )
     names = [p["package_name"] for p in json.loads(out.stdout[out.stdout.index("["):])]
-    assert "airflow-provider-flyte" in names
+    assert "airflow-provider-flyte-plugins" in names
 
 
 def test_task_flyte_resolves_through_the_providers_manager():

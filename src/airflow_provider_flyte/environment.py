@@ -47,8 +47,8 @@ class TaskEnvironment:
         declares the environment; each must match something inside the project (checked at parse time).
     :param secrets: ``"name"``, ``Secret(...)`` or a list: Airflow Variables/Connections exposed as env
         vars or files (:mod:`airflow_provider_flyte.secrets`).
-    :param pod_template: a pod template (dict, ``kubernetes.client`` object or template name) for
-        Kubernetes runs.
+    :param pod_template: a pod template (dict or ``kubernetes.client`` object), the base of the pods of
+        Kubernetes runs (a template *name* is refused: nothing here resolves names).
     :param interruptible: let Kubernetes runs use spot/preemptible nodes (no effect on the worker).
     :param depends_on: other environments (Flyte deploys them together; Airflow has no deployment
         step, so this is recorded only).
@@ -102,12 +102,17 @@ class TaskEnvironment:
                 'use Resources(cpu="2", memory="4Gi")',
             )
         self.secrets_list = secrets_from_request(self.secrets, field="TaskEnvironment.secrets")
-        if self.pod_template is not None and not isinstance(self.pod_template, (str, dict)) and not hasattr(
+        if isinstance(self.pod_template, str):
+            raise FlyteConfigError("TaskEnvironment.pod_template", self.pod_template,
+                                   "a named pod template cannot be looked up on Airflow (Flyte's backend resolves "
+                                   "names; there is none here)",
+                                   "pass the template itself: a dict in Kubernetes form or a kubernetes.client "
+                                   "V1PodTemplateSpec/V1Pod")
+        if self.pod_template is not None and not isinstance(self.pod_template, dict) and not hasattr(
             self.pod_template, "to_dict"
         ):
             raise FlyteConfigError("TaskEnvironment.pod_template", self.pod_template, "not a pod template",
-                                   "pass a dict in Kubernetes form, a kubernetes.client V1PodTemplateSpec/V1Pod, "
-                                   "or the name of a pod template")
+                                   "pass a dict in Kubernetes form or a kubernetes.client V1PodTemplateSpec/V1Pod")
         if not isinstance(self.interruptible, bool):
             raise FlyteConfigError("TaskEnvironment.interruptible", self.interruptible, "not a bool",
                                    "pass True or False")

@@ -178,7 +178,10 @@ class Kubelet:
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.api_host, self.api_port = api_host, api_port
         self.entrypoints: list[Entrypoint] = []
+        #: called once a pod has its IP, before its containers start (the simulator updates the pod DNS)
+        self.on_scheduled: Callable[[], None] = lambda: None
         self.runs: dict[str, PodRun] = {}
+        self._serial = 0
         self._stoppers: list[threading.Thread] = []
         self._nsenter = shutil.which("nsenter") or "nsenter"
         self._pods = store.resource("", "pods")
@@ -231,7 +234,9 @@ class Kubelet:
     # ---------------------------------------------------------------- pod lifecycle
     def _admit(self, pod: dict[str, Any]) -> PodRun:
         meta, spec = pod["metadata"], pod["spec"]
-        scratch = self.directory / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
+        # short: TMPDIR and HOME hold unix sockets (multiprocessing, Ray), whose paths are limited to 107 bytes
+        self._serial += 1
+        scratch = self.directory / f"p{self._serial}"
         (scratch / "home").mkdir(parents=True, exist_ok=True)
         (scratch / "tmp").mkdir(exist_ok=True)
         run = PodRun(
@@ -309,6 +314,7 @@ class Kubelet:
         self.store.mutate(self._pods, run.ns, run.name, lambda p: p["spec"].__setitem__("nodeName", self.node_name))
         pod["spec"]["nodeName"] = self.node_name
         self.record_event(pod, "Scheduled", f"Successfully assigned {run.ns}/{run.name} to {self.node_name}", "Normal")
+        self.on_scheduled()  # the pod's hostname resolves before anything in it runs
         return True
 
     def _pull(self, run: PodRun, pod: dict[str, Any], c: ContainerRun, t: float) -> None:

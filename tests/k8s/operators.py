@@ -18,6 +18,7 @@ import shlex
 import time
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -301,7 +302,7 @@ class SparkOperator(Controller):
         self.set_status(app, edit)
 
     def _submit(self, app: dict[str, Any], driver_name: str) -> None:
-        meta, spec = app["metadata"], app.get("spec") or {}
+        meta = app["metadata"]
         ns, name = meta["namespace"], meta["name"]
         submission = str(uuid.uuid4())
         app_id = f"spark-{uuid.uuid4().hex}"
@@ -309,7 +310,8 @@ class SparkOperator(Controller):
         existing = self.pod(ns, driver_name)
         if existing is not None:
             self._to(app, "SUBMISSION_FAILED", "driver pod already exist",
-                     extra={"submissionID": submission, "lastSubmissionAttemptTime": stamp, "submissionAttempts": 1})
+                     extra={"submissionID": submission, "lastSubmissionAttemptTime": stamp, "submissionAttempts": 1,
+                            "driverInfo": {}})
             self.event(app, "SparkApplicationSubmissionFailed", f"failed to submit SparkApplication {name}: driver "
                        "pod already exist", "Warning")
             return
@@ -410,7 +412,7 @@ class SparkOperator(Controller):
             del container["envFrom"]
         resources = container.setdefault("resources", {})
         cores = driver.get("coreRequest") or driver.get("cores") or 1
-        memory = quantity(str(driver.get("memory") or "1g").replace("g", "Gi").replace("m", "Mi").replace("k", "Ki"))
+        memory = _jvm_bytes(str(driver.get("memory") or "1g"))
         overhead = max(quantity("384Mi"), memory * quantity("0.4"))
         resources.setdefault("requests", {}).update({"cpu": str(cores), "memory": f"{int((memory + overhead) / 2**20)}Mi"})
         limits = resources.setdefault("limits", {})
@@ -439,6 +441,15 @@ class SparkOperator(Controller):
         return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": pod_spec}
 
 
+def _jvm_bytes(value: str) -> Decimal:
+    """A JVM memory string (``512m``, ``1g``, ``2048k``, bytes) as bytes, the way Spark reads it."""
+    text = value.strip().lower().removesuffix("b")
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    if text and text[-1] in units:
+        return Decimal(text[:-1]) * units[text[-1]]
+    return Decimal(text) if text else Decimal(2**30)
+
+
 def _escape_prop(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
@@ -463,11 +474,12 @@ def _ray_flags(params: dict[str, Any]) -> str:
     out = []
     for key in sorted(params):
         value = str(params[key])
-        if value.lower() == "true":
+        if key in ("log-color", "include-dashboard", "include-log-monitor"):
+            out.append(f"--{key}={value}")
+        elif value.lower() == "true":
             out.append(f"--{key}")
         elif value.lower() == "false":
-            if key in ("log-color", "include-dashboard", "include-log-monitor"):
-                out.append(f"--{key}={value}")
+            continue
         else:
             out.append(f"--{key}={value}")
     return " ".join(out)
@@ -637,14 +649,14 @@ class RayJobOperator(Controller):
             self._initializing(job)
         elif phase == "Running":
             self._running(job)
-        elif phase in ("Complete", "Failed"):
-            if spec.get("shutdownAfterJobFinishes") and status.get("endTime") and not spec.get("clusterSelector"):
-                ttl = float(spec.get("ttlSecondsAfterFinished") or 0)
-                if time.time() >= _parse_time(status["endTime"]) + ttl:
-                    cluster = self.store.try_get(self.clusters, ns, status.get("rayClusterName", ""))
-                    if cluster is not None and owned_by(cluster, job):
-                        self.store.delete(self.clusters, ns, cluster["metadata"]["name"])
-                        self.event(job, "DeletedRayCluster", f"Deleted RayCluster {ns}/{cluster['metadata']['name']}")
+        elif phase in ("Complete", "Failed") and spec.get("shutdownAfterJobFinishes") and status.get("endTime") \
+                and not spec.get("clusterSelector"):
+            ttl = float(spec.get("ttlSecondsAfterFinished") or 0)
+            if time.time() >= _parse_time(status["endTime"]) + ttl:
+                cluster = self.store.try_get(self.clusters, ns, status.get("rayClusterName", ""))
+                if cluster is not None and owned_by(cluster, job):
+                    self.store.delete(self.clusters, ns, cluster["metadata"]["name"])
+                    self.event(job, "DeletedRayCluster", f"Deleted RayCluster {ns}/{cluster['metadata']['name']}")
 
     def _validate(self, job: dict[str, Any]) -> str | None:
         spec, name = job.get("spec") or {}, job["metadata"]["name"]
@@ -1196,9 +1208,9 @@ class PyTorchJobOperator(Controller):
                     if svc is not None and owned_by(svc, job):
                         self.store.delete(self.services, ns, pod["metadata"]["name"])
         ttl = run_policy.get("ttlSecondsAfterFinished")
-        if ttl is not None and status.get("completionTime"):
-            if time.time() >= _parse_time(status["completionTime"]) + float(ttl):
-                self.store.delete(self.res, ns, name)
+        if ttl is not None and status.get("completionTime") \
+                and time.time() >= _parse_time(status["completionTime"]) + float(ttl):
+            self.store.delete(self.res, ns, name)
 
 
 ALL_CONTROLLERS: tuple[type[Controller], ...] = (

@@ -16,9 +16,10 @@ Kubernetes gives every pod its own IP and resolves Service names through cluster
   (``DASK_SCHEDULER_ADDRESS=tcp://<job>-scheduler.<ns>.svc.cluster.local:8786``,
   ``MASTER_ADDR=<job>-master-0``, KubeRay's ``<cluster>-head-svc.<ns>.svc.cluster.local``)
   resolve unchanged. The file is rewritten in place (the bind mount follows the inode).
-- Each container runs in a PID namespace and UTS namespace of its own (``unshare --pid --fork
-  --kill-child --uts``, hostname = pod name): killing the container's init kills every process
-  it started, daemons included, as a container runtime does.
+- Each container runs in PID, mount and UTS namespaces of its own (``unshare --pid --fork
+  --kill-child --mount-proc --uts``, hostname = pod name, its own ``/proc``, which PySpark's
+  worker daemon needs): killing the container's init kills every process it started, daemons
+  included, as a container runtime does. The file system is the machine's (no image layers).
 
 Needs ``unshare``/``nsenter`` (util-linux) and the privilege to create namespaces (root here).
 """
@@ -101,7 +102,7 @@ class PodNetwork:
         pid = self.holder_pid
         unshare = shutil.which("unshare") or "unshare"
         return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt", f"--wd={cwd}", "--",
-                unshare, "--pid", "--fork", "--kill-child", "--uts", "--",
+                unshare, "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--",
                 "/bin/sh", "-c", 'hostname "$0" 2>/dev/null; "$@"; exit $?', hostname, *argv]
 
     def run(self, argv: list[str], *, timeout: float = 10) -> subprocess.CompletedProcess[str]:

@@ -81,6 +81,7 @@ class OperatorSimulator:
             node_name=self.node_name, capacity=capacity, node_labels=node_labels, venv_bin=self.venv_bin,
             pull_fails=pull_fails, grace_period=grace_period, backoff_base=backoff_base, backoff_max=backoff_max,
             api_host=server.host, api_port=server.port)
+        self.kubelet.on_scheduled = self._sync_hosts
         self.controllers: list[Controller] = [cls(self) for cls in ALL_CONTROLLERS]
         self.frozen: set[str] = set()
         for kind in frozen:

@@ -423,14 +423,25 @@ class Store:
                                {"name": ns, "kind": "namespaces"})
 
     # ------------------------------------------------------------------ admission
-    def _admit(self, res: Resource, obj: dict[str, Any], field_validation: str | None) -> list[str]:
-        """Defaulting, unknown fields and validation; returns warnings (dropped fields)."""
+    def _admit(self, res: Resource, obj: dict[str, Any], field_validation: str | None,
+               scope: str | None = None) -> list[str]:
+        """Defaulting, unknown fields and validation; returns warnings (dropped fields).
+
+        ``scope``: on an update of the main resource (``"main"``) problems under ``status`` are not
+        the request's (it cannot change status; the API server's validation ratcheting lets them
+        pass); on a ``/status`` write (``"status"``) only problems under ``status`` count."""
         name = obj["metadata"].get("name") or obj["metadata"].get("generateName") or ""
         causes = _meta_causes(obj["metadata"])
         warnings: list[str] = []
         if res.schema is not None:
             mode = field_validation or self.field_validation
             result = crd_schema.check(res.schema, obj, prune=mode != "Strict")
+            if scope is not None:
+                def mine(path: str) -> bool:
+                    under_status = path == "status" or path.startswith(("status.", "status["))
+                    return under_status if scope == "status" else not under_status
+                result.unknown = [p for p in result.unknown if mine(p)]
+                result.causes = [c for c in result.causes if mine(c.field)]
             if result.unknown and mode == "Strict":
                 text = ", ".join(f'unknown field "{p}"' for p in result.unknown)
                 raise ApiError(400, "BadRequest", f"{res.kind} in version \"{res.version}\" cannot be handled as a "
@@ -563,6 +574,7 @@ class Store:
             else:
                 out.pop("status", None)
             new = out
+            self._admit(res, new, field_validation, scope="status")
         else:
             # immutable and server-owned metadata
             for k in ("uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp"):
@@ -589,7 +601,7 @@ class Store:
                         "`spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
                         "`spec.tolerations` (only additions to existing tolerations) or "
                         "`spec.terminationGracePeriodSeconds`")])
-            self._admit(res, new, field_validation)
+            self._admit(res, new, field_validation, scope="main")
             if new.get("spec") != cur.get("spec") and "generation" in cur["metadata"]:
                 meta["generation"] = cur["metadata"]["generation"] + 1
         if new == cur or _same_but_rv(new, cur):
@@ -644,7 +656,7 @@ class Store:
                 return None
             new = copy.deepcopy(cur)
             fn(new)
-            return self._replace(res, key, cur, new, subresource, "Ignore")
+            return self._replace(res, key, cur, new, subresource, "Strict")
 
     def delete(self, res: Resource, ns: str | None, name: str, *, propagation: str | None = None,
                preconditions: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.runtime import environ
 from airflow_provider_flyte.runtime.calls import call_maybe_async
 from airflow_provider_flyte.runtime.environ import restore as restore_environ
-from airflow_provider_flyte.runtime.spec import ATTACH, LOCAL, TaskSpec
+from airflow_provider_flyte.runtime.spec import ATTACH, KUBERNETES, LOCAL, TaskSpec
 from airflow_provider_flyte.task_info import TaskInfo
 
 if TYPE_CHECKING:
@@ -101,6 +101,8 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         """The placement for this task: the spec's own, else ``attach`` with a connection, else ``local``."""
         if spec.placement:
             return spec.placement
+        if spec.conn_id and _is_kubernetes_connection(spec.conn_id):
+            return KUBERNETES
         return ATTACH if spec.conn_id else LOCAL
 
     @classmethod
@@ -277,6 +279,14 @@ def _spec_of(spec: TaskSpec | None, shortcuts: Mapping[str, Any]) -> TaskSpec:
     if conn_id is not None:
         changes["conn_id"] = conn_id
     return spec.with_changes(**changes) if changes else spec
+
+
+def _is_kubernetes_connection(conn_id: str) -> bool:
+    """Whether ``conn_id`` is a cncf-kubernetes connection (type ``kubernetes``): the ephemeral-cluster placement."""
+    try:
+        return BaseHook.get_connection(conn_id).conn_type == "kubernetes"
+    except Exception:
+        return False  # the attach placement reports a missing connection with its own clear error
 
 
 def _engine_base(cls: type) -> type[FlyteEngineHook[Any]]:

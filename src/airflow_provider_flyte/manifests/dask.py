@@ -7,10 +7,10 @@ flyteplugins' Dask plugin and dask-kubernetes' ``simplejob.yaml``:
 
 - job: container ``job`` runs ``target.command + target.args`` with the task's image, env and
   resources; ``restartPolicy: Never`` (the job ends when that pod ends).
-- scheduler: ``Scheduler.image`` (else the task's), ``dask-scheduler``, ports ``tcp-comm`` 8786
+- scheduler: ``Scheduler.image`` (else the task's), ``dask scheduler``, ports ``tcp-comm`` 8786
   and ``http-dashboard`` 8787, ``/health`` probes, a ClusterIP service with both ports.
 - workers: ``replicas = number_of_workers``, ``WorkerGroup.image`` (else the task's),
-  ``dask-worker --name $(DASK_WORKER_NAME) --dashboard --dashboard-address 8788``, plus, as
+  ``dask worker --name $(DASK_WORKER_NAME) --dashboard --dashboard-address 8788``, plus, as
   Flyte does, ``--nthreads`` / ``--memory-limit`` from the worker resources (limit, else request).
 - Resources of the scheduler and workers default to the task's, as in Flyte.
 - ``pod_template`` (optional, the task's pod template) is the base of all three pods, never
@@ -55,7 +55,7 @@ def build_manifest(config: Dask, target: JobTarget, *, pod_template: Any = None)
     job["spec"].setdefault("restartPolicy", "Never")
 
     scheduler = _pod(pod_template, "scheduler", target, image=config.scheduler.image or target.image,
-                     command=None, args=["dask-scheduler"], resources=scheduler_resources)
+                     command=None, args=["dask", "scheduler"], resources=scheduler_resources)
     scheduler_container = _container(scheduler, "scheduler")
     scheduler_container.setdefault("ports", [
         {"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
@@ -127,7 +127,7 @@ def _probe(*, initial_delay: int, period: int) -> dict[str, Any]:
 
 
 def _worker_args(resources: Resources | None) -> list[str]:
-    args = ["dask-worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address",
+    args = ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address",
             str(WORKER_DASHBOARD_PORT)]
     if resources is None:
         return args

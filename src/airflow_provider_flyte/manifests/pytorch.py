@@ -109,12 +109,19 @@ def elastic_env(config: Elastic) -> dict[str, str]:
     return config.default_env()
 
 
+#: The pod's own address (downward API): the in-cluster placement binds the rendezvous stores to it.
+POD_IP_ENV = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
 def _worker_template(user_template: Any, config: Elastic, target: JobTarget) -> dict[str, Any]:
     template = base.pod_template(
         user_template, "TaskEnvironment.pod_template", container_name=CONTAINER, image=target.image,
         command=target.command, args=target.args, env={**elastic_env(config), **target.env},
         resources=target.resources,
     )
+    for container in template["spec"]["containers"]:
+        if container.get("name") == CONTAINER and not any(e.get("name") == "POD_IP" for e in container.get("env", [])):
+            container.setdefault("env", []).append(dict(POD_IP_ENV))
     return with_labels(template, target.labels)
 
 

@@ -34,7 +34,11 @@ class FlyteOperator(BaseOperator):
     :param plugin_config: ``Spark``/``RayJobConfig``/``Dask``/``Elastic``; defaults to ``env.plugin_config``.
         Every field may be a Jinja template or an ``XComArg``.
     :param env: the :class:`TaskEnvironment` (resources, env_vars, conn_id, include).
-    :param conn_id: connection of an existing cluster; defaults to ``env.conn_id``; ``None`` runs locally.
+    :param conn_id: connection of an existing cluster, or of Kubernetes (an ephemeral cluster per task);
+        defaults to ``env.conn_id``; ``None`` runs locally.
+    :param deferrable: on Kubernetes, wait in the triggerer (default ``[flyte] kubernetes_deferrable``, True).
+    :param startup_timeout: on Kubernetes, seconds the job may take to start running (default 300).
+    :param keep_failed_s: on Kubernetes, keep a failed job this many seconds for debugging (default 0: delete).
     """
 
     template_fields: Sequence[str] = ("plugin_config", "op_args", "op_kwargs")
@@ -54,6 +58,9 @@ class FlyteOperator(BaseOperator):
         plugin_config: Any = None,
         env: TaskEnvironment | None = None,
         conn_id: str | None = None,
+        deferrable: bool | None = None,
+        startup_timeout: float | None = None,
+        keep_failed_s: float | None = None,
         **kwargs: Any,
     ) -> None:
         # Flyte's task parameters (resources=Resources(...), env_vars, timeout, short_name, secrets ...)
@@ -62,6 +69,9 @@ class FlyteOperator(BaseOperator):
         if env is not None and isinstance(env, TaskEnvironment) and env.queue and "queue" not in kwargs:
             kwargs["queue"] = env.queue
         super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.startup_timeout = startup_timeout
+        self.keep_failed_s = keep_failed_s
         if not callable(python_callable):
             raise FlyteConfigError(
                 f"{type(self).__name__}.python_callable", python_callable, "not callable",
@@ -146,10 +156,36 @@ class FlyteOperator(BaseOperator):
         return self._runner.run(self.op_args, kwargs, airflow_context=context,
                                 on_ready=lambda hook: self._push_links(context, hook.links))
 
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after a deferred remote run (Kubernetes): read its outcome, clean up, return the result."""
+        from airflow_provider_flyte.runtime.remote import complete_deferred
+
+        return complete_deferred(event, logger=self.log)
+
     def task_spec(self, context: Context, config: PluginConfig | None) -> TaskSpec:
         """The run's :class:`TaskSpec`: identity and code location from ``context``, the rest from ``env``."""
-        return build_spec(TaskInfo.from_context(context, include=tuple(self.env.include) if self.env else ()),
+        spec = build_spec(TaskInfo.from_context(context, include=tuple(self.env.include) if self.env else ()),
                           config, self.env, self.conn_id)
+        return spec.with_changes(options=self.placement_options())
+
+    def placement_options(self) -> dict[str, Any]:
+        """How a remote placement runs this task (Kubernetes: deferral, startup timeout, deadline)."""
+        import time
+
+        from airflow.configuration import conf
+
+        options: dict[str, Any] = {
+            "deferrable": self.deferrable if self.deferrable is not None
+            else conf.getboolean("flyte", "kubernetes_deferrable", fallback=True),
+            "startup_timeout": self.startup_timeout if self.startup_timeout is not None
+            else conf.getfloat("flyte", "kubernetes_startup_timeout", fallback=300.0),
+            "keep_failed_s": self.keep_failed_s if self.keep_failed_s is not None
+            else conf.getfloat("flyte", "kubernetes_keep_failed_s", fallback=0.0),
+            "namespace": conf.get("flyte", "kubernetes_namespace", fallback=None) or None,
+        }
+        if self.execution_timeout is not None:
+            options["deadline"] = time.time() + self.execution_timeout.total_seconds()
+        return options
 
     def _push_links(self, context: Context, links: Mapping[str, str]) -> None:
         from airflow_provider_flyte.links.base import xcom_key
@@ -215,9 +251,9 @@ def _check_nodes(config: PluginConfig | None, conn_id: str | None) -> None:
         )
 
 
-def _pod_template_json(template: Any) -> Any:
-    """A pod template in the spec's JSON form: a name stays a name; objects become Kubernetes dicts."""
-    if template is None or isinstance(template, (str, dict)):
+def _pod_template_json(template: Any) -> dict[str, Any] | None:
+    """A pod template in the spec's JSON form: ``kubernetes.client`` objects become Kubernetes dicts."""
+    if template is None or isinstance(template, dict):
         return template
     from airflow_provider_flyte.manifests.base import as_dict
 

@@ -67,3 +67,10 @@ def read_result(staged: StagedTask | str, *, conn_id: str | None = None, where: 
         raise RemoteTaskError(value, where)
     assert isinstance(value, bytes)
     return cloudpickle.loads(value)
+
+
+def complete_deferred(event: Mapping[str, Any], *, logger: Any = None) -> Any:
+    """The result of a remote run that was waited on by a trigger (see the Kubernetes placement)."""
+    from airflow_provider_flyte.runtime.kubernetes_run import complete
+
+    return complete(event, logger=logger or log)

@@ -27,6 +27,8 @@ SPEC_FORMAT_VERSION = 1
 #: Where the engine runs (see :mod:`airflow_provider_flyte.hooks.base`): embedded on this worker,
 #: an existing cluster named by a connection, or the engine's own cluster the code already runs on.
 LOCAL, ATTACH, IN_CLUSTER = "local", "attach", "in_cluster"
+#: An ephemeral cluster per task, created through the engine's Kubernetes operator (``conn_id`` of type kubernetes).
+KUBERNETES = "kubernetes"
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,10 @@ class TaskSpec:
     :param placement: forces a placement (``in_cluster`` in a pod); ``None`` lets the engine choose.
     :param image: the container image (Kubernetes runs).
     :param env_name: the ``TaskEnvironment`` name, for logs.
+    :param pod_template: Flyte's pod template (a plain dict), the base of the Kubernetes pods.
+    :param options: how the placement runs (Kubernetes: ``deferrable``, ``startup_timeout``, ``deadline``...).
     :param secrets: secret *references* (``Secret.to_ref()``: key, group, env var, mount), never values;
         resolved where the task runs (issue 12).
-    :param pod_template: the environment's pod template (a dict in Kubernetes form, or a named template),
-        for the Kubernetes manifests.
     :param service_account: Kubernetes service account for the job's pods.
     :param interruptible: whether the job's pods may run on spot/preemptible nodes.
     """
@@ -61,9 +63,10 @@ class TaskSpec:
     placement: str | None = None
     image: str | None = None
     env_name: str | None = None
+    pod_template: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     # issue 12: Flyte's environment fields that only Kubernetes runs and the secret resolver read.
     secrets: tuple[dict[str, Any], ...] = ()
-    pod_template: Any = None
     service_account: str | None = None
     interruptible: bool = False
 
@@ -105,8 +108,9 @@ class TaskSpec:
             "placement": self.placement,
             "image": self.image,
             "env_name": self.env_name,
-            "secrets": [dict(ref) for ref in self.secrets],
             "pod_template": self.pod_template,
+            "options": dict(self.options),
+            "secrets": [dict(ref) for ref in self.secrets],
             "service_account": self.service_account,
             "interruptible": self.interruptible,
         }
@@ -139,8 +143,9 @@ class TaskSpec:
             placement=data.get("placement"),
             image=data.get("image"),
             env_name=data.get("env_name"),
-            secrets=tuple(dict(ref) for ref in data.get("secrets") or ()),
             pod_template=data.get("pod_template"),
+            options=dict(data.get("options") or {}),
+            secrets=tuple(dict(ref) for ref in data.get("secrets") or ()),
             service_account=data.get("service_account"),
             interruptible=bool(data.get("interruptible", False)),
         )

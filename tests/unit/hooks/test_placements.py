@@ -50,7 +50,7 @@ def test_elastic_on_an_existing_cluster_is_refused_naming_conn_id():
 def test_an_unknown_placement_lists_the_supported_ones():
     with pytest.raises(FlyteConfigError) as info:
         FlyteSparkHook(Spark(), TaskSpec(placement="warm"))
-    assert "'warm'" in str(info.value) and "attach, in_cluster, local" in str(info.value)
+    assert "'warm'" in str(info.value) and "attach, in_cluster, kubernetes, local" in str(info.value)
 
 
 def test_a_new_placement_is_one_module(monkeypatch):

@@ -317,8 +317,12 @@ def _create_bound_handler(name: str, bind_host: str, params: Any) -> Any:
     return handler
 
 
+@functools.cache
 def register_bound_rendezvous(name: str, bind_host: str) -> None:
-    """Register a rendezvous backend ``name`` whose stores listen on ``bind_host`` only."""
+    """Register a rendezvous backend ``name`` whose stores listen on ``bind_host`` only (once per process).
+
+    torch refuses a second, different creator under one name, so a name is bound to one address.
+    """
     from torch.distributed.elastic.rendezvous import rendezvous_handler_registry
 
     rendezvous_handler_registry.register(name, functools.partial(_create_bound_handler, name, bind_host))

@@ -67,8 +67,8 @@ class InClusterElasticHook(FlyteElasticHook):
         pod_ip = env.get(POD_IP_ENV, "").strip()
         if backend == "c10d" and pod_ip:
             # Stores listen on the pod's own address, not every interface.
-            register_bound_rendezvous(POD_RDZV_BACKEND, pod_ip)
-            backend = POD_RDZV_BACKEND
+            backend = f"{POD_RDZV_BACKEND}-{pod_ip.replace('.', '-').replace(':', '-')}"
+            register_bound_rendezvous(backend, pod_ip)
         return {
             "run_id": self.run_id(),
             "min_nodes": min_nodes,

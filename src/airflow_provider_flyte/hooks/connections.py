@@ -1,0 +1,110 @@
+"""Connection hooks: what Airflow's connection form and its **Test** button use.
+
+One small class per connection type (``flyte_spark``, ``flyte_ray``, ``flyte_dask``), which
+only knows its connection, like the apache-spark provider's ``SparkConnectHook``. The engine
+hooks (:class:`~airflow_provider_flyte.hooks.spark.FlyteSparkHook`...) need a plugin config
+and a task, so Airflow cannot build them from a connection id alone; these can.
+
+``test_connection()`` resolves the connection exactly as a task would
+(:func:`~airflow_provider_flyte.clusters.resolve_cluster`, with the engine hook's accepted
+connection types and default ports) and checks that the address answers within the
+connection's ``connect_timeout`` (:func:`~airflow_provider_flyte.clusters.probe`, a TCP
+connect). It never imports an engine, so it works on an API server without pyspark, ray
+or distributed installed. It proves the address is reachable, not that the engine's
+protocol or token is accepted there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_flyte.clusters import ClusterTarget, probe, resolve_cluster
+from airflow_provider_flyte.get_provider_info import CONNECTION_FORMS, connection_field_behaviour
+
+#: Upper bound of a Test click, whatever the connection's ``connect_timeout`` says.
+MAX_TEST_TIMEOUT_S = 30.0
+
+
+class FlyteClusterConnectionHook(BaseHook):
+    """Base: an existing cluster named by one Airflow connection (no engine, no task)."""
+
+    conn_name_attr = "conn_id"
+    conn_type: ClassVar[str]
+    default_conn_name: ClassVar[str]
+    hook_name: ClassVar[str]
+    engine_name: ClassVar[str]
+    #: Connection types this engine accepts -> the URL scheme used when ``host`` has none.
+    accepted_conn_types: ClassVar[dict[str, str]]
+    #: URL scheme -> port used when neither ``host`` nor ``port`` gives one.
+    default_ports: ClassVar[dict[str, int]]
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden fields, labels and placeholders of the form (the provider info's, in the hook-method shape)."""
+        behaviour = connection_field_behaviour(cls.conn_type)
+        return {
+            "hidden_fields": behaviour["hidden-fields"],
+            "relabeling": behaviour["relabeling"],
+            "placeholders": behaviour["placeholders"],
+        }
+
+    def target(self) -> ClusterTarget:
+        """The connection as a task would use it: full address, token, extras."""
+        return resolve_cluster(self.conn_id, accepted_types=self.accepted_conn_types, default_ports=self.default_ports)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """``(True, "reachable: <address>")`` or ``(False, "<why, with the address>")``."""
+        try:
+            target = self.target()
+        except Exception as exc:
+            return False, f"{self.hook_name} connection {self.conn_id!r}: {exc}"
+        if not target.host or target.port is None:
+            return False, f"{self.hook_name} connection {self.conn_id!r}: no host and port to test in {target.address!r}"
+        try:
+            timeout = min(target.connect_timeout, MAX_TEST_TIMEOUT_S)
+            probe(target, timeout=timeout, engine=f"{self.engine_name} cluster")
+        except Exception as exc:
+            return False, str(exc)
+        return True, f"reachable: {target.address}"
+
+
+class FlyteSparkConnectionHook(FlyteClusterConnectionHook):
+    """``flyte_spark``: a Spark standalone master (``spark://h:7077``) or Spark Connect (``sc://h:15002``).
+
+    Also accepts the apache-spark provider's ``spark`` and ``spark_connect`` connections.
+    """
+
+    conn_type = "flyte_spark"
+    default_conn_name = "flyte_spark_default"
+    hook_name = CONNECTION_FORMS["flyte_spark"]["hook-name"]
+    engine_name = "Spark"
+    accepted_conn_types = {"flyte_spark": "spark", "spark": "spark", "spark_connect": "sc"}
+    default_ports = {"spark": 7077, "sc": 15002}
+
+
+class FlyteRayConnectionHook(FlyteClusterConnectionHook):
+    """``flyte_ray``: a Ray Client address (``ray://h:10001``) or a GCS address (``h:6379``)."""
+
+    conn_type = "flyte_ray"
+    default_conn_name = "flyte_ray_default"
+    hook_name = CONNECTION_FORMS["flyte_ray"]["hook-name"]
+    engine_name = "Ray"
+    accepted_conn_types = {"flyte_ray": "gcs"}
+    default_ports = {"ray": 10001, "gcs": 6379}
+
+
+class FlyteDaskConnectionHook(FlyteClusterConnectionHook):
+    """``flyte_dask``: a Dask scheduler (``tcp://h:8786``)."""
+
+    conn_type = "flyte_dask"
+    default_conn_name = "flyte_dask_default"
+    hook_name = CONNECTION_FORMS["flyte_dask"]["hook-name"]
+    engine_name = "Dask"
+    accepted_conn_types = {"flyte_dask": "tcp"}
+    default_ports = {"tcp": 8786, "tls": 8786}

@@ -1,0 +1,200 @@
+"""The ``kubernetes`` placement, shared by every engine: an ephemeral cluster per task, through its operator.
+
+The task's ``conn_id`` names a connection of the cncf-kubernetes provider (type ``kubernetes``).
+Nothing runs on the worker: ``run()`` stages the task (:mod:`airflow_provider_flyte.runtime.remote`),
+builds the engine's object from the plugin config (:mod:`airflow_provider_flyte.manifests`), whose
+main container runs the in-cluster entrypoint against the staged spec, creates it (or reattaches to
+the one an earlier try of this task left running), and then either defers to
+:class:`~airflow_provider_flyte.triggers.kubernetes_job.FlyteKubernetesJobTrigger` (the default) or
+waits in the worker, streaming the log. The result comes back from the store; the object is deleted
+on success and failure (kept with an expiry annotation if ``keep_failed_s`` is set), on kill and on
+timeout. Each engine's ``hooks/<engine>/kubernetes.py`` says only what differs: the main container's
+command and the pod whose log is the task's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from airflow_provider_flyte.runtime.spec import KUBERNETES
+
+#: ``TaskSpec.options`` keys this placement reads (the operator sets them).
+DEFERRABLE, STARTUP_TIMEOUT, POLL_INTERVAL, KEEP_FAILED, NAMESPACE, DEADLINE = (
+    "deferrable", "startup_timeout", "poll_interval", "keep_failed_s", "namespace", "deadline")
+
+
+def entrypoint_command(spec_uri: str) -> list[str]:
+    """The command a pod runs: the image's ``python`` with the in-cluster entrypoint."""
+    return [os.environ.get("FLYTE_POD_PYTHON", "python"), "-m", "airflow_provider_flyte.runtime", spec_uri]
+
+
+def entrypoint_file() -> str:
+    """Path of the entrypoint script in the image (``spark-submit`` runs a file); the worker's own layout."""
+    import airflow_provider_flyte.runtime as runtime_package
+
+    return str(Path(runtime_package.__file__).with_name("__main__.py"))
+
+
+class KubernetesPlacement:
+    """Mixin for an engine's hook: ``class KubernetesSparkHook(KubernetesPlacement, FlyteSparkHook)``."""
+
+    placement: ClassVar[str | None] = KUBERNETES
+    #: Container whose log is the task's, and how to find its pod (exact name pattern or label selector).
+    log_container: ClassVar[str] = ""
+
+    # provided by FlyteEngineHook
+    config: Any
+    spec: Any
+    task: Any
+    conn_id: str | None
+    links: dict[str, str]
+    log: Any
+    add_cleanup: Callable[..., None]
+
+    # -- what each engine says ------------------------------------------------------------------
+    def job_target(self, spec_uri: str, namespace: str) -> Any:
+        """The :class:`~airflow_provider_flyte.manifests.base.JobTarget` whose main container runs the task."""
+        from airflow_provider_flyte.manifests.base import JobTarget
+
+        return JobTarget.for_task(self.task, image=self.spec.image, command=entrypoint_command(spec_uri),
+                                  namespace=namespace, env=self.spec.env_vars, resources=self.spec.resources_obj)
+
+    def log_source(self, name: str) -> dict[str, str]:
+        """``{"log_pod": ...}`` or ``{"log_selector": ...}`` for the job named ``name``."""
+        return {}
+
+    # -- the contract ---------------------------------------------------------------------------
+    @property
+    def manifest_module(self) -> str:
+        from airflow_provider_flyte.runtime import registry
+
+        path = registry.find(type(self.config)).manifest_path
+        if not path:
+            raise TypeError(f"{type(self.config).__name__} has no Kubernetes manifest module")
+        return path
+
+    def option(self, key: str, default: Any = None) -> Any:
+        value = (self.spec.options or {}).get(key)
+        return default if value is None else value
+
+    def pre(self) -> dict[str, Any]:
+        from airflow_provider_flyte.manifests.base import JobTarget, job_name
+
+        JobTarget.for_task(self.task, image=self.spec.image, command=["true"])  # the image is required
+        self._name = job_name(self.task)
+        template = _conf("kubernetes_object_url")
+        if template:
+            self.links["kubernetes_object"] = template.format(name=self._name, namespace=self.option(NAMESPACE, ""),
+                                                              conn_id=self.conn_id)
+        return {}
+
+    def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        from airflow_provider_flyte.runtime import kubernetes_run as k8s
+        from airflow_provider_flyte.runtime.remote import stage_task
+
+        assert self.conn_id is not None
+        jobs = k8s.KubernetesJobs(self.conn_id, self.manifest_module, self.option(NAMESPACE))
+        jobs.sweep_expired()
+        from airflow_provider_flyte.manifests.base import task_labels
+
+        labels = task_labels(self.task)
+        ref_fields: dict[str, Any] = {
+            "conn_id": self.conn_id, "namespace": jobs.namespace, "manifest_module": self.manifest_module,
+            "selector": k8s.selector_of(labels), "log_container": self.log_container,
+            "keep_failed_s": float(self.option(KEEP_FAILED, 0.0)),
+        }
+        obj = self._reattachable(jobs, labels)
+        if obj is None:
+            staged = stage_task(self.spec, fn, args, kwargs, run_key=self._name)
+            target = self.job_target(staged.spec_uri, jobs.namespace)
+            body = self.build_body(target)
+            body["metadata"].setdefault("annotations", {}).update({
+                k8s.SPEC_ANNOTATION: staged.spec_uri,
+                **({k8s.STAGING_CONN_ANNOTATION: staged.conn_id} if staged.conn_id else {}),
+            })
+            obj, created = jobs.create(body)
+            self.log.info("%s %s/%s %s", jobs.manifest.KIND, jobs.namespace, obj["metadata"]["name"],
+                          "created" if created else "already existed: reattached")
+        annotations = obj["metadata"].get("annotations") or {}
+        name = obj["metadata"]["name"]
+        ref = k8s.JobRef.from_dict({
+            **ref_fields, "name": name, "spec_uri": annotations[k8s.SPEC_ANNOTATION],
+            "staging_conn_id": annotations.get(k8s.STAGING_CONN_ANNOTATION),
+            "selector": k8s.selector_of(obj["metadata"].get("labels") or labels), **self.log_source(name),
+        })
+        self._ref = ref
+        self._handed_over = False
+        self.add_cleanup(self._delete_unless_handed_over)
+        deadline = self.option(DEADLINE)
+        startup_timeout = float(self.option(STARTUP_TIMEOUT, k8s.DEFAULT_STARTUP_TIMEOUT_S))
+        poll_interval = float(self.option(POLL_INTERVAL, k8s.DEFAULT_POLL_INTERVAL_S))
+        if self.option(DEFERRABLE, True):
+            from airflow.sdk.exceptions import TaskDeferred
+
+            from airflow_provider_flyte.triggers.kubernetes_job import FlyteKubernetesJobTrigger
+
+            self._handed_over = True  # the trigger (or execute_complete) owns the object from here on
+            self.log.info("Deferring: the triggerer waits for %s", ref.describe())
+            raise TaskDeferred(
+                trigger=FlyteKubernetesJobTrigger(ref.to_dict(), poll_interval=poll_interval,
+                                                  startup_timeout=startup_timeout, started_at=time.time(),
+                                                  deadline=deadline),
+                method_name="execute_complete",
+            )
+        self.log.info("Waiting in the worker for %s", ref.describe())
+        event = k8s.wait(ref, poll_interval=poll_interval, startup_timeout=startup_timeout, deadline=deadline,
+                         logger=self.log)
+        self._handed_over = True  # finish() deletes it (or keeps it, failed, with an expiry)
+        return k8s.finish(ref, event, logger=self.log)
+
+    def build_body(self, target: Any) -> dict[str, Any]:
+        import importlib
+
+        module = importlib.import_module(self.manifest_module)
+        kwargs = {"pod_template": self.spec.pod_template} if getattr(self.spec, "pod_template", None) else {}
+        return module.build_manifest(self.config, target, **kwargs)  # type: ignore[no-any-return]
+
+    def _reattachable(self, jobs: Any, labels: Mapping[str, str]) -> dict[str, Any] | None:
+        """A job of an earlier try (or this one) of the same task that is still running: reattach instead of a duplicate."""
+        from airflow_provider_flyte.runtime import kubernetes_run as k8s
+
+        found = jobs.find(k8s.selector_of(labels, k8s.TASK_LABELS))
+        for obj in found:
+            annotations = obj["metadata"].get("annotations") or {}
+            if annotations.get(k8s.EXPIRES_ANNOTATION) or k8s.SPEC_ANNOTATION not in annotations:
+                continue
+            if jobs.manifest.job_state(obj).done:
+                jobs.delete(obj["metadata"]["name"])  # a finished job of an earlier try: not this try's
+                continue
+            self.log.info("Reattaching to %s %s/%s (try %s), still running", jobs.manifest.KIND, jobs.namespace,
+                          obj["metadata"]["name"], (obj["metadata"].get("labels") or {}).get("try_number"))
+            return obj  # type: ignore[no-any-return]
+        return None
+
+    def _delete_unless_handed_over(self) -> None:
+        if getattr(self, "_handed_over", True):
+            return
+        from airflow_provider_flyte.runtime import kubernetes_run as k8s
+
+        ref = self._ref
+        if k8s.KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace).delete(ref.name):
+            self.log.info("Deleted %s", ref.describe())
+
+    def interrupt(self) -> None:
+        """The worker waits in ``time.sleep``/HTTP calls, which the timeout interrupts by itself."""
+
+
+def _conf(key: str) -> str | None:
+    try:
+        from airflow.configuration import conf
+
+        return conf.get("flyte", key, fallback=None) or None
+    except Exception:
+        return None
+
+
+__all__ = ["KubernetesPlacement", "entrypoint_command", "entrypoint_file"]

@@ -1,0 +1,402 @@
+"""One task's job on Kubernetes, engine-independent: create or reattach, watch, read the outcome, delete.
+
+The engine's Kubernetes operator (spark-operator, KubeRay, dask-kubernetes, the training
+operator) runs the job; this module only talks to the API server, through the cncf-kubernetes
+provider's ``KubernetesHook`` (sync) and ``AsyncKubernetesHook`` (the trigger), never a client
+of its own. Patterned on that provider's ``custom_object_launcher``: a delete that tolerates
+404, a create that reattaches on 409, reattach by the task's labels, transient API errors
+(429 with ``Retry-After``, 5xx) retried with the provider's ``generic_api_retry``.
+
+Every object carries the provider's task labels and two annotations: the staged spec's URI
+(so a reattaching try reads the right outcome) and, for a failed object kept for debugging,
+its expiry (a later task sweeps expired ones).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any
+
+from airflow_provider_flyte.exceptions import FlyteEngineError
+
+log = logging.getLogger(__name__)
+
+SPEC_ANNOTATION = "airflow-provider-flyte/spec-uri"
+STAGING_CONN_ANNOTATION = "airflow-provider-flyte/staging-conn-id"
+EXPIRES_ANNOTATION = "airflow-provider-flyte/expires-at"
+#: Container waiting reasons that never resolve by waiting: the job fails at once with the reason.
+FATAL_WAITING_REASONS = frozenset({
+    "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff", "CreateContainerConfigError",
+    "CreateContainerError", "ErrImageNeverPull",
+})
+#: Labels that identify a task across tries (the try number is left out to find an earlier try's job).
+TASK_LABELS = ("dag_id", "task_id", "run_id", "map_index")
+DEFAULT_STARTUP_TIMEOUT_S = 300.0
+DEFAULT_POLL_INTERVAL_S = 2.0
+
+
+class KubernetesJobError(FlyteEngineError):
+    """The job failed, could not start, or could not be read; the message has Kubernetes' reason."""
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """Where a task's job is, as primitives (what the trigger serializes)."""
+
+    conn_id: str
+    namespace: str
+    name: str
+    manifest_module: str
+    spec_uri: str
+    staging_conn_id: str | None = None
+    selector: str = ""
+    log_pod: str = ""
+    log_selector: str = ""
+    log_container: str = ""
+    keep_failed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobRef:
+        fields = cls.__dataclass_fields__
+        return cls(**{key: value for key, value in data.items() if key in fields})
+
+    @property
+    def manifest(self) -> ModuleType:
+        return importlib.import_module(self.manifest_module)
+
+    def describe(self) -> str:
+        return f"{self.manifest.KIND} {self.namespace}/{self.name}"
+
+
+def retry(func: Any) -> Any:
+    """Retry transient API errors (429 honouring Retry-After, 5xx, dropped connections) with backoff.
+
+    The cncf provider's wait strategy and attempt count, but not its 409 retry: a 409 on create
+    means the object exists, which is answered by reattaching, not by asking again.
+    """
+    import tenacity
+    from airflow.providers.cncf.kubernetes import kubernetes_helper_functions as helpers
+
+    def transient(exc: BaseException) -> bool:
+        return api_status(exc) != 409 and helpers._should_retry_api(exc)
+
+    return tenacity.retry(stop=tenacity.stop_after_attempt(helpers.API_RETRIES),
+                          wait=helpers.WaitRetryAfterOrExponential(), retry=tenacity.retry_if_exception(transient),
+                          reraise=True, before_sleep=tenacity.before_sleep_log(log, logging.WARNING))(func)
+
+
+def api_status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    return int(status) if isinstance(status, int) else None
+
+
+class KubernetesJobs:
+    """Sync access to one connection's jobs of one kind (the manifest module names group/version/plural)."""
+
+    def __init__(self, conn_id: str, manifest_module: str, namespace: str | None = None) -> None:
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+        self.conn_id = conn_id
+        self.hook = KubernetesHook(conn_id=conn_id)
+        self.manifest_module = manifest_module
+        self.manifest = importlib.import_module(manifest_module)
+        self.namespace = namespace or self.hook.get_namespace() or "default"
+
+    # -- objects --------------------------------------------------------------------------------
+    def _custom(self) -> Any:
+        return self.hook.custom_object_client
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        """The object, or ``None`` when it does not exist."""
+        try:
+            return retry(self._custom().get_namespaced_custom_object)(
+                self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL, name)
+        except Exception as exc:
+            if api_status(exc) == 404:
+                return None
+            raise
+
+    def find(self, selector: str) -> list[dict[str, Any]]:
+        found = retry(self._custom().list_namespaced_custom_object)(
+            self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL,
+            label_selector=selector)
+        return list(found.get("items", []))
+
+    def create(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create the object; a 409 (it exists: a retried create, or another worker) reattaches to it.
+
+        Returns ``(object, created)``. Transient errors are retried; a create that reached the
+        server before its answer was lost comes back as 409 on the retry, so it never makes two.
+        """
+        name = body["metadata"]["name"]
+
+        def attempt() -> dict[str, Any]:
+            return self._custom().create_namespaced_custom_object(  # type: ignore[no-any-return]
+                self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL, body)
+
+        try:
+            return retry(attempt)(), True
+        except Exception as exc:
+            if api_status(exc) != 409:
+                raise KubernetesJobError(
+                    f"Cannot create {self.manifest.KIND} {self.namespace}/{name} through connection "
+                    f"{self.conn_id!r}: {_reason(exc)}") from exc
+        existing = self.get(name)
+        if existing is None:
+            raise KubernetesJobError(f"{self.manifest.KIND} {self.namespace}/{name} exists (409) but cannot be read")
+        log.info("%s %s/%s exists already: reattaching to it", self.manifest.KIND, self.namespace, name)
+        return existing, False
+
+    def delete(self, name: str) -> bool:
+        """Delete the object and what it owns (foreground); ``False`` if it was gone already (404)."""
+        try:
+            retry(self._custom().delete_namespaced_custom_object)(
+                self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL, name,
+                propagation_policy="Foreground")
+        except Exception as exc:
+            if api_status(exc) == 404:
+                return False
+            raise
+        return True
+
+    def annotate(self, name: str, annotations: Mapping[str, str]) -> None:
+        retry(self._custom().patch_namespaced_custom_object)(
+            self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL, name,
+            {"metadata": {"annotations": dict(annotations)}})
+
+    # -- pods, logs -----------------------------------------------------------------------------
+    def pods(self, selector: str) -> list[Any]:
+        return list(retry(self.hook.core_v1_client.list_namespaced_pod)(
+            self.namespace, label_selector=selector).items)
+
+    def log_pod(self, ref: JobRef) -> str | None:
+        """The pod whose log is the task's (driver, submitter, job runner, rank 0), once it exists."""
+        if ref.log_pod:
+            return ref.log_pod
+        if ref.log_selector:
+            pods = sorted(self.pods(ref.log_selector), key=lambda p: p.metadata.creation_timestamp or 0)
+            if pods:
+                return str(pods[-1].metadata.name)
+        return None
+
+    def log_tail(self, pod: str, container: str | None, lines: int = 200) -> str:
+        try:
+            return str(retry(self.hook.core_v1_client.read_namespaced_pod_log)(
+                pod, self.namespace, container=container or None, tail_lines=lines))
+        except Exception as exc:
+            return f"(no log from pod {pod}: {_reason(exc)})"
+
+    def stream_log(self, pod: str, container: str | None) -> Iterator[str]:
+        """The pod's log as it is written (ends when the container ends)."""
+        response = self.hook.core_v1_client.read_namespaced_pod_log(
+            pod, self.namespace, container=container or None, follow=True, _preload_content=False)
+        try:
+            for line in response.stream():
+                yield line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+        finally:
+            response.release_conn()
+
+    # -- sweeping kept failed objects -------------------------------------------------------------
+    def sweep_expired(self, now: float | None = None) -> list[str]:
+        """Delete this provider's kept failed objects whose expiry has passed; return their names."""
+        from airflow_provider_flyte.manifests.base import MANAGED_BY
+
+        selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+        current = time.time() if now is None else now
+        removed = []
+        for obj in self.find(selector):
+            expires = (obj.get("metadata", {}).get("annotations") or {}).get(EXPIRES_ANNOTATION)
+            if expires and _parse_time(expires) <= current and self.delete(obj["metadata"]["name"]):
+                removed.append(obj["metadata"]["name"])
+        if removed:
+            log.info("Deleted %d kept failed %s object(s) past their expiry: %s", len(removed),
+                     self.manifest.KIND, removed)
+        return removed
+
+
+def startup_problem(pods: list[Any]) -> tuple[str, bool] | None:
+    """``(reason, fatal)`` when a pod cannot start: an image or container error (fatal at once) or Unschedulable."""
+    for pod in pods:
+        name = pod.metadata.name
+        status = pod.status
+        for container in [*(status.init_container_statuses or []), *(status.container_statuses or [])]:
+            waiting = container.state.waiting if container.state else None
+            if waiting is not None and waiting.reason in FATAL_WAITING_REASONS:
+                return f"pod {name} container {container.name}: {waiting.reason}: {waiting.message or ''}".strip(), True
+        for condition in status.conditions or []:
+            if condition.type == "PodScheduled" and condition.status == "False" and condition.reason == "Unschedulable":
+                return f"pod {name}: Unschedulable: {condition.message or ''}".strip(), False
+    return None
+
+
+def selector_of(labels: Mapping[str, str], keys: tuple[str, ...] | None = None) -> str:
+    items = [(k, v) for k, v in sorted(labels.items()) if keys is None or k in keys or k.startswith("app.kubernetes")]
+    return ",".join(f"{k}={v}" for k, v in items)
+
+
+def expiry_stamp(seconds: float, now: float | None = None) -> str:
+    moment = (time.time() if now is None else now) + seconds
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str) -> float:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return float("inf")
+
+
+def _reason(exc: BaseException) -> str:
+    status = api_status(exc)
+    body = getattr(exc, "body", None)
+    message = ""
+    if body:
+        try:
+            import json
+
+            message = json.loads(body).get("message", "")
+        except Exception:
+            message = str(body)[:300]
+    return f"HTTP {status}: {message or getattr(exc, 'reason', '') or exc}" if status else str(exc)
+
+
+# -- watching: one decision rule for the worker's loop and the trigger ------------------------------
+def evaluate(ref: JobRef, obj: Mapping[str, Any] | None, pods: list[Any], *, started: float, now: float,
+             startup_timeout: float, deadline: float | None) -> dict[str, Any] | None:
+    """The final event for the job's current state, or ``None`` to keep waiting.
+
+    ``{"status": "succeeded" | "failed" | "timeout", "message": ..., "job": ref}``. A job that
+    cannot start (an image or container error) fails at once; one that is still not running
+    after ``startup_timeout`` (Unschedulable, an operator that never moves the status) fails
+    with the reason seen; ``deadline`` is the task's ``execution_timeout``.
+    """
+    def event(status: str, message: str) -> dict[str, Any]:
+        return {"status": status, "message": message, "job": ref.to_dict()}
+
+    if obj is None:
+        return event("failed", f"{ref.describe()} was deleted while the task waited for it")
+    state = ref.manifest.job_state(obj)
+    if state.done:
+        return event("succeeded" if state.succeeded else "failed",
+                     f"{state.phase}{': ' + state.message if state.message else ''}")
+    if deadline is not None and now >= deadline:
+        return event("timeout", f"the task's execution_timeout passed while {ref.describe()} was {state.phase}")
+    problem = startup_problem(pods)
+    if problem is not None and problem[1]:
+        return event("failed", f"{ref.describe()} cannot start: {problem[0]}")
+    running = any(getattr(pod.status, "phase", None) == "Running" for pod in pods) and state.phase not in (
+        "NEW", "New", "", "SUBMITTED", "Initializing", "Pending", "Created")
+    if not running and now - started > startup_timeout:
+        seen = problem[0] if problem else f"status stayed {state.phase!r}"
+        return event("failed", f"{ref.describe()} did not start within {startup_timeout:g} s ({seen})")
+    return None
+
+
+def wait(ref: JobRef, *, poll_interval: float, startup_timeout: float, deadline: float | None,
+         logger: Any = None, stream_logs: bool = True) -> dict[str, Any]:
+    """Wait in the worker until :func:`evaluate` gives a final event; stream the log pod meanwhile."""
+    out = logger or log
+    jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
+    started = time.monotonic()
+    streamed = threading.Event()
+    streamer: threading.Thread | None = None
+    while True:
+        obj = jobs.get(ref.name)
+        pods = jobs.pods(ref.selector) if ref.selector else []
+        now = time.monotonic()
+        final = evaluate(ref, obj, pods, started=started, now=now, startup_timeout=startup_timeout,
+                         deadline=None if deadline is None else started + (deadline - time.time()))
+        if final is not None:
+            if streamer is not None:
+                streamer.join(timeout=10)
+                if streamed.is_set():
+                    final["log"] = ""  # already in the task log
+            return final
+        if stream_logs and streamer is None:
+            pod = jobs.log_pod(ref)
+            if pod and any(p.metadata.name == pod and getattr(p.status, "phase", None) in ("Running", "Succeeded",
+                                                                                        "Failed") for p in pods):
+                streamer = threading.Thread(target=_stream, args=(jobs, ref, pod, out, streamed), daemon=True,
+                                            name="flyte-k8s-log")
+                streamer.start()
+        time.sleep(poll_interval)
+
+
+def _stream(jobs: KubernetesJobs, ref: JobRef, pod: str, out: Any, done: threading.Event) -> None:
+    try:
+        for chunk in jobs.stream_log(pod, ref.log_container):
+            for line in chunk.splitlines():
+                out.info("[%s] %s", pod, line.rstrip())
+        done.set()
+    except Exception as exc:  # the pod went away; the tail is fetched at the end instead
+        out.debug("Log stream of %s ended: %s", pod, exc)
+
+
+# -- the end of a run: shared by waiting in the worker and the deferred path -----------------------
+def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
+    """Read the outcome named by a final ``event``, delete (or keep) the object, return the result or raise."""
+    from airflow_provider_flyte.runtime.remote import RemoteTaskError, read_result
+
+    out = logger or log
+    jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
+    status = event.get("status")
+    log_text = event.get("log")
+    pod = jobs.log_pod(ref) if log_text is None else None
+    if pod:
+        log_text = jobs.log_tail(pod, ref.log_container)
+        out.info("Log of pod %s (%s):\n%s", pod, ref.describe(), str(log_text).rstrip())
+    if status == "succeeded":
+        try:
+            result = read_result(ref.spec_uri, conn_id=ref.staging_conn_id, where=f"in {ref.describe()}")
+        finally:
+            _dispose(jobs, ref, failed=False, out=out)
+        return result
+    reason = str(event.get("message") or status)
+    remote: BaseException | None = None
+    try:
+        read_result(ref.spec_uri, conn_id=ref.staging_conn_id, where=f"in {ref.describe()}")
+    except RemoteTaskError as exc:
+        remote = exc
+    except Exception:
+        remote = None
+    _dispose(jobs, ref, failed=True, out=out)
+    if status == "timeout":
+        from airflow.exceptions import AirflowTaskTimeout
+
+        raise AirflowTaskTimeout(f"{ref.describe()}: {reason}; the object was deleted")
+    detail = f"\n{remote}" if remote is not None else ""
+    raise KubernetesJobError(f"{ref.describe()} failed: {reason}{detail}") from remote
+
+
+def _dispose(jobs: KubernetesJobs, ref: JobRef, *, failed: bool, out: Any) -> None:
+    from airflow_provider_flyte.runtime import staging
+
+    if failed and ref.keep_failed_s > 0:
+        stamp = expiry_stamp(ref.keep_failed_s)
+        try:
+            jobs.annotate(ref.name, {EXPIRES_ANNOTATION: stamp})
+            out.warning("Keeping failed %s for debugging until %s (a later task deletes it)", ref.describe(), stamp)
+            return
+        except Exception:
+            out.warning("Could not annotate %s for keeping; deleting it", ref.describe(), exc_info=True)
+    if jobs.delete(ref.name):
+        out.info("Deleted %s", ref.describe())
+    try:
+        staging.cleanup_run(ref.spec_uri, conn_id=ref.staging_conn_id)
+    except Exception:
+        out.warning("Could not remove the staged run %s", ref.spec_uri, exc_info=True)
+
+
+def complete(event: Mapping[str, Any], *, logger: Any = None) -> Any:
+    """``execute_complete``: the trigger's final event -> the task's result (or its error)."""
+    return finish(JobRef.from_dict(event["job"]), event, logger=logger)
