@@ -64,7 +64,7 @@ class FlyteTaskDecorator(_TaskDecorator):  # type: ignore[type-arg]
                                        operator_class=self.operator_class)
         if env is not None:
             kwargs["env"] = env
-        return super().override(**kwargs)  # type: ignore[no-any-return]
+        return super().override(**kwargs)  # type: ignore[return-value]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         outer = running_task()
