@@ -20,7 +20,10 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch is pinned to the CPU wheel: an unpinned torch pulls a multi-GB CUDA build.
-.venv/bin/python -m pip install -q -e ".[${FLYTE_EXTRAS:-test}]" "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+# The distribution was renamed (airflow-provider-flyte -> airflow-provider-flyte-plugins): drop an old install.
+.venv/bin/python -m pip uninstall -q -y airflow-provider-flyte >/dev/null 2>&1 || true
+rm -rf src/airflow_provider_flyte.egg-info
+.venv/bin/python -m pip install -q -e ".[${FLYTE_EXTRAS:-all}]" --group dev "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; exit 1; }
 .venv/bin/python -c "import airflow_provider_flyte, pyspark, ray, dask, distributed, torch" 
 echo "setup done: $(.venv/bin/python -c 'import airflow, pyspark, ray, distributed, torch; print("airflow", airflow.__version__, "pyspark", pyspark.__version__, "ray", ray.__version__, "distributed", distributed.__version__, "torch", torch.__version__)')"

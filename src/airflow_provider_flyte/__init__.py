@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from airflow_provider_flyte._version import __version__
 
 __all__ = ["TaskEnvironment", "Resources", "flyte_task", "ctx", "TaskContext", "FlyteConfigError", "__version__"]
 

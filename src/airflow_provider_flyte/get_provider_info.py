@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow_provider_flyte import __version__, registry
+from airflow_provider_flyte import registry
+from airflow_provider_flyte._version import __version__
 
 #: The distribution name on PyPI (the import package stays ``airflow_provider_flyte``).
 DISTRIBUTION = "airflow-provider-flyte-plugins"
@@ -171,7 +172,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Flyte plugins (Spark, Ray, Dask, PyTorch Elastic)",
         "description": "flyte-sdk style distributed-compute plugins for Apache Airflow 3: "
         "run one task with Spark, Ray, Dask or PyTorch Elastic on the Airflow worker or on an existing "
-        "cluster named by a connection. Kubernetes: planned.",
+        "cluster named by a connection, or (preview) on an ephemeral Kubernetes cluster per task.",
         "versions": [__version__],
         "integrations": [
             {"integration-name": name, "external-doc-url": url, "tags": ["software"]}

@@ -57,7 +57,7 @@ class PluginEntry:
 
 
 #: The distribution name users install (``pip install "<name>[spark]"``).
-DISTRIBUTION = "airflow-provider-flyte"
+DISTRIBUTION = "airflow-provider-flyte-plugins"
 
 _BUILTIN = (
     PluginEntry(
