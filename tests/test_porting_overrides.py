@@ -38,3 +38,12 @@ def test_nested_calls_run_inline_sync_await_and_override(run):
         "ray_default", "ray_resources", "dask_default", "dask_env_vars", "timed_out", "in_time",
         "sync_outer", "async_outer",
     }
+
+
+def test_nested_scaling_example_sizes_the_inline_spark_run(dag_runner):
+    from tests.conftest import EXAMPLE_DAGS
+
+    result = dag_runner.run(EXAMPLE_DAGS / "example_flyte_nested_scaling.py", "example_flyte_nested_scaling",
+                            run_conf={"rows": 350_000})
+    assert result.state == "success", result.states
+    assert result.value("scaling_controller") == {"rows": 350_000, "executors": "4"}
