@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import glob
+import inspect
+import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte import registry
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig, is_template
 from airflow_provider_flyte.resources import Resources
+from airflow_provider_flyte.secrets import secrets_from_request
+from airflow_provider_flyte.user_code import project_root
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
 
-_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+#: Flyte's rule (``flyte._environment.is_snake_or_kebab_with_numbers``).
+_NAME_RE = re.compile(r"^[a-z0-9]+([_-][a-z0-9]+)*$")
+#: Flyte's limit; a longer description is truncated with this suffix, as Flyte's ``parse_description``.
+DESCRIPTION_LIMIT = 255
+_TRUNCATED = "...(tr.)"
+#: Flyte ``cache=`` values that mean "no cache" (the only ones Airflow can honour: it has no result cache).
+_NO_CACHE = (None, "disable")
+_THIS_PACKAGE = str(Path(__file__).resolve().parent)
 
 
 @dataclass
@@ -24,13 +37,24 @@ class TaskEnvironment:
 
     :param name: snake_case or kebab-case name of the environment.
     :param image: container image, used when the task runs on Kubernetes.
-    :param resources: CPU/memory, used to size local clusters and pods.
+    :param resources: CPU/memory/GPU/shm, used to size local clusters and pods.
     :param env_vars: environment variables for the task and the engine's workers.
     :param plugin_config: ``Spark``, ``RayJobConfig``, ``Dask`` or ``Elastic``.
     :param reusable: Flyte's reuse policy; not combinable with most plugin configs.
-    :param description: up to 255 characters, shown as the task's doc.
+    :param description: shown as the task's doc; longer than 255 characters is truncated, as Flyte does.
     :param conn_id: Airflow connection of an existing cluster; ``None`` runs on the worker.
-    :param include: files or folders that form the code bundle (default: the DAG folder).
+    :param include: extra files, folders or globs bundled with the code, relative to the file that
+        declares the environment; each must match something inside the project (checked at parse time).
+    :param secrets: ``"name"``, ``Secret(...)`` or a list: Airflow Variables/Connections exposed as env
+        vars or files (:mod:`airflow_provider_flyte.secrets`).
+    :param pod_template: a pod template (dict or ``kubernetes.client`` object), the base of the pods of
+        Kubernetes runs (a template *name* is refused: nothing here resolves names).
+    :param interruptible: let Kubernetes runs use spot/preemptible nodes (no effect on the worker).
+    :param depends_on: other environments (Flyte deploys them together; Airflow has no deployment
+        step, so this is recorded only).
+    :param cache: only ``"disable"`` (the default): Airflow has no task-result cache; other values are refused.
+    :param queue: the Airflow queue (``BaseOperator.queue``) the tasks run on.
+    :param service_account: Kubernetes service account of the job's pods.
     """
 
     name: str
@@ -42,21 +66,32 @@ class TaskEnvironment:
     description: str | None = None
     conn_id: str | None = None
     include: Sequence[str] = field(default_factory=tuple)
+    secrets: Any = None
+    pod_template: Any = None
+    interruptible: bool = False
+    depends_on: list[TaskEnvironment] = field(default_factory=list)
+    cache: Any = "disable"
+    queue: str | None = None
+    service_account: str | None = None
+    #: The file that declared the environment (relative ``include`` paths start from its folder).
+    declaring_file: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise FlyteConfigError(
-                "TaskEnvironment.name", self.name, "the name must be snake_case or kebab-case",
-                'use lowercase letters, digits, "_" or "-", e.g. "spark_env"',
+                "TaskEnvironment.name", self.name,
+                f"Environment name {self.name!r} must be in snake_case or kebab-case format.",
+                'use lowercase letters and digits separated by single "_" or "-", e.g. "spark_env"',
             )
-        if self.description is not None and len(self.description) > 255:
-            raise FlyteConfigError(
-                "TaskEnvironment.description", self.description, "longer than 255 characters",
-                "shorten the description",
-            )
-        if self.env_vars is not None and not all(
+        if self.description is not None:
+            if not isinstance(self.description, str):
+                raise FlyteConfigError("TaskEnvironment.description", self.description, "not a string",
+                                       "pass a short text")
+            if len(self.description) > DESCRIPTION_LIMIT:
+                self.description = self.description[: DESCRIPTION_LIMIT - len(_TRUNCATED)] + _TRUNCATED
+        if self.env_vars is not None and not (isinstance(self.env_vars, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()
-        ):
+        )):
             raise FlyteConfigError(
                 "TaskEnvironment.env_vars", self.env_vars, "keys and values must be strings",
                 "quote the values, e.g. {'OMP_NUM_THREADS': '4'}",
@@ -66,9 +101,39 @@ class TaskEnvironment:
                 "TaskEnvironment.resources", self.resources, "not a Resources object",
                 'use Resources(cpu="2", memory="4Gi")',
             )
+        self.secrets_list = secrets_from_request(self.secrets, field="TaskEnvironment.secrets")
+        if isinstance(self.pod_template, str):
+            raise FlyteConfigError("TaskEnvironment.pod_template", self.pod_template,
+                                   "a named pod template cannot be looked up on Airflow (Flyte's backend resolves "
+                                   "names; there is none here)",
+                                   "pass the template itself: a dict in Kubernetes form or a kubernetes.client "
+                                   "V1PodTemplateSpec/V1Pod")
+        if self.pod_template is not None and not isinstance(self.pod_template, dict) and not hasattr(
+            self.pod_template, "to_dict"
+        ):
+            raise FlyteConfigError("TaskEnvironment.pod_template", self.pod_template, "not a pod template",
+                                   "pass a dict in Kubernetes form or a kubernetes.client V1PodTemplateSpec/V1Pod")
+        if not isinstance(self.interruptible, bool):
+            raise FlyteConfigError("TaskEnvironment.interruptible", self.interruptible, "not a bool",
+                                   "pass True or False")
+        self.depends_on = list(self.depends_on or [])
+        for dep in self.depends_on:
+            if not isinstance(dep, TaskEnvironment):
+                raise FlyteConfigError("TaskEnvironment.depends_on", dep, "not a TaskEnvironment",
+                                       "list other TaskEnvironment objects")
+        check_cache(self.cache, field="TaskEnvironment.cache")
+        for key in ("queue", "service_account", "conn_id", "image"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise FlyteConfigError(f"TaskEnvironment.{key}", value, "not a string", f"pass {key} as a string")
         if isinstance(self.include, str):
-            self.include = (self.include,)
-        self.include = tuple(self.include)
+            raise FlyteConfigError("TaskEnvironment.include", self.include,
+                                   "Expected include to be a sequence of str paths, got a bare str",
+                                   f"wrap it in a tuple: include=({self.include!r},)")
+        self.include = tuple(self.include or ())
+        if self.declaring_file is None:
+            self.declaring_file = _declaring_file()
+        self.include_files = resolve_include(self.include, self.declaring_file)
         if self.plugin_config is not None:
             entry = validate_plugin_config(self.plugin_config, field="TaskEnvironment.plugin_config")
             if self.reusable and not (entry and entry.supports_reuse):
@@ -79,15 +144,93 @@ class TaskEnvironment:
                     "drop reusable=..., or run the plugin task in an environment of its own",
                 )
 
-    def clone_with(self, **changes: Any) -> TaskEnvironment:
-        """A copy with some fields changed, as ``flyte.TaskEnvironment.clone_with``."""
+    def clone_with(self, name: str | None = None, **changes: Any) -> TaskEnvironment:
+        """A copy with a new name and some fields changed, as ``flyte.TaskEnvironment.clone_with``.
+
+        ``env.clone_with("gpu_env", resources=Resources(gpu=1))``; unchanged fields are inherited.
+        """
+        known = {f.name for f in fields(self)} - {"declaring_file"}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise FlyteConfigError("TaskEnvironment.clone_with", unknown, "Unexpected keyword arguments",
+                                   f"use only {', '.join(sorted(known))}")
+        if name is not None:
+            changes["name"] = name
+        if "reusable" in changes and changes["reusable"] == "off":
+            changes["reusable"] = None
+        if "include" in changes:  # new include paths are relative to the caller's file
+            changes["declaring_file"] = _declaring_file()
         return replace(self, **changes)
 
     def task(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
-        """Flyte-style ``@env.task`` / ``@env.task(retries=2)``."""
+        """Flyte-style ``@env.task`` / ``@env.task(retries=2, timeout=600, short_name="...")``."""
         from airflow_provider_flyte.decorators.flyte import flyte_task
 
         return flyte_task(python_callable, env=self, **kwargs)
+
+    @property
+    def project_root(self) -> Path | None:
+        """The folder the code bundle is built from (the DAG folder that holds the declaring file)."""
+        return project_root(self.declaring_file) if self.declaring_file else None
+
+
+def check_cache(value: Any, *, field: str) -> None:
+    """Flyte's ``cache``: Airflow has no task-result cache, so only ``"disable"`` is accepted."""
+    if value in _NO_CACHE:
+        return
+    raise FlyteConfigError(
+        field, value, "Airflow has no task-result cache, so a Flyte cache policy cannot be honoured",
+        'drop cache= (or use cache="disable"); to skip work already done, check for its output first '
+        "(e.g. an ObjectStoragePath.exists() guard, or a ShortCircuitOperator)",
+    )
+
+
+def resolve_include(include: Sequence[str], declaring_file: str | None) -> tuple[str, ...]:
+    """The files ``include`` names, as absolute paths: relative entries start at the declaring file's
+    folder; folders are taken whole; globs are expanded. Each entry must match something inside the
+    project root, else :class:`FlyteConfigError` (at parse time)."""
+    if not include:
+        return ()
+    for item in include:
+        if not isinstance(item, str) or not item:
+            raise FlyteConfigError("TaskEnvironment.include", item, "include entries must be str paths",
+                                   'list paths or globs, e.g. include=("templates/*.html",)')
+    if declaring_file is None:
+        return ()
+    base = Path(declaring_file).resolve().parent
+    root = project_root(declaring_file) or base
+    found: list[str] = []
+    for item in include:
+        pattern = item if os.path.isabs(item) else str(base / item)
+        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(item) else (
+            [pattern] if os.path.exists(pattern) else [])
+        if not matches:
+            raise FlyteConfigError(
+                "TaskEnvironment.include", item, f"matches no file (looked for {pattern})",
+                f"include paths are relative to {base}; fix the path or glob, or remove it",
+            )
+        for match in matches:
+            path = Path(match).resolve()
+            if path != root and root not in path.parents:
+                raise FlyteConfigError(
+                    "TaskEnvironment.include", item, f"leaves the project ({path} is outside {root})",
+                    f"include only files inside {root}; put shared files in the project instead",
+                )
+            found.append(str(path))
+    return tuple(dict.fromkeys(found))
+
+
+def _declaring_file() -> str | None:
+    """The first file on the call stack outside this package: where the environment was declared."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") and os.path.exists(filename) and not os.path.abspath(filename).startswith(
+            _THIS_PACKAGE + os.sep
+        ):
+            return os.path.abspath(filename)
+        frame = frame.f_back
+    return None
 
 
 def validate_plugin_config(config: Any, *, field: str) -> registry.PluginEntry | None:

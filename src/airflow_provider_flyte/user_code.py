@@ -24,15 +24,13 @@ from typing import Any
 def project_root(dag_file: str | None, include: Iterable[str] = ()) -> Path | None:
     """The folder whose contents form the task's code.
 
-    ``TaskEnvironment(include=...)``'s first folder wins; otherwise the Airflow DAG folder
-    when it contains the DAG file; otherwise the deepest ``sys.path`` entry that contains
-    it (the bundle root Airflow added); otherwise the DAG file's own folder.
+    The Airflow DAG folder when it contains the DAG file; otherwise the deepest ``sys.path``
+    entry that contains it (the bundle root Airflow added); otherwise the DAG file's own folder.
+    ``include`` does not move the root (Flyte adds included files *next to* the code; they are
+    checked to lie inside this root when the ``TaskEnvironment`` is built); the argument is kept
+    for callers that pass it.
     """
-    for item in include:
-        path = Path(item)
-        if not path.is_absolute() and dag_file:
-            path = Path(dag_file).parent / path
-        return path.resolve() if path.is_dir() else path.resolve().parent
+    del include
     if not dag_file:
         return None
     dag_path = Path(dag_file).resolve()

@@ -117,8 +117,8 @@ def k8s_resources(resources: Resources | None) -> dict[str, dict[str, str]]:
             requests[key], limits[key] = quantity(value[0]), quantity(value[1])
         else:
             requests[key] = quantity(value)
-    if resources.gpu is not None:
-        limits[GPU_RESOURCE] = str(resources.gpu)
+    if resources.gpu is not None and resources.gpu_count > 0:  # issue 12: GPU(...)/Device/"A100:2" -> a count
+        limits[GPU_RESOURCE] = str(resources.gpu_count)
     out = {}
     if requests:
         out["requests"] = requests
@@ -211,7 +211,25 @@ def pod_template(
         k8s = k8s_resources(resources)
         if k8s:
             container["resources"] = k8s
+    if resources is not None and resources.shm is not None:
+        add_shared_memory(spec, container, resources.shm)
     return template
+
+
+#: Name of the memory-backed volume mounted at ``/dev/shm`` for ``Resources(shm=...)``.
+SHM_VOLUME = "flyte-shm"
+
+
+def add_shared_memory(spec: dict[str, Any], container: dict[str, Any], shm: str) -> None:
+    """``Resources(shm=...)``: a memory ``emptyDir`` at ``/dev/shm`` (``"auto"``: no size limit), unless present."""
+    mounts = container.setdefault("volumeMounts", [])
+    if any(m.get("mountPath") == "/dev/shm" for m in mounts):
+        return
+    empty_dir: dict[str, Any] = {"medium": "Memory"}
+    if shm != "auto":
+        empty_dir["sizeLimit"] = k8s_bytes(shm, field="Resources.shm")
+    spec.setdefault("volumes", []).append({"name": SHM_VOLUME, "emptyDir": empty_dir})
+    mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
 
 
 def with_labels(template: dict[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:

@@ -63,6 +63,11 @@ class FlyteOperator(BaseOperator):
         keep_failed_s: float | None = None,
         **kwargs: Any,
     ) -> None:
+        # Flyte's task parameters (resources=Resources(...), env_vars, timeout, short_name, secrets ...)
+        # become Airflow's or the environment's before BaseOperator sees them.
+        kwargs, env = flyte_to_airflow(kwargs, env, where=type(self).__name__, operator_class=type(self))
+        if env is not None and isinstance(env, TaskEnvironment) and env.queue and "queue" not in kwargs:
+            kwargs["queue"] = env.queue
         super().__init__(**kwargs)
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
@@ -213,6 +218,7 @@ def build_spec(task: TaskInfo, config: PluginConfig | None, env: TaskEnvironment
     """The plain-data spec the runner and hooks work from (the DAG author's objects stay here)."""
     from airflow_provider_flyte.runtime.registry import find
 
+    _check_nodes(config, conn_id)
     resources = env.resources if env else None
     return TaskSpec(
         task=task,
@@ -224,7 +230,163 @@ def build_spec(task: TaskInfo, config: PluginConfig | None, env: TaskEnvironment
         conn_id=conn_id,
         image=env.image if env else None,
         env_name=env.name if env else None,
+        secrets=tuple(secret.to_ref() for secret in env.secrets_list) if env else (),
+        pod_template=_pod_template_json(env.pod_template) if env else None,
+        service_account=env.service_account if env else None,
+        interruptible=bool(env.interruptible) if env else False,
     )
+
+
+def _check_nodes(config: PluginConfig | None, conn_id: str | None) -> None:
+    """A multi-node Elastic job needs a cluster: on the worker (no ``conn_id``) it would wait forever."""
+    max_nodes = getattr(config, "max_nodes", 1) if config is not None else 1
+    if conn_id is None and isinstance(max_nodes, int) and max_nodes > 1:
+        raise FlyteConfigError(
+            "Elastic.nnodes", getattr(config, "nnodes", max_nodes),
+            f"{max_nodes} nodes need a cluster, and this task has no conn_id, so it would run on the Airflow "
+            "worker, which is one node (its rendezvous would wait for nodes that never come)",
+            "use nnodes=1 with nproc_per_node=N processes on the worker, or set conn_id to a Kubernetes "
+            "connection (TaskEnvironment(conn_id=...)) to run the nodes as a PyTorchJob when Kubernetes mode "
+            "is available",
+        )
+
+
+def _pod_template_json(template: Any) -> dict[str, Any] | None:
+    """A pod template in the spec's JSON form: ``kubernetes.client`` objects become Kubernetes dicts."""
+    if template is None or isinstance(template, dict):
+        return template
+    from airflow_provider_flyte.manifests.base import as_dict
+
+    return as_dict(template, "TaskEnvironment.pod_template")
+
+
+# -- Flyte's task parameters -> Airflow's -------------------------------------------------------------
+
+#: Flyte's ``@env.task(...)`` / ``task.override(...)`` parameters this provider maps (docs/porting-from-flyte.md).
+FLYTE_TASK_PARAMS = ("short_name", "resources", "env_vars", "timeout", "retries", "plugin_config", "reusable",
+                     "secrets", "pod_template", "cache", "interruptible", "queue")
+#: Flyte parameters with no Airflow meaning, and why.
+FLYTE_UNSUPPORTED = {
+    "max_inline_io_bytes": "XCom's own size limits apply",
+    "links": "use the operator's extra links",
+    "report": "Flyte reports have no Airflow counterpart",
+    "docs": "use doc_md=",
+    "triggers": "schedule the DAG instead",
+    "entrypoint": "every Airflow task is shown in the DAG",
+    "produces_artifacts": "Flyte artifacts have no Airflow counterpart; use Assets (outlets=)",
+    "task_resolver": "Airflow loads tasks from the DAG file",
+    "name": "Name cannot be overridden (use task_id= or short_name=)",
+    "image": "Image cannot be overridden (set it on the TaskEnvironment)",
+    "interface": "Interface cannot be overridden",
+}
+_ENV_PARAMS = ("env_vars", "secrets", "pod_template", "reusable", "interruptible")
+_TASK_ID_RE = re.compile(r"^[\w.-]+$")
+
+
+def accepted_params(operator_class: type) -> set[str]:
+    """Every keyword the operator takes: its own, its bases' and ``BaseOperator``'s."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in operator_class.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        names.update(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                     and p.name != "self")
+    return names | {"dag", "task_group", "default_args", "params", "on_failure_fail_dagrun", "multiple_outputs"}
+
+
+def flyte_to_airflow(kwargs: Mapping[str, Any], env: Any, *, where: str, operator_class: type,
+                     check_unknown: bool = True) -> tuple[dict[str, Any], Any]:
+    """Map Flyte's task parameters onto Airflow's; returns ``(operator kwargs, environment)``.
+
+    ``resources=Resources(...)`` (Flyte's) goes to the environment; a dict stays Airflow's
+    ``BaseOperator.resources``. ``env_vars``, ``secrets``, ``pod_template``, ``reusable`` and
+    ``interruptible`` change a clone of the environment (Flyte's ``override`` replaces them);
+    ``timeout`` becomes ``execution_timeout``; ``short_name`` the task id (when it is a valid id and no
+    ``task_id`` is given) and the display name; ``cache`` is checked (only ``"disable"``); ``retries``
+    and ``queue`` are Airflow's own names. Unknown names raise :class:`FlyteConfigError` listing the
+    accepted ones.
+    """
+    from datetime import timedelta
+
+    from airflow_provider_flyte.environment import check_cache
+    from airflow_provider_flyte.resources import Resources
+
+    out = dict(kwargs)
+    changes: dict[str, Any] = {}
+    if isinstance(out.get("resources"), Resources):
+        changes["resources"] = out.pop("resources")
+    for key in _ENV_PARAMS:
+        if key in out:
+            value = out.pop(key)
+            if value is not None:
+                changes[key] = value
+    if "cache" in out:
+        check_cache(out.pop("cache"), field=f"{where}.cache")
+    if "timeout" in out:
+        timeout = out.pop("timeout")
+        if "execution_timeout" in out and timeout:
+            raise FlyteConfigError(f"{where}.timeout", timeout, "timeout and execution_timeout both given",
+                                   "pass one of them (Flyte's timeout becomes Airflow's execution_timeout)")
+        if timeout in (None, 0) or timeout == timedelta(0):
+            pass
+        elif isinstance(timeout, timedelta):
+            out["execution_timeout"] = timeout
+        elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+            out["execution_timeout"] = timedelta(seconds=timeout)
+        else:
+            raise FlyteConfigError(f"{where}.timeout", timeout, "not a timeout Airflow can enforce",
+                                   "pass seconds (int) or a timedelta; Flyte's Timeout(max_queued_time=...) "
+                                   "has no Airflow counterpart")
+    if "retries" in out and not isinstance(out["retries"], int) and hasattr(out["retries"], "count"):
+        out["retries"] = out["retries"].count  # Flyte's RetryStrategy(count=...)
+    if "short_name" in out:
+        short = out.pop("short_name")
+        if short is not None:
+            if not isinstance(short, str) or not short:
+                raise FlyteConfigError(f"{where}.short_name", short, "not a name", 'pass a string, e.g. "train"')
+            out.setdefault("task_display_name", short)
+            if "task_id" not in out and _TASK_ID_RE.match(short):
+                out["task_id"] = short
+    if check_unknown:
+        accepted = accepted_params(operator_class)
+        for key in list(out):
+            if key in accepted:
+                continue
+            if key in FLYTE_UNSUPPORTED:
+                raise FlyteConfigError(f"{where}.{key}", out[key], "a Flyte parameter with no Airflow meaning",
+                                       f"remove it ({FLYTE_UNSUPPORTED[key]})")
+            raise FlyteConfigError(
+                f"{where}.{key}", out[key], "not a Flyte or Airflow task parameter",
+                f"use one of Flyte's {', '.join(FLYTE_TASK_PARAMS)} or an Airflow BaseOperator argument "
+                "(task_id, retries, execution_timeout, pool, queue, ...)",
+            )
+    if changes:
+        env = _changed_env(env, changes, where=where, name=str(out.get("task_id") or "task"))
+    return out, env
+
+
+def _changed_env(env: Any, changes: dict[str, Any], *, where: str, name: str) -> TaskEnvironment:
+    if env is None:
+        slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "task"
+        return TaskEnvironment(name=slug, **changes)
+    if not isinstance(env, TaskEnvironment):
+        raise FlyteConfigError(f"{where}.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")')
+    reusable = changes.get("reusable", env.reusable)
+    if reusable not in (None, "off"):
+        for key in ("resources", "env_vars", "secrets"):
+            if key in changes:
+                raise FlyteConfigError(
+                    f"{where}.{key}", changes[key], f"Cannot override {key} when reusable is set.",
+                    "disable reusability in the same call (reusable='off') to override it",
+                )
+    return env.clone_with(**changes)
 
 
 _CONF_ACCESS = re.compile(r"\bdag_run\b[^}]*\bconf\b|\bconf\s*\.|\bconf\s*\[|\bvar\.|\bconn\.")

@@ -7,16 +7,18 @@ and the in-cluster entrypoint both call :class:`TaskRunner`; it imports neither.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.context import TaskContext, task_context
-from airflow_provider_flyte.runtime import registry
+from airflow_provider_flyte.runtime import environ, registry
 from airflow_provider_flyte.runtime.calls import call_maybe_async
 from airflow_provider_flyte.runtime.guards import interrupt_on_timeout, terminate_on_sigterm
 from airflow_provider_flyte.runtime.spec import TaskSpec
+from airflow_provider_flyte.secrets import exposed as exposed_secrets
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.hooks.base import FlyteEngineHook
@@ -55,16 +57,27 @@ class TaskRunner:
         """``pre`` → ``fn(*args, **kwargs)`` → ``post``; ``on_ready(hook)`` runs after ``pre`` (links)."""
         info = self.spec.task
         task_ctx = TaskContext(dag_id=info.dag_id, task_id=info.task_id, run_id=info.run_id,
-                               map_index=info.map_index, airflow_context=airflow_context)
-        if self.config is None:
-            with task_context(task_ctx):
-                return call_maybe_async(self.fn, args, kwargs)
+                               map_index=info.map_index, airflow_context=airflow_context,
+                               task=info, spec=self.spec, logger=self.log)  # issue 12: identity for ctx()
+        # issue 12: secrets (references in the spec) are resolved, masked and exposed here, before the
+        # engine starts, so its workers inherit them; undone when the run ends.
+        with exposed_secrets(self.spec.secrets, logger=self.log):
+            if self.config is None:
+                with environ_vars(self.spec.env_vars), task_context(task_ctx):
+                    return call_maybe_async(self.fn, args, kwargs)
+            return self._run_engine(task_ctx, args, kwargs, on_ready)
+
+    def _run_engine(self, task_ctx: TaskContext, args: Sequence[Any], kwargs: Mapping[str, Any],
+                    on_ready: Callable[[FlyteEngineHook[Any]], None] | None) -> Any:
+        assert self.config is not None
+        info = self.spec.task
         hook = self.make_hook()
         self.hook = hook
         self.log.info(
             "Running %s with %s %s (%s)", info.display_name, type(self.config).__name__,
             json.dumps(self.config.to_dict(), default=str, sort_keys=True), describe_placement(hook),
         )
+        task_ctx.placement = hook.placement
         with terminate_on_sigterm(), interrupt_on_timeout(hook) as timeout_guard, hook.session() as data:
             task_ctx.data.update(data)
             if on_ready is not None:
@@ -77,6 +90,19 @@ class TaskRunner:
         if self.hook is not None:
             self.log.info("Task killed: tearing down %s", self.hook.engine_name)
             self.hook.post()
+
+
+@contextlib.contextmanager
+def environ_vars(env_vars: Mapping[str, str]) -> Iterator[None]:
+    """The environment's ``env_vars`` around a run without an engine (hooks apply them in ``session()``)."""
+    if not env_vars:
+        yield
+        return
+    undo = environ.set_vars(dict(env_vars))
+    try:
+        yield
+    finally:
+        undo()
 
 
 def describe_placement(hook: FlyteEngineHook[Any]) -> str:

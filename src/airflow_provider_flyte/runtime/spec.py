@@ -47,6 +47,10 @@ class TaskSpec:
     :param env_name: the ``TaskEnvironment`` name, for logs.
     :param pod_template: Flyte's pod template (a plain dict), the base of the Kubernetes pods.
     :param options: how the placement runs (Kubernetes: ``deferrable``, ``startup_timeout``, ``deadline``...).
+    :param secrets: secret *references* (``Secret.to_ref()``: key, group, env var, mount), never values;
+        resolved where the task runs (issue 12).
+    :param service_account: Kubernetes service account for the job's pods.
+    :param interruptible: whether the job's pods may run on spot/preemptible nodes.
     """
 
     task: TaskInfo = field(default_factory=TaskInfo)
@@ -61,6 +65,10 @@ class TaskSpec:
     env_name: str | None = None
     pod_template: dict[str, Any] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # issue 12: Flyte's environment fields that only Kubernetes runs and the secret resolver read.
+    secrets: tuple[dict[str, Any], ...] = ()
+    service_account: str | None = None
+    interruptible: bool = False
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -102,6 +110,9 @@ class TaskSpec:
             "env_name": self.env_name,
             "pod_template": self.pod_template,
             "options": dict(self.options),
+            "secrets": [dict(ref) for ref in self.secrets],
+            "service_account": self.service_account,
+            "interruptible": self.interruptible,
         }
 
     @classmethod
@@ -134,6 +145,9 @@ class TaskSpec:
             env_name=data.get("env_name"),
             pod_template=data.get("pod_template"),
             options=dict(data.get("options") or {}),
+            secrets=tuple(dict(ref) for ref in data.get("secrets") or ()),
+            service_account=data.get("service_account"),
+            interruptible=bool(data.get("interruptible", False)),
         )
 
 

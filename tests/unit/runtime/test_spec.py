@@ -30,7 +30,7 @@ CONFIGS = [
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: type(c).__name__)
 def test_a_spec_round_trips_through_json_and_rebuilds_the_config(config, tmp_path):
     env = TaskEnvironment(name="e", resources=Resources(cpu=("1", "2"), memory="1Gi"), env_vars={"A": "1"},
-                          image="img:1", include=("pkg",))
+                          image="img:1", include=("test_spec.py",))
     task = TaskInfo(dag_id="d", task_id="t", run_id="r", map_index=2, try_number=3, dag_file="/x/d.py",
                     project_root=tmp_path)
     spec = build_spec(task, config.validated(), env, "conn")
