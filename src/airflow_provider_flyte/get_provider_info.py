@@ -154,9 +154,16 @@ CONFIG: dict[str, Any] = {
                 "version_added": "0.1.0", "type": "float", "example": "3600", "default": "0",
             },
             "kubernetes_object_url": {
-                "description": "Extra-link template for a task's Kubernetes job ({name}, {namespace}, {conn_id}).",
+                "description": "Extra-link template for a task's Kubernetes job ({name}, {namespace}, {conn_id}, {kind}).",
                 "version_added": "0.1.0", "type": "string",
-                "example": "https://dashboard.example/#/customresourcedefinition/{namespace}/{name}", "default": "",
+                "example": "https://dashboard.example/#/customresourcedefinition/{kind}/{namespace}/{name}",
+                "default": "",
+            },
+            "kubernetes_pod_url": {
+                "description": "Extra-link template for the job's driver / head / rank-0 pod ({pod} where the operator "
+                "names it, else {selector}; also {name}, {namespace}, {conn_id}, {kind}).",
+                "version_added": "0.1.0", "type": "string",
+                "example": "https://dashboard.example/#/pod/{namespace}/{pod}", "default": "",
             },
         },
     },
@@ -212,7 +219,7 @@ def get_provider_info() -> dict[str, Any]:
             for e in _ENGINES
         ],
         "connection-types": [_connection_type(conn_type) for conn_type in CONNECTION_FORMS],
-        "extra-links": [path for entry in registry.entries() for path in entry.link_paths],
+        "extra-links": registry.all_link_paths(),
         "task-decorators": [
             {"name": "flyte", "class-name": "airflow_provider_flyte.decorators.flyte.flyte_task"},
         ],

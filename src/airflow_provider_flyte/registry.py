@@ -2,6 +2,7 @@
 
 from airflow_provider_flyte.runtime.registry import (  # noqa: F401
     PluginEntry,
+    all_link_paths,
     all_links,
     entries,
     find,

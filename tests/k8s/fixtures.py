@@ -84,9 +84,14 @@ def k8s_cluster() -> Iterator[tuple[KubeApiServer, OperatorSimulator]]:
         pytest.skip(f"the pod sandbox is not available here: {exc}")
     try:
         yield server, sim
+        # after the package's tests: the API server holds no object and no simulated pod process lives
+        with contextlib.suppress(TimeoutError):
+            sim.wait_for(lambda: not server.leftovers() and not sim.live_processes(), timeout=15, what="all gone")
+        objects, processes = server.leftovers(), [_cmdline(p) for p in sim.live_processes()]
     finally:
         sim.stop()
         server.stop()
+    assert not objects and not processes, f"left after the tests: objects {objects}, processes {processes}"
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.runtime.spec import KUBERNETES
 
 #: ``TaskSpec.options`` keys this placement reads (the operator sets them).
@@ -86,11 +87,28 @@ class KubernetesPlacement:
 
         JobTarget.for_task(self.task, image=self.spec.image, command=["true"])  # the image is required
         self._name = job_name(self.task)
-        template = _conf("kubernetes_object_url")
-        if template:
-            self.links["kubernetes_object"] = template.format(name=self._name, namespace=self.option(NAMESPACE, ""),
-                                                              conn_id=self.conn_id)
+        self.record_links(self._name)
         return {}
+
+    def record_links(self, name: str) -> None:
+        """The job's and its driver pod's dashboard URLs, where ``[flyte] kubernetes_*_url`` templates are set."""
+        import importlib
+
+        values = {"name": name, "namespace": self.option(NAMESPACE) or _conf("kubernetes_namespace") or "default",
+                  "conn_id": self.conn_id or "", "kind": importlib.import_module(self.manifest_module).KIND}
+        source = self.log_source(name)
+        pod = {"pod": source.get("log_pod", ""), "selector": source.get("log_selector", "")}
+        for key, option, extra in (("kubernetes_object", "kubernetes_object_url", {}),
+                                   ("kubernetes_pod", "kubernetes_pod_url", pod)):
+            template = _conf(option)
+            if not template:
+                continue
+            try:
+                self.links[key] = template.format(**values, **extra)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise FlyteConfigError(f"[flyte] {option}", template, f"cannot be filled in ({exc!r})",
+                                       "use only {name}, {namespace}, {conn_id}, {kind}"
+                                       + (", {pod}, {selector}" if extra else "")) from None
 
     def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         from airflow_provider_flyte.runtime import kubernetes_run as k8s

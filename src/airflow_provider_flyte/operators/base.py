@@ -16,6 +16,7 @@ from airflow.sdk.bases.decorator import determine_kwargs
 
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
 from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
 from airflow_provider_flyte.runtime.runner import TaskRunner
 from airflow_provider_flyte.runtime.spec import TaskSpec
@@ -93,6 +94,8 @@ class FlyteOperator(BaseOperator):
         if env is not None and env.description and not self.doc_md:
             self.doc_md = env.description
         self._runner: TaskRunner | None = None
+        #: the URLs this try recorded for its extra links (read by the link classes at the end of the task)
+        self.flyte_links: dict[str, str] = {}
 
     def _check_config(self, config: Any) -> None:
         field = f"{type(self).__name__}.plugin_config"
@@ -160,6 +163,9 @@ class FlyteOperator(BaseOperator):
         """Resume after a deferred remote run (Kubernetes): read its outcome, clean up, return the result."""
         from airflow_provider_flyte.runtime.remote import complete_deferred
 
+        ti = context["ti"]
+        recorded = ti.xcom_pull(task_ids=ti.task_id, key=LINKS_XCOM_KEY, map_indexes=ti.map_index)
+        self.flyte_links = dict(recorded) if isinstance(recorded, dict) else {}
         return complete_deferred(event, logger=self.log)
 
     def task_spec(self, context: Context, config: PluginConfig | None) -> TaskSpec:
@@ -193,6 +199,9 @@ class FlyteOperator(BaseOperator):
         for key, url in links.items():
             self.log.info("%s: %s", key, url)
             context["ti"].xcom_push(key=xcom_key(key), value=url)
+        self.flyte_links.update(links)
+        # all of them in one key, always written: a task resumed after deferral reads them back
+        context["ti"].xcom_push(key=LINKS_XCOM_KEY, value=dict(self.flyte_links))
 
     def resolved_config(self) -> PluginConfig | None:
         """The rendered plugin config, converted to its declared types and validated."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_flyte.links.dask import DaskDashboardLink
+from airflow_provider_flyte.links.kubernetes import kubernetes_links
 from airflow_provider_flyte.operators.base import FlyteOperator
 from airflow_provider_flyte.plugins.dask import Dask
 
@@ -17,4 +18,4 @@ class FlyteDaskOperator(FlyteOperator):
 
     plugin_type = Dask
     ui_color = "#fdb462"
-    operator_extra_links = (DaskDashboardLink(),)
+    operator_extra_links = (DaskDashboardLink(), *kubernetes_links())

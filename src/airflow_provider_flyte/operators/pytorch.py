@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_flyte.links.kubernetes import kubernetes_links
 from airflow_provider_flyte.operators.base import FlyteOperator
 from airflow_provider_flyte.plugins.pytorch import Elastic
 
@@ -15,3 +16,4 @@ class FlyteElasticOperator(FlyteOperator):
 
     plugin_type = Elastic
     ui_color = "#ee4c2c"
+    operator_extra_links = kubernetes_links()

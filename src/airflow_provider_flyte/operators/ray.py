@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_flyte.links.kubernetes import kubernetes_links
 from airflow_provider_flyte.links.ray import RayDashboardLink
 from airflow_provider_flyte.operators.base import FlyteOperator
 from airflow_provider_flyte.plugins.ray import RayJobConfig
@@ -18,4 +19,4 @@ class FlyteRayOperator(FlyteOperator):
 
     plugin_type = RayJobConfig
     ui_color = "#028cf0"
-    operator_extra_links = (RayDashboardLink(),)
+    operator_extra_links = (RayDashboardLink(), *kubernetes_links())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_flyte.links.kubernetes import kubernetes_links
 from airflow_provider_flyte.links.spark import SparkUILink
 from airflow_provider_flyte.operators.base import FlyteOperator
 from airflow_provider_flyte.plugins.spark import Spark
@@ -18,4 +19,4 @@ class FlyteSparkOperator(FlyteOperator):
 
     plugin_type = Spark
     ui_color = "#e25a1c"
-    operator_extra_links = (SparkUILink(),)
+    operator_extra_links = (SparkUILink(), *kubernetes_links())

@@ -371,7 +371,7 @@ def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
         remote = None
     _dispose(jobs, ref, failed=True, out=out)
     if status == "timeout":
-        from airflow.exceptions import AirflowTaskTimeout
+        from airflow.providers.common.compat.sdk import AirflowTaskTimeout
 
         raise AirflowTaskTimeout(f"{ref.describe()}: {reason}; the object was deleted")
     detail = f"\n{remote}" if remote is not None else ""

@@ -129,8 +129,19 @@ def entries() -> list[PluginEntry]:
 
 
 def all_links() -> tuple[Any, ...]:
-    """One instance of every registered engine's extra-link classes (for the generic operator)."""
-    return tuple(_load(path)() for entry in _entries.values() for path in entry.link_paths)
+    """One instance of every registered engine's extra-link classes and the placements' (for the generic operator)."""
+    return tuple(_load(path)() for path in all_link_paths())
+
+
+#: links of placements every engine can use (the Kubernetes job and its pod)
+PLACEMENT_LINK_PATHS = ("airflow_provider_flyte.links.kubernetes.KubernetesJobLink",
+                        "airflow_provider_flyte.links.kubernetes.KubernetesPodLink")
+
+
+def all_link_paths() -> list[str]:
+    """Import paths of every extra link: each engine's, then the placements' (provider info lists them)."""
+    paths = [path for entry in _entries.values() for path in entry.link_paths]
+    return paths + [path for path in PLACEMENT_LINK_PATHS if path not in paths]
 
 
 def registered_names() -> list[str]:
