@@ -39,14 +39,16 @@ def conn(dask_cluster: DaskCluster, monkeypatch):
     return monkeypatch
 
 
-def _link_xcoms(run_id: str) -> dict[str, str]:
+def _link_xcoms(run_id: str, key: str | None = None) -> dict[str, str]:
+    """The dashboard URL each task recorded (``flyte_link_dask_dashboard``), or the XCom ``key``."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     from airflow_provider_flyte.links.base import xcom_key
 
     with create_session() as session:
-        rows = session.query(XComModel).filter_by(dag_id="dask_cluster", run_id=run_id, key=xcom_key("dask_dashboard"))
+        rows = session.query(XComModel).filter_by(dag_id="dask_cluster", run_id=run_id,
+                                                  key=key or xcom_key("dask_dashboard"))
         return {x.task_id: x.value for x in rows}
 
 
@@ -110,6 +112,10 @@ def test_submitted_functions_import_the_dag_folder_package_via_the_bundle(dag_ru
 
     links = _link_xcoms(result.run_id)
     assert links == {"on_cluster": dask_cluster.dashboard_url, "late_worker": dask_cluster.dashboard_url}
+    # what Airflow stored for the UI's buttons at the end of each task
+    ui = _link_xcoms(result.run_id, "_link_DaskDashboardLink")
+    assert ui["on_cluster"] == ui["late_worker"] == dask_cluster.dashboard_url
+    assert _link_xcoms(result.run_id, "_link_KubernetesJobLink")["on_cluster"] == ""  # unused: empty
     with urllib.request.urlopen(dask_cluster.dashboard_url, timeout=10) as resp:
         assert resp.status == 200
     assert any(isinstance(link, DaskDashboardLink) for link in FlyteDaskOperator.operator_extra_links)
