@@ -255,8 +255,7 @@ def _check_nodes(config: PluginConfig | None, conn_id: str | None) -> None:
             f"{max_nodes} nodes need a cluster, and this task has no conn_id, so it would run on the Airflow "
             "worker, which is one node (its rendezvous would wait for nodes that never come)",
             "use nnodes=1 with nproc_per_node=N processes on the worker, or set conn_id to a Kubernetes "
-            "connection (TaskEnvironment(conn_id=...)) to run the nodes as a PyTorchJob when Kubernetes mode "
-            "is available",
+            "connection (TaskEnvironment(conn_id=...)) to run the nodes as a PyTorchJob (docs/kubernetes.md)",
         )
 
 
