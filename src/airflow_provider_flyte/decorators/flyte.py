@@ -23,7 +23,7 @@ from airflow_provider_flyte import registry
 from airflow_provider_flyte.context import TaskContext, ctx
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.operators.base import FlyteOperator, build_spec, flyte_to_airflow
+from airflow_provider_flyte.operators.base import FlyteOperator, build_spec, check_nodes, flyte_to_airflow
 
 
 class _FlyteDecoratedOperator(DecoratedOperator, FlyteOperator):  # type: ignore[misc]
@@ -94,6 +94,7 @@ class FlyteTaskDecorator(_TaskDecorator):  # type: ignore[type-arg]
             dag_id=outer.dag_id or "adhoc", task_id=outer.task_id or "task", run_id=outer.run_id,
             map_index=outer.map_index if outer.map_index is not None else -1)
         info = dataclasses.replace(outer_info, task_id=f"{outer_info.task_id}.{name}")
+        check_nodes(config, conn_id)
         spec = build_spec(info, config, env, conn_id)
         log = outer.logger or logging.getLogger("airflow.task")
         runner = TaskRunner(spec, config, self.function, logger=log)

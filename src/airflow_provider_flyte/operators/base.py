@@ -170,6 +170,7 @@ class FlyteOperator(BaseOperator):
 
     def task_spec(self, context: Context, config: PluginConfig | None) -> TaskSpec:
         """The run's :class:`TaskSpec`: identity and code location from ``context``, the rest from ``env``."""
+        check_nodes(config, self.conn_id)
         spec = build_spec(TaskInfo.from_context(context, include=tuple(self.env.include) if self.env else ()),
                           config, self.env, self.conn_id)
         return spec.with_changes(options=self.placement_options())
@@ -227,7 +228,6 @@ def build_spec(task: TaskInfo, config: PluginConfig | None, env: TaskEnvironment
     """The plain-data spec the runner and hooks work from (the DAG author's objects stay here)."""
     from airflow_provider_flyte.runtime.registry import find
 
-    _check_nodes(config, conn_id)
     resources = env.resources if env else None
     return TaskSpec(
         task=task,
@@ -246,7 +246,7 @@ def build_spec(task: TaskInfo, config: PluginConfig | None, env: TaskEnvironment
     )
 
 
-def _check_nodes(config: PluginConfig | None, conn_id: str | None) -> None:
+def check_nodes(config: PluginConfig | None, conn_id: str | None) -> None:
     """A multi-node Elastic job needs a cluster: on the worker (no ``conn_id``) it would wait forever."""
     max_nodes = getattr(config, "max_nodes", 1) if config is not None else 1
     if conn_id is None and isinstance(max_nodes, int) and max_nodes > 1:
