@@ -81,6 +81,8 @@ class Standalone:
         self.pgid: int | None = None
         self._seen: dict[int, psutil.Process] = {}
         self._client: httpx.Client | None = None
+        #: process groups started by :meth:`spawn`, stopped with the standalone
+        self.extra_pgids: list[int] = []
 
     # -- lifecycle --------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -159,19 +161,51 @@ class Standalone:
             self._client.close()
         self._remember_group()
         procs = list(self._seen.values())
-        _killpg(self.pgid, signal.SIGTERM)
+        for pgid in (self.pgid, *self.extra_pgids):
+            _killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while alive(procs) and time.monotonic() < deadline:
             time.sleep(0.5)
         for proc in alive(procs):
             with suppress(psutil.NoSuchProcess):
                 proc.kill()
-        _killpg(self.pgid, signal.SIGKILL)
+        for pgid in (self.pgid, *self.extra_pgids):
+            _killpg(pgid, signal.SIGKILL)
         with suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=30)
         time.sleep(1)
         survivors = alive(procs) + [p for p in alive(self.group()) if p.pid not in self._seen]
         return [f"{p.pid} {_cmdline(p)}" for p in survivors]
+
+    def component(self, name: str) -> list[psutil.Process]:
+        """The group's processes of one component (``airflow <name>``, e.g. ``triggerer``), children included."""
+        found = []
+        for proc in self.group():
+            cmd = _cmdline(proc).split()  # [python,] .../airflow <name> ...
+            if any(Path(a).name == "airflow" and b == name for a, b in zip(cmd, cmd[1:], strict=False)):
+                found.append(proc)
+                found.extend(proc.children(recursive=True))
+        return found
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``airflow <args>`` (e.g. a replacement triggerer) with the standalone's env.
+
+        It runs in a session of its own (a process cannot join the standalone's group from another
+        session) and is stopped with the standalone by :meth:`stop`, which counts it as part of
+        the group; its output goes to ``<home>/<args[0]>-<n>.log``.
+        """
+        if self.pgid is None:
+            self.fail("the standalone is not started")
+        count = len(list(self.home.glob(f"{args[0]}-*.log")))
+        log = (self.home / f"{args[0]}-{count + 1}.log").open("wb")
+        try:
+            proc = subprocess.Popen([str(self.home / "bin" / "airflow"), *args], env=self.env(), cwd=str(self.home),
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            self.extra_pgids.append(proc.pid)
+            return proc
+        finally:
+            log.close()
 
     def cleanup(self) -> None:
         shutil.rmtree(self.home, ignore_errors=True)
@@ -182,7 +216,7 @@ class Standalone:
         found: dict[int, psutil.Process] = {}
         for proc in psutil.process_iter():
             try:
-                if os.getpgid(proc.pid) == self.pgid:
+                if os.getpgid(proc.pid) in (self.pgid, *self.extra_pgids):
                     found[proc.pid] = proc
                     for child in proc.children(recursive=True):
                         found[child.pid] = child

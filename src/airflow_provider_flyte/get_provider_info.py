@@ -153,6 +153,22 @@ CONFIG: dict[str, Any] = {
                 "description": "Keep a failed Kubernetes job this many seconds for debugging (0: delete it at once).",
                 "version_added": "0.1.0", "type": "float", "example": "3600", "default": "0",
             },
+            "kubernetes_service_account": {
+                "description": "Service account of a Kubernetes job's pods when neither the task (TaskEnvironment("
+                               "service_account=...)) nor the connection's extra service_account names one.",
+                "version_added": "0.1.0", "type": "string", "example": "flyte-jobs", "default": "",
+            },
+            "kubernetes_interruptible_tolerations": {
+                "description": "JSON list of tolerations added to the pods of an interruptible task's job "
+                               "(a Spark driver excepted, as in Flyte).",
+                "version_added": "0.1.0", "type": "string",
+                "example": '[{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]', "default": "",
+            },
+            "kubernetes_interruptible_node_selector": {
+                "description": "JSON object of node labels required by the pods of an interruptible task's job "
+                               "(a Spark driver excepted).",
+                "version_added": "0.1.0", "type": "string", "example": '{"node-pool": "spot"}', "default": "",
+            },
             "kubernetes_object_url": {
                 "description": "Extra-link template for a task's Kubernetes job ({name}, {namespace}, {conn_id}, {kind}).",
                 "version_added": "0.1.0", "type": "string",

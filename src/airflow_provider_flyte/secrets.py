@@ -165,7 +165,7 @@ def exposed(refs: Sequence[Mapping[str, Any]], *, logger: Any = None) -> Iterato
     try:
         for ref in refs:
             secret = from_ref(ref)
-            value = resolve(secret)
+            value = _from_env(ref) if ref.get("from_env") else resolve(secret)
             mask(value, secret.as_env_var or secret.key)
             if secret.mount:
                 if folder is None:
@@ -189,6 +189,16 @@ def exposed(refs: Sequence[Mapping[str, Any]], *, logger: Any = None) -> Iterato
             step()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _from_env(ref: Mapping[str, Any]) -> str:
+    """In a Kubernetes pod: the value the job's Secret put in ``ref["from_env"]``."""
+    name = str(ref["from_env"])
+    value = os.environ.get(name)
+    if value is None:
+        raise FlyteConfigError("secrets", ref.get("key"), f"the pod has no env var {name} (the job's Secret)",
+                               "keep the provider's env entries in pod templates; see docs/kubernetes.md, 'Secrets'")
+    return value
 
 
 def _set_env(key: str, value: str) -> Callable[[], None]:

@@ -46,3 +46,21 @@ def elastic_all_reduce() -> dict[str, int]:
 
 def fails() -> None:
     remote_helpers.square("not a number")  # type: ignore[arg-type]
+
+
+def dask_secret_digests() -> dict[str, str]:
+    """Digests (never values) of the secrets as the task, its file and a Dask worker in another pod see them."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from distributed import Client
+
+    def digest(text: str | None) -> str:
+        return hashlib.sha256((text or "").encode()).hexdigest()
+
+    client = Client()
+    on_workers = client.run(lambda: digest(os.environ.get("API_TOKEN")))
+    secret_file = Path(os.environ["FLYTE_SECRETS_DEFAULT_DIR"]) / "db_password"
+    return {"env": digest(os.environ.get("API_TOKEN")), "file": digest(secret_file.read_text()),
+            "worker": sorted(set(on_workers.values()))[0]}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.manifests import pod_settings
 from airflow_provider_flyte.runtime.spec import KUBERNETES
 
 #: ``TaskSpec.options`` keys this placement reads (the operator sets them).
@@ -127,14 +128,26 @@ class KubernetesPlacement:
         }
         obj = self._reattachable(jobs, labels)
         if obj is None:
-            staged = stage_task(self.spec, fn, args, kwargs, run_key=self._name)
+            # secrets travel as a Kubernetes Secret the pods read; the staged spec only says which env var
+            refs = [{**dict(ref), "from_env": ref.get("as_env_var") or pod_settings.secret_env_name(i)}
+                    for i, ref in enumerate(self.spec.secrets)]
+            staged = stage_task(self.spec.with_changes(secrets=tuple(refs)), fn, args, kwargs, run_key=self._name)
             target = self.job_target(staged.spec_uri, jobs.namespace)
             body = self.build_body(target)
             body["metadata"].setdefault("annotations", {}).update({
                 k8s.SPEC_ANNOTATION: staged.spec_uri,
                 **({k8s.STAGING_CONN_ANNOTATION: staged.conn_id} if staged.conn_id else {}),
             })
-            obj, created = jobs.create(body)
+            self.apply_pod_settings(body, jobs, [r["from_env"] for r in refs])
+            secret = self._create_secret(jobs, labels) if refs else None
+            try:
+                obj, created = jobs.create(body)
+            except BaseException:
+                if secret:
+                    jobs.delete_secret(secret)
+                raise
+            if secret:
+                jobs.own_secret(secret, obj)
             self.log.info("%s %s/%s %s", jobs.manifest.KIND, jobs.namespace, obj["metadata"]["name"],
                           "created" if created else "already existed: reattached")
         annotations = obj["metadata"].get("annotations") or {}
@@ -176,6 +189,33 @@ class KubernetesPlacement:
         kwargs = {"pod_template": self.spec.pod_template} if getattr(self.spec, "pod_template", None) else {}
         return module.build_manifest(self.config, target, **kwargs)  # type: ignore[no-any-return]
 
+    def apply_pod_settings(self, body: dict[str, Any], jobs: Any, secret_env: Sequence[str]) -> None:
+        """Secrets (as env from the job's Secret), service account and interruptible nodes on every pod."""
+        interruptible = bool(getattr(self.spec, "interruptible", False))
+        pod_settings.apply_pod_settings(
+            body, secret_env=secret_env, job_name=body["metadata"]["name"],
+            service_account=self.spec.service_account or jobs.connection_extra("service_account")
+            or _conf("kubernetes_service_account"),
+            interruptible=interruptible,
+            tolerations=_json_conf("kubernetes_interruptible_tolerations", list) if interruptible else [],
+            node_selector=_json_conf("kubernetes_interruptible_node_selector", dict) if interruptible else {},
+        )
+
+    def _create_secret(self, jobs: Any, labels: Mapping[str, str]) -> str:
+        """Resolve the task's secrets here (Airflow's Variables and Connections), mask them, store them as a Secret."""
+        from airflow_provider_flyte import secrets
+
+        values = []
+        for ref in self.spec.secrets:
+            secret = secrets.from_ref(ref)
+            value = secrets.resolve(secret)
+            secrets.mask(value, secret.as_env_var or secret.key)
+            values.append(value)
+        body = pod_settings.secret_manifest(self._name, jobs.namespace, labels, values)
+        name = jobs.create_secret(body)
+        self.log.info("Secret %s/%s holds the task's %d secret(s) (values masked)", jobs.namespace, name, len(values))
+        return name
+
     def _reattachable(self, jobs: Any, labels: Mapping[str, str]) -> dict[str, Any] | None:
         """A job of an earlier try (or this one) of the same task that is still running: reattach instead of a duplicate."""
         from airflow_provider_flyte.runtime import kubernetes_run as k8s
@@ -204,6 +244,25 @@ class KubernetesPlacement:
 
     def interrupt(self) -> None:
         """The worker waits in ``time.sleep``/HTTP calls, which the timeout interrupts by itself."""
+
+
+def _json_conf(key: str, kind: type) -> Any:
+    """A ``[flyte]`` option holding JSON of type ``kind`` (empty when unset)."""
+    import json
+
+    raw = _conf(key)
+    if not raw:
+        return kind()
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise FlyteConfigError(f"[flyte] {key}", raw, f"not JSON ({exc})",
+                               'use e.g. [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]'
+                               if kind is list else 'use e.g. {"node-pool": "spot"}') from None
+    if not isinstance(value, kind):
+        raise FlyteConfigError(f"[flyte] {key}", raw, f"must be a JSON {'list' if kind is list else 'object'}",
+                               "see docs/kubernetes.md, 'Interruptible tasks'")
+    return value
 
 
 def _conf(key: str) -> str | None:

@@ -157,6 +157,47 @@ class KubernetesJobs:
         log.info("%s %s/%s exists already: reattaching to it", self.manifest.KIND, self.namespace, name)
         return existing, False
 
+    # -- the job's Secret (the task's secret values; owned by the job, so deleted with it) ----------
+    def connection_extra(self, key: str) -> str | None:
+        """A field of the kubernetes connection's extras (``service_account``), if set."""
+        try:
+            value = self.hook._get_field(key)
+        except Exception:
+            return None
+        return str(value) if value else None
+
+    def create_secret(self, body: dict[str, Any]) -> str:
+        """Create the Secret; one that exists (a retried create, an earlier try) is replaced with these values."""
+        core = self.hook.core_v1_client
+        name = str(body["metadata"]["name"])
+        try:
+            retry(core.create_namespaced_secret)(self.namespace, body)
+        except Exception as exc:
+            if api_status(exc) != 409:
+                raise KubernetesJobError(f"Cannot create Secret {self.namespace}/{name} through connection "
+                                         f"{self.conn_id!r}: {_reason(exc)}") from exc
+            retry(core.replace_namespaced_secret)(name, self.namespace, body)
+        return name
+
+    def own_secret(self, name: str, owner: Mapping[str, Any]) -> None:
+        """Make the job the Secret's owner: Kubernetes' garbage collector deletes it with the job."""
+        meta = owner["metadata"]
+        ref = {"apiVersion": owner.get("apiVersion") or f"{self.manifest.GROUP}/{self.manifest.VERSION}",
+               "kind": self.manifest.KIND, "name": meta["name"], "uid": meta["uid"], "blockOwnerDeletion": True}
+        try:
+            retry(self.hook.core_v1_client.patch_namespaced_secret)(
+                name, self.namespace, {"metadata": {"ownerReferences": [ref]}})
+        except Exception as exc:
+            log.warning("Could not make %s the owner of Secret %s (%s): deleting the Secret with the job instead",
+                        meta["name"], name, _reason(exc))
+
+    def delete_secret(self, name: str) -> None:
+        try:
+            retry(self.hook.core_v1_client.delete_namespaced_secret)(name, self.namespace)
+        except Exception as exc:
+            if api_status(exc) != 404:
+                log.warning("Could not delete Secret %s/%s: %s", self.namespace, name, _reason(exc))
+
     def delete(self, name: str) -> bool:
         """Delete the object and what it owns (foreground); ``False`` if it was gone already (404)."""
         try:
@@ -191,8 +232,14 @@ class KubernetesJobs:
 
     def log_tail(self, pod: str, container: str | None, lines: int = 200) -> str:
         try:
-            return str(retry(self.hook.core_v1_client.read_namespaced_pod_log)(
-                pod, self.namespace, container=container or None, tail_lines=lines))
+            # the raw body: kubernetes client 36 deserializes a log to the str of its bytes ("b'...'")
+            response = retry(self.hook.core_v1_client.read_namespaced_pod_log)(
+                pod, self.namespace, container=container or None, tail_lines=lines, _preload_content=False)
+            try:
+                data = response.data
+            finally:
+                response.release_conn()
+            return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         except Exception as exc:
             return f"(no log from pod {pod}: {_reason(exc)})"
 

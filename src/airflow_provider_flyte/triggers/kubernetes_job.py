@@ -5,7 +5,8 @@ kind, the staged spec's URI) and resolves credentials inside the triggerer throu
 provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker. It polls the
 object and its pods, applies the same decision rule as a worker that waits
 (:func:`airflow_provider_flyte.runtime.kubernetes_run.evaluate`) and yields exactly one final
-event. ``on_kill`` (the task was marked failed or cleared while deferred) deletes the object; a
+event. ``on_kill`` (the task was marked failed or cleared while deferred) deletes the object and
+the staged run; a
 triggerer restart does not (the trigger is handed to another triggerer and goes on waiting).
 """
 
@@ -116,3 +117,14 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
             except Exception as exc:
                 if api_status(exc) != 404:
                     raise
+        await asyncio.to_thread(self._remove_staged_run)
+
+    def _remove_staged_run(self) -> None:
+        """The staged spec, bundle and payload of the killed run: nobody reads its outcome now."""
+        from airflow_provider_flyte.runtime import staging
+
+        ref = self.ref
+        try:
+            staging.cleanup_run(ref.spec_uri, conn_id=ref.staging_conn_id)
+        except Exception:
+            self.log.warning("Could not remove the staged run %s", ref.spec_uri, exc_info=True)
