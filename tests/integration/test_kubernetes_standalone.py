@@ -37,7 +37,9 @@ def server(k8s_cluster: tuple[KubeApiServer, OperatorSimulator], tmp_path_factor
     env = {**api.connection_env(CONN_ID), "FLYTE_TEST_CONN_ID": CONN_ID,
            "AIRFLOW__FLYTE__STAGING_URI": f"file://{store}",
            "AIRFLOW__FLYTE__KUBERNETES_DEFERRABLE": "true",
-           "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600"}
+           "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+           # a killed triggerer's triggers move to another once its heartbeat is this stale
+           "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15"}
     standalone = Standalone([DAG_FILE], parallelism=4, extra_env=env)
     try:
         standalone.start()
@@ -131,14 +133,18 @@ def test_marking_a_deferred_task_failed_deletes_its_object_within_10_s(server: S
     print(f"object deleted {took:.1f} s after the task was marked failed")
 
 
-def test_restarting_the_triggerer_mid_wait_neither_loses_nor_duplicates_the_job(server: Standalone, k8s: Any) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_restarting_the_triggerer_mid_wait_neither_loses_nor_duplicates_the_job(server: Standalone, k8s: Any,
+                                                                                sig: signal.Signals) -> None:
+    """SIGTERM: a clean stop (no ``on_kill``). SIGKILL of the triggerer and its trigger runner: a crash;
+    the replacement takes the trigger over once the dead one's heartbeat is stale."""
     dag_id, task_id = "k8s_sleeper", "sleep_then_answer"
     run_id = _trigger(server, dag_id, {"seconds": 45})
     _wait(f"{task_id} deferred", lambda: _ti(server, dag_id, run_id, task_id)["state"] == "deferred", 240, server)
     old = server.component("triggerer")
     assert old, "no triggerer process in the standalone's group"
     for proc in old:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     deadline = time.monotonic() + 60
     while _running_processes(old) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -150,6 +156,7 @@ def test_restarting_the_triggerer_mid_wait_neither_loses_nor_duplicates_the_job(
     assert run["state"] == "success", server.failed_task_logs(dag_id, run_id)
     assert server.xcom(dag_id, run_id, task_id) == 45
     assert k8s.server.count(verb="create", resource="daskjobs") == 1
+    assert _ti(server, dag_id, run_id, task_id)["try_number"] == 1, "the task was retried, not resumed"
     assert not _objects(k8s, "daskjobs")
     assert replacement.poll() is None, "the replacement triggerer exited"
 
