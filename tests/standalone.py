@@ -337,7 +337,7 @@ class Standalone:
         if response.status_code != 200:
             return f"(log unavailable: HTTP {response.status_code} {response.text[:200]})"
         content = response.json().get("content", [])
-        return "\n".join(str(e.get("event", e)) if isinstance(e, dict) else str(e) for e in content)
+        return "\n".join(_log_line(e) for e in content)
 
     def failed_task_logs(self, dag_id: str, run_id: str, limit: int = 3000) -> str:
         """For each task instance that did not succeed: its distinct error lines, then its log tail."""
@@ -367,6 +367,19 @@ class Standalone:
     def _check_running(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
             self.fail(f"airflow standalone exited with code {self.proc.returncode}")
+
+
+def _log_line(entry: Any) -> str:
+    """One structured log event as text; an exception's type, message and frames follow its event."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    line = str(entry.get("event", entry))
+    for error in entry.get("error_detail") or []:
+        if isinstance(error, dict):
+            frames = "".join(f"\n  {f.get('filename')}:{f.get('lineno')} {f.get('name')}"
+                             for f in error.get("frames") or [] if isinstance(f, dict))
+            line += f"\n{error.get('exc_type')}: {error.get('exc_value')}{frames}"
+    return line
 
 
 def _run_path(dag_id: str, run_id: str) -> str:

@@ -21,6 +21,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -90,6 +91,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         self.conn_id = self.spec.conn_id
         self.python_callable = python_callable
         self._cleanup = contextlib.ExitStack()
+        self._pending_cleanups = 0
         self._lock = threading.RLock()  # on_kill may re-enter post() from a signal handler
         self._cluster: ClusterTarget | None = None
         #: UI URLs found during ``pre`` (``{"spark_ui": "http://..."}``), shown as operator extra links.
@@ -187,7 +189,12 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     def post(self) -> None:
         """Tear down what :meth:`pre` started. Idempotent and safe to call from ``on_kill``."""
         with self._lock:
+            started = time.monotonic()
+            pending, self._pending_cleanups = self._pending_cleanups, 0
             self._cleanup.close()
+            if pending:
+                self.log.info("%s torn down (%s placement) in %.1f s",
+                              self.engine_name, self.placement, time.monotonic() - started)
 
     def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         """Call the user's function with the engine at hand (in-process by default)."""
@@ -204,6 +211,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     def add_cleanup(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Register a teardown step; steps run in reverse order in :meth:`post`."""
         self._cleanup.callback(_logged(callback), *args, **kwargs)
+        self._pending_cleanups += 1
 
     @contextlib.contextmanager
     def session(self) -> Iterator[dict[str, Any]]:
