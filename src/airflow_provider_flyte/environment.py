@@ -89,6 +89,9 @@ class TaskEnvironment:
                                        "pass a short text")
             if len(self.description) > DESCRIPTION_LIMIT:
                 self.description = self.description[: DESCRIPTION_LIMIT - len(_TRUNCATED)] + _TRUNCATED
+        if self.env_vars is not None and not isinstance(self.env_vars, dict):
+            raise FlyteConfigError("TaskEnvironment.env_vars", self.env_vars, "not a dict of names to values",
+                                   "pass a dict, e.g. env_vars={'A': '1'} instead of ['A=1']")
         if self.env_vars is not None and not (isinstance(self.env_vars, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()
         )):

@@ -95,6 +95,8 @@ class Resources(PluginConfig):
             memory_bytes(self.disk, field="Resources.disk")
         if self.shm is not None and self.shm != "auto":
             memory_bytes(self.shm, field="Resources.shm")
+        _check_request_within_limit("cpu", self.cpu, cpu_count)
+        _check_request_within_limit("memory", self.memory, memory_bytes)
 
     @property
     def cpu_request(self) -> float | None:
@@ -126,6 +128,20 @@ class Resources(PluginConfig):
     @property
     def memory_request_bytes(self) -> int | None:
         return None if self.memory is None else memory_bytes(self.memory)
+
+
+def _check_request_within_limit(name: str, value: Any, parse: Any) -> None:
+    """``(request, limit)``: Kubernetes refuses a pod whose request exceeds its limit; so does this, earlier."""
+    from airflow_provider_flyte.exceptions import FlyteConfigError
+
+    if not isinstance(value, tuple):
+        return
+    request, limit = (parse(part, field=f"Resources.{name}") for part in value)
+    if request > limit:
+        raise FlyteConfigError(
+            f"Resources.{name}", value, f"the request ({value[0]}) is greater than the limit ({value[1]})",
+            f"use ({name}_request, {name}_limit) with the request <= the limit, e.g. {name}=({value[1]!r}, {value[0]!r})",
+        )
 
 
 def cpu_count(value: CPU, field: str = "cpu") -> float:

@@ -87,6 +87,9 @@ class FlyteOperator(BaseOperator):
         self.op_kwargs = dict(op_kwargs or {})
         self.env = env
         self.conn_id = conn_id if conn_id is not None else (env.conn_id if env else None)
+        if self.conn_id is not None and (not isinstance(self.conn_id, str) or not self.conn_id.strip()):
+            raise FlyteConfigError(f"{type(self).__name__}.conn_id", self.conn_id, "not a connection id",
+                                   'pass the connection id as a non-empty string, e.g. conn_id="my_cluster"')
         if plugin_config is None and env is not None:
             plugin_config = env.plugin_config
         self._check_config(plugin_config)

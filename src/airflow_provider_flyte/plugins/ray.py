@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_flyte.addresses import parse_address
+from airflow_provider_flyte.bounds import check_count
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.resources import Resources
@@ -70,6 +72,7 @@ class HeadNodeConfig(PluginConfig):
 
     def check(self) -> None:
         _check_requests_within_limits("HeadNodeConfig", self.requests, self.limits)
+        _check_num_cpus("HeadNodeConfig", self.ray_start_params)
 
 
 @dataclass
@@ -123,6 +126,8 @@ class WorkerNodeConfig(PluginConfig):
                 "set replicas <= max_replicas",
             )
         _check_requests_within_limits("WorkerNodeConfig", self.requests, self.limits)
+        _check_num_cpus("WorkerNodeConfig", self.ray_start_params)
+        check_count("WorkerNodeConfig.replicas", self.replicas, minimum=0, fix="use a realistic number of nodes")
 
 
 @dataclass
@@ -170,6 +175,7 @@ class RayJobConfig(PluginConfig):
                 "RayJobConfig.address", self.address, "the address is empty",
                 'leave address=None to run locally, or use "ray://host:10001" / "host:6379"',
             )
+        check_ray_address("RayJobConfig.address", self.address)
 
     @property
     def runtime_env_yaml(self) -> str | None:
@@ -179,6 +185,30 @@ class RayJobConfig(PluginConfig):
         import yaml
 
         return yaml.safe_dump(self.runtime_env)
+
+
+_ADDRESS_FIX = "use a Ray Client address (ray://host:10001) or the cluster's GCS address (host:6379)"
+
+
+def check_ray_address(field: str, address: str | None) -> None:
+    """``RayJobConfig.address``: ``auto``, ``local``, ``ray://h[:p]`` or ``[gcs://]h[:p]``; a bad port is an error."""
+    if address is None or address.strip() in ("", "auto", "local"):
+        return
+    parsed = parse_address(field, address, default_scheme="gcs", fix=_ADDRESS_FIX)
+    if parsed.scheme not in ("ray", "gcs"):
+        raise FlyteConfigError(field, address, "not a Ray address", _ADDRESS_FIX)
+
+
+def _check_num_cpus(where: str, params: dict[str, str] | None) -> None:
+    for key in ("num-cpus", "num_cpus"):
+        if params and key in params:
+            try:
+                ok = float(params[key]) >= 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise FlyteConfigError(f"{where}.ray_start_params[{key!r}]", params[key], "not a number of CPUs",
+                                       f'use a count such as {{"{key}": "2"}}')
 
 
 def _non_negative(field: str, value: int | None, where: str = "") -> None:
