@@ -132,30 +132,30 @@ def fail(error: Exception | None) -> None:
         raise error
 
 
-def _namespace() -> dict[str, Any]:
-    from airflow_provider_flyte import Resources, TaskEnvironment
-    from airflow_provider_flyte.bounds import check_local_fit
-    from airflow_provider_flyte.hooks.spark.local import require_java
-    from airflow_provider_flyte.operators.base import check_nodes
-    from airflow_provider_flyte.operators.dask import FlyteDaskOperator
-    from airflow_provider_flyte.operators.spark import FlyteSparkOperator
-    from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
-    from airflow_provider_flyte.plugins.pytorch import Elastic, RunPolicy
-    from airflow_provider_flyte.plugins.ray import (
-        AutoscalerOptionsConfig,
-        HeadNodeConfig,
-        RayJobConfig,
-        WorkerNodeConfig,
-    )
-    from airflow_provider_flyte.plugins.spark import Spark
-    from airflow_provider_flyte.resources import GPU
-    from airflow_provider_flyte.runtime.diagnose import translate
+#: What the cases' code may name: ``module:attribute``.
+_NAMES = (
+    "airflow_provider_flyte:Resources", "airflow_provider_flyte:TaskEnvironment",
+    "airflow_provider_flyte.resources:GPU", "airflow_provider_flyte.bounds:check_local_fit",
+    "airflow_provider_flyte.hooks.spark.local:require_java", "airflow_provider_flyte.operators.base:check_nodes",
+    "airflow_provider_flyte.operators.dask:FlyteDaskOperator", "airflow_provider_flyte.operators.spark:FlyteSparkOperator",
+    "airflow_provider_flyte.plugins.dask:Dask", "airflow_provider_flyte.plugins.dask:WorkerGroup",
+    "airflow_provider_flyte.plugins.pytorch:Elastic", "airflow_provider_flyte.plugins.pytorch:RunPolicy",
+    "airflow_provider_flyte.plugins.ray:AutoscalerOptionsConfig", "airflow_provider_flyte.plugins.ray:HeadNodeConfig",
+    "airflow_provider_flyte.plugins.ray:RayJobConfig", "airflow_provider_flyte.plugins.ray:WorkerNodeConfig",
+    "airflow_provider_flyte.plugins.spark:Spark", "airflow_provider_flyte.runtime.diagnose:translate",
+)
+_HELPERS = ("dask_connection", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
+            "java_gateway_exited", "fail")
 
-    names = dict(locals())
-    names.update({name: obj for name, obj in globals().items() if name in (
-        "dask_connection", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
-        "java_gateway_exited", "fail")})
-    names["GiB"] = 2**30
+
+def _namespace() -> dict[str, Any]:
+    import importlib
+
+    names: dict[str, Any] = {"GiB": 2**30}
+    for entry in _NAMES:
+        module, _, name = entry.partition(":")
+        names[name] = getattr(importlib.import_module(module), name)
+    names.update({name: globals()[name] for name in _HELPERS})
     return names
 
 
