@@ -112,13 +112,31 @@ def resolve_cluster(
     netloc = parsed._replace(port=port).netloc
     rest = parsed.rest
     scheme = parsed.scheme
-    return ClusterTarget(
+    target = ClusterTarget(
         conn_id=conn_id,
         conn_type=conn_type,
         address=f"{scheme}://{netloc}{rest}",
         token=conn.password or None,
         extra=dict(conn.extra_dejson or {}),
     )
+    _check_extras(target)
+    return target
+
+
+#: Connection extras that must be text when set (Ray's namespace, the dashboard links).
+TEXT_EXTRAS = ("namespace", "dashboard_url", "dashboard_link")
+
+
+def _check_extras(target: ClusterTarget) -> None:
+    """Every extra the hooks read has the right type, checked when the connection is read."""
+    _ = target.connect_timeout  # raises for a non-positive or non-numeric value
+    for key in TEXT_EXTRAS:
+        value = target.extra.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise FlyteConfigError(
+                f"connection {target.conn_id!r}.extra.{key}", value, "must be a non-empty string",
+                f'set it to text, e.g. {{"{key}": "..."}}, or remove it',
+            )
 
 
 def probe(target: ClusterTarget, *, timeout: float = DEFAULT_PROBE_TIMEOUT_S, engine: str = "cluster") -> None:
