@@ -114,6 +114,11 @@ def bundle_with_unreadable_file() -> None:
                 raise FlyteConfigError(exc.field, exc.value, exc.problem.replace(root, "<project>"), exc.fix) from None
 
 
+def job(x: int = 1) -> int:
+    """A task function for the decorator cases."""
+    return x
+
+
 def killed_worker() -> Exception:
     from distributed.scheduler import KilledWorker
 
@@ -134,7 +139,7 @@ def fail(error: Exception | None) -> None:
 
 #: What the cases' code may name: ``module:attribute``.
 _NAMES = (
-    "airflow_provider_flyte:Resources", "airflow_provider_flyte:TaskEnvironment",
+    "airflow_provider_flyte:Resources", "airflow_provider_flyte:TaskEnvironment", "airflow_provider_flyte:flyte_task",
     "airflow_provider_flyte.resources:GPU", "airflow_provider_flyte.bounds:check_local_fit",
     "airflow_provider_flyte.hooks.spark.local:require_java", "airflow_provider_flyte.operators.base:check_nodes",
     "airflow_provider_flyte.operators.dask:FlyteDaskOperator", "airflow_provider_flyte.operators.spark:FlyteSparkOperator",
@@ -144,7 +149,7 @@ _NAMES = (
     "airflow_provider_flyte.plugins.ray:RayJobConfig", "airflow_provider_flyte.plugins.ray:WorkerNodeConfig",
     "airflow_provider_flyte.plugins.spark:Spark", "airflow_provider_flyte.runtime.diagnose:translate",
 )
-_HELPERS = ("dask_connection", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
+_HELPERS = ("job", "dask_connection", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
             "java_gateway_exited", "fail")
 
 

@@ -66,7 +66,7 @@ class FlyteOperator(BaseOperator):
     ) -> None:
         # Flyte's task parameters (resources=Resources(...), env_vars, timeout, short_name, secrets ...)
         # become Airflow's or the environment's before BaseOperator sees them.
-        kwargs, env = flyte_to_airflow(kwargs, env, where=type(self).__name__, operator_class=type(self))
+        kwargs, env = flyte_to_airflow(kwargs, env, where=self.error_name(), operator_class=type(self))
         if env is not None and isinstance(env, TaskEnvironment) and env.queue and "queue" not in kwargs:
             kwargs["queue"] = env.queue
         super().__init__(**kwargs)
@@ -75,12 +75,12 @@ class FlyteOperator(BaseOperator):
         self.keep_failed_s = keep_failed_s
         if not callable(python_callable):
             raise FlyteConfigError(
-                f"{type(self).__name__}.python_callable", python_callable, "not callable",
+                f"{self.error_name()}.python_callable", python_callable, "not callable",
                 "pass a function",
             )
         if env is not None and not isinstance(env, TaskEnvironment):
             raise FlyteConfigError(
-                f"{type(self).__name__}.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")'
+                f"{self.error_name()}.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")'
             )
         self.python_callable = python_callable
         self.op_args = list(op_args or [])
@@ -88,7 +88,7 @@ class FlyteOperator(BaseOperator):
         self.env = env
         self.conn_id = conn_id if conn_id is not None else (env.conn_id if env else None)
         if self.conn_id is not None and (not isinstance(self.conn_id, str) or not self.conn_id.strip()):
-            raise FlyteConfigError(f"{type(self).__name__}.conn_id", self.conn_id, "not a connection id",
+            raise FlyteConfigError(f"{self.error_name()}.conn_id", self.conn_id, "not a connection id",
                                    'pass the connection id as a non-empty string, e.g. conn_id="my_cluster"')
         if plugin_config is None and env is not None:
             plugin_config = env.plugin_config
@@ -100,8 +100,15 @@ class FlyteOperator(BaseOperator):
         #: the URLs this try recorded for its extra links (read by the link classes at the end of the task)
         self.flyte_links: dict[str, str] = {}
 
+    #: How errors name this operator (the class name when unset; ``flyte_task`` for the decorator's).
+    error_label: ClassVar[str | None] = None
+
+    @classmethod
+    def error_name(cls) -> str:
+        return cls.error_label or cls.__name__
+
     def _check_config(self, config: Any) -> None:
-        field = f"{type(self).__name__}.plugin_config"
+        field = f"{self.error_name()}.plugin_config"
         if config is None:
             if self.plugin_type is not None:
                 raise FlyteConfigError(
@@ -214,7 +221,7 @@ class FlyteOperator(BaseOperator):
             return None
         if is_template(config):
             raise FlyteConfigError(
-                f"{type(self).__name__}.plugin_config", config, "the template did not render to a plugin config",
+                f"{self.error_name()}.plugin_config", config, "the template did not render to a plugin config",
                 "make the upstream task return a plugin config object, or template its fields instead",
             )
         self._check_config(config)
@@ -379,8 +386,19 @@ def flyte_to_airflow(kwargs: Mapping[str, Any], env: Any, *, where: str, operato
                 "(task_id, retries, execution_timeout, pool, queue, ...)",
             )
     if changes:
-        env = _changed_env(env, changes, where=where, name=str(out.get("task_id") or "task"))
+        try:
+            env = _changed_env(env, changes, where=where, name=str(out.get("task_id") or "task"))
+        except FlyteConfigError as exc:
+            raise _as_task_parameter(exc, where, changes) from None
     return out, env
+
+
+def _as_task_parameter(exc: FlyteConfigError, where: str, changes: Mapping[str, Any]) -> FlyteConfigError:
+    """``TaskEnvironment.env_vars: ...`` -> ``flyte_task.env_vars: ...``: name the argument the author wrote."""
+    key = exc.field.partition(".")[2].split("[", 1)[0]
+    if not exc.field.startswith("TaskEnvironment.") or key not in changes:
+        return exc
+    return FlyteConfigError(f"{where}.{exc.field.partition('.')[2]}", exc.value, exc.problem, exc.fix)
 
 
 def _changed_env(env: Any, changes: dict[str, Any], *, where: str, name: str) -> TaskEnvironment:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_flyte.addresses import parse_address
-from airflow_provider_flyte.bounds import check_count
+from airflow_provider_flyte.bounds import check_count, check_worker_memory
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.resources import Resources
@@ -218,6 +218,9 @@ def _non_negative(field: str, value: int | None, where: str = "") -> None:
 
 
 def _check_requests_within_limits(where: str, requests: Resources | None, limits: Resources | None) -> None:
+    for name, resources in (("requests", requests), ("limits", limits)):  # a Ray node is a worker process too
+        if resources is not None and resources.memory is not None:
+            check_worker_memory(f"{where}.{name}.memory", resources.memory, resources.memory_request_bytes)
     if requests is None or limits is None:
         return
     pairs = (
