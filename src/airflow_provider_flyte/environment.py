@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_flyte import registry
+from airflow_provider_flyte import field_checks, registry
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig, is_template
 from airflow_provider_flyte.resources import Resources
@@ -129,6 +129,9 @@ class TaskEnvironment:
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
                 raise FlyteConfigError(f"TaskEnvironment.{key}", value, "not a string", f"pass {key} as a string")
+        field_checks.check_env_var_names("TaskEnvironment.env_vars", self.env_vars)
+        field_checks.check_image("TaskEnvironment.image", self.image)
+        field_checks.check_service_account("TaskEnvironment.service_account", self.service_account)
         if isinstance(self.include, str):
             raise FlyteConfigError("TaskEnvironment.include", self.include,
                                    "Expected include to be a sequence of str paths, got a bare str",

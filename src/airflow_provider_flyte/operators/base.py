@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.decorator import determine_kwargs
 
+from airflow_provider_flyte import field_checks
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
@@ -70,6 +71,9 @@ class FlyteOperator(BaseOperator):
         if env is not None and isinstance(env, TaskEnvironment) and env.queue and "queue" not in kwargs:
             kwargs["queue"] = env.queue
         super().__init__(**kwargs)
+        field_checks.check_optional_bool(f"{self.error_name()}.deferrable", deferrable)
+        field_checks.check_seconds(f"{self.error_name()}.startup_timeout", startup_timeout)
+        field_checks.check_seconds(f"{self.error_name()}.keep_failed_s", keep_failed_s, allow_zero=True)
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
         self.keep_failed_s = keep_failed_s

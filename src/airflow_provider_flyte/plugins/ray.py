@@ -176,6 +176,7 @@ class RayJobConfig(PluginConfig):
                 'leave address=None to run locally, or use "ray://host:10001" / "host:6379"',
             )
         check_ray_address("RayJobConfig.address", self.address)
+        _check_runtime_env(self.runtime_env)
 
     @property
     def runtime_env_yaml(self) -> str | None:
@@ -197,6 +198,25 @@ def check_ray_address(field: str, address: str | None) -> None:
     parsed = parse_address(field, address, default_scheme="gcs", fix=_ADDRESS_FIX)
     if parsed.scheme not in ("ray", "gcs"):
         raise FlyteConfigError(field, address, "not a Ray address", _ADDRESS_FIX)
+
+
+def _check_runtime_env(runtime_env: dict | None) -> None:  # type: ignore[type-arg]
+    """The runtime_env keys Ray checks only when the job starts: ``env_vars`` text, paths and lists."""
+    if not runtime_env:
+        return
+    env_vars = runtime_env.get("env_vars")
+    if env_vars is not None and not (isinstance(env_vars, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items())):
+        raise FlyteConfigError("RayJobConfig.runtime_env['env_vars']", env_vars,
+                               "Ray needs a dict of string names to string values",
+                               "quote the values, e.g. {'env_vars': {'OMP_NUM_THREADS': '4'}}")
+    for key, types, example in (("working_dir", (str,), "'./project'"), ("py_modules", (list,), "['./pkg']"),
+                                ("pip", (list, str, dict), "['requests==2.32.3']")):
+        value = runtime_env.get(key)
+        if value is not None and not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise FlyteConfigError(f"RayJobConfig.runtime_env[{key!r}]", value, f"Ray needs a {names} here",
+                                   f"use e.g. {{{key!r}: {example}}}")
 
 
 def _check_num_cpus(where: str, params: dict[str, str] | None) -> None:

@@ -7,6 +7,7 @@ refused when the ``Spark`` config is built.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 
@@ -23,8 +24,21 @@ _COUNTS = {"spark.executor.instances": 1, "spark.executor.cores": 1, "spark.driv
 _MEMORY = ("spark.driver.memory", "spark.executor.memory")
 
 
+#: Well-known properties: a key one typo away from one of these is refused (Spark ignores unknown keys).
+KNOWN = (*_COUNTS, *_MEMORY, "spark.master", "spark.executor.memoryOverhead", "spark.driver.memoryOverhead",
+         "spark.dynamicAllocation.enabled", "spark.sql.shuffle.partitions", "spark.default.parallelism",
+         "spark.pyspark.python", "spark.kubernetes.container.image", "spark.jars.packages", "spark.submit.pyFiles")
+
+
 def check_spark_conf(field: str, conf: Mapping[str, str]) -> None:
-    """Counts are integers in range, memory sizes are JVM sizes of at least 450 MiB, ``local[N]`` is well formed."""
+    """Counts are integers in range, memory sizes are JVM sizes of at least 450 MiB, ``local[N]`` is well formed,
+    and no key is a near miss of a well-known property (``spark.executor.instance``)."""
+    for key in conf:
+        if key not in KNOWN:
+            close = difflib.get_close_matches(key, KNOWN, n=1, cutoff=0.93)
+            if close:
+                raise FlyteConfigError(f"{field}[{key!r}]", key, "not a Spark property (Spark would ignore it)",
+                                       f"did you mean {close[0]!r}?")
     for key, minimum in _COUNTS.items():
         if key in conf:
             _check_count(f"{field}[{key!r}]", conf[key], minimum)
