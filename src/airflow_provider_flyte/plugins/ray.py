@@ -210,11 +210,11 @@ def _check_runtime_env(runtime_env: dict | None) -> None:  # type: ignore[type-a
         raise FlyteConfigError("RayJobConfig.runtime_env['env_vars']", env_vars,
                                "Ray needs a dict of string names to string values",
                                "quote the values, e.g. {'env_vars': {'OMP_NUM_THREADS': '4'}}")
-    for key, types, example in (("working_dir", (str,), "'./project'"), ("py_modules", (list,), "['./pkg']"),
-                                ("pip", (list, str, dict), "['requests==2.32.3']")):
+    for key, types, example in (("working_dir", (str,), "'./project'"), ("py_modules", (list, tuple), "['./pkg']"),
+                                ("pip", (list, tuple, str, dict), "['requests==2.32.3']")):
         value = runtime_env.get(key)
         if value is not None and not isinstance(value, types):
-            names = " or ".join(t.__name__ for t in types)
+            names = " or ".join(t.__name__ for t in types if t is not tuple)
             raise FlyteConfigError(f"RayJobConfig.runtime_env[{key!r}]", value, f"Ray needs a {names} here",
                                    f"use e.g. {{{key!r}: {example}}}")
 
