@@ -115,15 +115,15 @@ def test_two_dask_tasks_at_the_same_time_both_succeed(tmp_path):
     assert a["total"] == b["total"] == 55
 
 
-def test_negative_number_of_workers_is_a_clear_error():
-    with pytest.raises(FlyteConfigError, match=r"^WorkerGroup\.number_of_workers: .*negative \(got -1\)\. Fix: "):
+def test_too_few_workers_is_a_clear_error():
+    with pytest.raises(FlyteConfigError, match=r"^WorkerGroup\.number_of_workers: must be at least 1 .*\(got -1\)\. Fix: use 1 or more"):
         WorkerGroup(number_of_workers=-1)
     with pytest.raises(FlyteConfigError, match=r"WorkerGroup\.number_of_workers"):
         Dask(workers=WorkerGroup(number_of_workers=-3))
     # A templated count is checked once rendered.
     templated = Dask(workers=WorkerGroup(number_of_workers="{{ params.n }}"))
     templated.workers.number_of_workers = "-2"
-    with pytest.raises(FlyteConfigError, match=r"WorkerGroup\.number_of_workers: .*negative"):
+    with pytest.raises(FlyteConfigError, match=r"WorkerGroup\.number_of_workers: must be at least 1 .*\(got -2\)\. Fix: "):
         templated.validated()
 
 
@@ -138,7 +138,7 @@ def test_negative_number_of_workers_is_a_dag_import_error(tmp_path):
     """))
     bag = BundleDagBag(dag_folder=str(dag_file), bundle_path=tmp_path)
     (message,) = bag.import_errors.values()
-    assert "WorkerGroup.number_of_workers: the number of workers cannot be negative (got -1)" in message
+    assert "WorkerGroup.number_of_workers: must be at least 1 (with no worker, submitted work waits forever) (got -1)" in message
 
 
 def test_cluster_is_sized_from_worker_resources():
