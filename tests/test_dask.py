@@ -168,3 +168,39 @@ def test_importing_dask_modules_and_parsing_the_example_loads_no_engine():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_worker_killed_for_memory_is_translated_with_dasks_message():
+    """A real LocalCluster worker over its memory limit: the task fails naming the cause, KilledWorker attached."""
+    import dask.config
+    import psutil
+
+    from airflow_provider_flyte.exceptions import FlyteEngineError
+    from airflow_provider_flyte.resources import Resources
+    from airflow_provider_flyte.runtime.runner import TaskRunner
+    from airflow_provider_flyte.runtime.spec import TaskSpec
+
+    def task():
+        from distributed import get_client
+
+        def hog():
+            import time
+
+            blocks = []
+            for _ in range(40):  # 2 GiB at most, against a 256 MiB limit
+                blocks.append(bytearray(50 * 2**20))
+                time.sleep(0.05)
+            return len(blocks)
+
+        return get_client().submit(hog, pure=False).result()
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    config = Dask(workers=WorkerGroup(number_of_workers=1, resources=Resources(memory="256Mi")))
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), pytest.raises(FlyteEngineError) as info:
+        TaskRunner(TaskSpec(), config, task).run([], {})
+    message = str(info.value)
+    assert message.startswith("Dask: a worker was killed, most likely for using more memory than it has. Fix: ")
+    assert "The engine's error: KilledWorker: Attempted to run task 'hog-" in message
+    assert type(info.value.__cause__).__name__ == "KilledWorker"
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert not [p.cmdline() for p in left if "resource_tracker" not in " ".join(p.cmdline())], "no worker is left"
