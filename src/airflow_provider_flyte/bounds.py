@@ -48,6 +48,8 @@ def check_count(field: str, value: Any, *, minimum: int, fix: str, why: str = ""
     """``minimum <= value <= maximum`` for an int count (``None``: unset, accepted)."""
     if value is None:
         return
+    if isinstance(value, bool):
+        raise FlyteConfigError(field, value, "not a count", fix)
     if value < minimum:
         problem = f"must be at least {minimum}" + (f" ({why})" if why else "")
         raise FlyteConfigError(field, value, problem, fix)

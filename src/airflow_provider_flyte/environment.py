@@ -243,6 +243,9 @@ def validate_plugin_config(config: Any, *, field: str) -> registry.PluginEntry |
     """Check that ``config`` is a registered plugin config (templates are checked at run time)."""
     if is_template(config):
         return None
+    if isinstance(config, type) and issubclass(config, PluginConfig):
+        raise FlyteConfigError(field, config.__name__, "a plugin config class, not a config",
+                               f"call it: {config.__name__}(...)")
     if not isinstance(config, PluginConfig):
         raise FlyteConfigError(
             field, config, f"{type(config).__name__} is not a plugin config",

@@ -3,6 +3,7 @@ clusters and by the Kubernetes manifests."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -154,6 +155,8 @@ def cpu_count(value: CPU, field: str = "cpu") -> float:
         cpus = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
     except ValueError:
         raise FlyteConfigError(field, value, "not a CPU quantity", 'use a number such as 2, "1.5" or "500m"') from None
+    if not math.isfinite(cpus):
+        raise FlyteConfigError(field, value, "not a finite CPU quantity", 'use a number such as 2, "1.5" or "500m"')
     if cpus < 0:
         raise FlyteConfigError(field, value, "cpu must be greater than or equal to 0", "use 0 or a positive number")
     return cpus
