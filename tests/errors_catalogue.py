@@ -52,6 +52,15 @@ def dask_connection(**fields: Any) -> Any:
         return target.connect_timeout
 
 
+def reach_dask(timeout: float = 1, **fields: Any) -> None:
+    """What a Dask task does first on an existing cluster: read connection ``my_dask`` and probe it."""
+    from airflow_provider_flyte.clusters import probe
+    from airflow_provider_flyte.hooks.connections import FlyteDaskConnectionHook
+
+    with _connection("my_dask", **fields):
+        probe(FlyteDaskConnectionHook(conn_id="my_dask").target(), timeout=timeout, engine="Dask cluster")
+
+
 def ray_connection(**fields: Any) -> Any:
     from airflow_provider_flyte.hooks.connections import FlyteRayConnectionHook
 
@@ -141,7 +150,7 @@ def fail(error: Exception | None) -> None:
 _NAMES = (
     "airflow_provider_flyte:Resources", "airflow_provider_flyte:TaskEnvironment", "airflow_provider_flyte:flyte_task",
     "airflow_provider_flyte.resources:GPU", "airflow_provider_flyte.bounds:check_local_fit",
-    "airflow_provider_flyte.hooks.spark.local:require_java", "airflow_provider_flyte.operators.base:check_nodes",
+    "airflow_provider_flyte.hooks.spark.local:require_java", "airflow_provider_flyte.hooks.spark.local:probe_master", "airflow_provider_flyte.operators.base:check_nodes",
     "airflow_provider_flyte.operators.dask:FlyteDaskOperator", "airflow_provider_flyte.operators.spark:FlyteSparkOperator",
     "airflow_provider_flyte.plugins.dask:Dask", "airflow_provider_flyte.plugins.dask:WorkerGroup",
     "airflow_provider_flyte.plugins.pytorch:Elastic", "airflow_provider_flyte.plugins.pytorch:RunPolicy",
@@ -149,7 +158,7 @@ _NAMES = (
     "airflow_provider_flyte.plugins.ray:RayJobConfig", "airflow_provider_flyte.plugins.ray:WorkerNodeConfig",
     "airflow_provider_flyte.plugins.spark:Spark", "airflow_provider_flyte.runtime.diagnose:translate",
 )
-_HELPERS = ("job", "dask_connection", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
+_HELPERS = ("job", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
             "java_gateway_exited", "fail")
 
 

@@ -152,7 +152,8 @@ def probe(target: ClusterTarget, *, timeout: float = DEFAULT_PROBE_TIMEOUT_S, en
         except OSError as exc:
             last = exc
             time.sleep(0.2)
+    where = "the connection's host and port are" if target.conn_id else "the address is"
     raise FlyteEngineError(
         f"Cannot reach the {engine} at {target.describe()} within {timeout:.0f}s: {last}. "
-        "Check that the cluster is running and that the connection's host and port are right."
+        f"Fix: check that the cluster is running and that {where} right."
     )
