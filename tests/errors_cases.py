@@ -140,6 +140,8 @@ CASES = [
          'FlyteDaskOperator.python_callable: not callable (got 1). Fix: pass a function'),
     Case('op-conf-template', 'DAG parse', 'in_dag(lambda: FlyteSparkOperator(task_id="t", python_callable=print, plugin_config=Spark(spark_conf={"spark.executor.instances": "{{ dag_run.conf[\'n\'] }}"})))',
          'FlyteSparkOperator.plugin_config: plugin config templates may not read dag_run.conf (got "{{ dag_run.conf[\'n\'] }}"). Fix: declare a Param (e.g. airflow_provider_flyte.params.spark_executors()) and use {{ params.<name> }}, so the trigger form validates the value'),
+    Case('op-undeclared-param', 'DAG parse', 'in_dag(lambda: FlyteDaskOperator(task_id="t", python_callable=print, plugin_config=Dask(workers=WorkerGroup(number_of_workers="{{ params.n }}"))))',
+         "FlyteDaskOperator.plugin_config: a plugin config template uses a Param the DAG does not declare (got ['n']). Fix: declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared Params, never extra keys of a trigger's conf"),
     Case('op-unsupported-param', 'DAG parse', 'in_dag(lambda: FlyteDaskOperator(task_id="t", python_callable=print, plugin_config=Dask(), max_inline_io_bytes=10))',
          "FlyteDaskOperator.max_inline_io_bytes: a Flyte parameter with no Airflow meaning (got 10). Fix: remove it (XCom's own size limits apply)"),
     Case('op-timeout', 'DAG parse', 'in_dag(lambda: FlyteDaskOperator(task_id="t", python_callable=print, plugin_config=Dask(), timeout="soon"))',

@@ -98,3 +98,27 @@ def test_templates_are_validated_after_rendering():
     with raises_config_error("Spark.hadoop_conf", "{{ x }}", fix="use this config in a Flyte operator's plugin_config",
                              problem="the template was not rendered"):
         unrendered.validated()
+
+
+def test_an_undeclared_param_in_a_plugin_config_is_a_parse_error_and_a_clear_render_error():
+    from airflow.sdk import DAG, Param
+
+    from airflow_provider_flyte.operators.dask import FlyteDaskOperator
+    from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
+
+    def config():
+        return Dask(workers=WorkerGroup(number_of_workers="{{ params.n }}"))
+
+    fix = "declare it, e.g. @dag(params={'n': Param(2, type='integer')})"
+    with raises_config_error("FlyteDaskOperator.plugin_config", ["n"], fix=fix,
+                             problem="a plugin config template uses a Param the DAG does not declare"), \
+            DAG("undeclared", schedule=None):
+        FlyteDaskOperator(task_id="t", python_callable=print, plugin_config=config())
+    with DAG("declared", schedule=None, params={"n": Param(2, type="integer")}):
+        task = FlyteDaskOperator(task_id="t", python_callable=print, plugin_config=config())
+    task.render_template_fields({"params": {"n": 3}})
+    assert task.resolved_config().workers.number_of_workers == 3
+    # Rendering without the Param (jinja's UndefinedError) names it too, instead of "'dict object' has no attribute".
+    task.plugin_config = config()
+    with raises_config_error("FlyteDaskOperator.plugin_config", ["n"], fix=fix, problem="has no attribute 'n'"):
+        task.render_template_fields({"params": {}})

@@ -128,12 +128,27 @@ class FlyteOperator(BaseOperator):
                     "declare a Param (e.g. airflow_provider_flyte.params.spark_executors()) and use "
                     "{{ params.<name> }}, so the trigger form validates the value",
                 )
+        self._check_declared_params(field, config)
         if self.plugin_type is not None and not is_template(config) and type(config) is not self.plugin_type:
             raise FlyteConfigError(
                 field, type(config).__name__,
                 f"{type(self).__name__} runs {self.plugin_type.__name__} configs",
                 f"pass a {self.plugin_type.__name__}(...), or use the operator for "
                 f"{type(config).__name__} (or @flyte_task, which picks the engine from the config)",
+            )
+
+    def _check_declared_params(self, field: str, config: Any) -> None:
+        """At DAG parse: a ``{{ params.x }}`` in the config needs ``x`` declared (only declared Params render)."""
+        dag = getattr(self, "dag", None) if getattr(self, "has_dag", lambda: False)() else None
+        if dag is None:
+            return  # not in a DAG yet: checked when the task renders
+        declared = {*(getattr(dag, "params", None) or {}), *(getattr(self, "params", None) or {})}
+        names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - declared)
+        if names:
+            raise FlyteConfigError(
+                field, names, "a plugin config template uses a Param the DAG does not declare",
+                "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
+                "Params, never extra keys of a trigger's conf",
             )
 
     # -- Airflow hooks ------------------------------------------------------------------------
@@ -162,7 +177,14 @@ class FlyteOperator(BaseOperator):
             jinja_env = self.get_template_env()
         # Render a private copy: configs are often shared by several tasks (env.plugin_config).
         self.plugin_config = copy_config(self.plugin_config)
-        self._do_render_template_fields(self, ("plugin_config",), _declared_params_only(context, self), jinja_env, set())
+        restricted = _declared_params_only(context, self)
+        try:
+            self._do_render_template_fields(self, ("plugin_config",), restricted, jinja_env, set())
+        except Exception as exc:
+            if type(exc).__name__ != "UndefinedError":  # jinja2's; only that one has a known cause here
+                raise
+            raise undeclared_params_error(f"{self.error_name()}.plugin_config", self.plugin_config,
+                                          restricted["params"], exc) from None
         others = tuple(f for f in self.template_fields if f != "plugin_config")
         self._do_render_template_fields(self, others, context, jinja_env, set())
 
@@ -435,6 +457,21 @@ def _string_templates(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [t for item in value for t in _string_templates(item)]
     return []
+
+
+#: ``params.x`` / ``params["x"]`` in a template; ``params.get(...)`` (a method call) is not a reference.
+_PARAM_REF = re.compile(r"\bparams\s*(?:\.\s*(\w+)\b(?!\s*\()|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+
+
+def undeclared_params_error(field: str, config: Any, declared: Mapping[str, Any], exc: Exception) -> FlyteConfigError:
+    """A plugin config template that names a Param the DAG does not declare (jinja's ``UndefinedError``)."""
+    names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - set(declared))
+    value = names if names else str(exc)
+    return FlyteConfigError(
+        field, value, f"a plugin config template uses a Param the DAG does not declare ({exc})",
+        "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
+        "Params, never extra keys of a trigger's conf",
+    )
 
 
 def _declared_params_only(context: Context, task: BaseOperator) -> Any:
