@@ -192,6 +192,8 @@ CASES = [
          "Cannot reach the Spark master at Spark.spark_conf['spark.master'] (spark://127.0.0.1:1) within 1s: [Errno 111] Connection refused. Fix: check that the cluster is running and that the address is right.", error=FlyteEngineError),
     Case('run-spark-master-port', 'run', 'probe_master("spark://master:abc")',
          "Spark.spark_conf['spark.master']: the port 'abc' is not a number from 1 to 65535 (got 'spark://master:abc'). Fix: use spark://host:7077, or leave it unset to run Spark on this worker"),
+    Case('run-spark-driver-memory', 'run', 'check_local_driver_memory({"spark.driver.memory": "64g"}, machine_bytes=8 * GiB)',
+         "Spark.spark_conf['spark.driver.memory']: more than this machine's memory (8.0 GiB); Spark runs on this worker when the task has no conn_id (got '64g'). Fix: ask for less, or run on a cluster (conn_id=...)"),
     Case('run-java-exited', 'run', 'fail(translate(java_gateway_exited(), "Spark"))',
          "Spark: Spark could not start its JVM: Java is missing or broken on this machine. Fix: install Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME to a Java installation. The engine's error: PySparkRuntimeError: [JAVA_GATEWAY_EXITED] Java gateway process exited before sending its port number.", error=FlyteEngineError),
     Case('run-killed-worker', 'run', 'fail(translate(killed_worker(), "Dask"))',

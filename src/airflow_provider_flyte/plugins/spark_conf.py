@@ -60,6 +60,25 @@ def _check_count(field: str, value: str, minimum: int) -> None:
                                f'use a count such as "{max(minimum, 2)}"')
 
 
+def jvm_bytes(value: str) -> int | None:
+    """``"4g"`` -> bytes (no unit: MiB, as Spark); ``None`` when it is not a JVM size."""
+    match = _JVM_SIZE_RE.match(str(value))
+    return int(match.group(1)) * _UNITS[match.group(2).lower()] if match else None
+
+
+def check_local_driver_memory(conf: Mapping[str, str], machine_bytes: int) -> None:
+    """Locally the driver JVM runs on this machine: its heap must fit in this machine's memory."""
+    value = conf.get("spark.driver.memory")
+    size = jvm_bytes(value) if value is not None else None
+    if size is not None and size > machine_bytes:
+        raise FlyteConfigError(
+            "Spark.spark_conf['spark.driver.memory']", value,
+            f"more than this machine's memory ({human_bytes(machine_bytes)}); Spark runs on this worker "
+            "when the task has no conn_id",
+            "ask for less, or run on a cluster (conn_id=...)",
+        )
+
+
 def _check_memory(field: str, value: str) -> None:
     match = _JVM_SIZE_RE.match(str(value))
     if not match:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_flyte.addresses import parse_address
+from airflow_provider_flyte.bounds import machine_memory
 from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S, ClusterTarget, probe
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
+from airflow_provider_flyte.plugins.spark_conf import check_local_driver_memory
 from airflow_provider_flyte.runtime.spec import LOCAL
 
 
@@ -28,6 +30,8 @@ class LocalSparkHook(FlyteSparkHook):
         require_java()
         conf = self.session_conf()
         probe_master(conf["spark.master"])
+        if conf["spark.master"].startswith("local"):
+            check_local_driver_memory(conf, machine_memory())
         # PYSPARK_PYTHON is read when the context starts; keep it for this task only.
         self.set_default_env("PYSPARK_PYTHON", conf["spark.pyspark.python"])
         if conf["spark.master"].startswith("local"):
