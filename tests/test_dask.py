@@ -115,15 +115,15 @@ def test_two_dask_tasks_at_the_same_time_both_succeed(tmp_path):
     assert a["total"] == b["total"] == 55
 
 
-def test_negative_number_of_workers_is_a_clear_error():
-    with pytest.raises(FlyteConfigError, match=r"^WorkerGroup\.number_of_workers: .*negative \(got -1\)\. Fix: "):
+def test_too_few_workers_is_a_clear_error():
+    with pytest.raises(FlyteConfigError, match=r"^WorkerGroup\.number_of_workers: must be at least 1 .*\(got -1\)\. Fix: use 1 or more"):
         WorkerGroup(number_of_workers=-1)
     with pytest.raises(FlyteConfigError, match=r"WorkerGroup\.number_of_workers"):
         Dask(workers=WorkerGroup(number_of_workers=-3))
     # A templated count is checked once rendered.
     templated = Dask(workers=WorkerGroup(number_of_workers="{{ params.n }}"))
     templated.workers.number_of_workers = "-2"
-    with pytest.raises(FlyteConfigError, match=r"WorkerGroup\.number_of_workers: .*negative"):
+    with pytest.raises(FlyteConfigError, match=r"WorkerGroup\.number_of_workers: must be at least 1 .*\(got -2\)\. Fix: "):
         templated.validated()
 
 
@@ -138,7 +138,7 @@ def test_negative_number_of_workers_is_a_dag_import_error(tmp_path):
     """))
     bag = BundleDagBag(dag_folder=str(dag_file), bundle_path=tmp_path)
     (message,) = bag.import_errors.values()
-    assert "WorkerGroup.number_of_workers: the number of workers cannot be negative (got -1)" in message
+    assert "WorkerGroup.number_of_workers: must be at least 1 (with no worker, submitted work waits forever) (got -1)" in message
 
 
 def test_cluster_is_sized_from_worker_resources():
@@ -168,3 +168,39 @@ def test_importing_dask_modules_and_parsing_the_example_loads_no_engine():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_worker_killed_for_memory_is_translated_with_dasks_message():
+    """A real LocalCluster worker over its memory limit: the task fails naming the cause, KilledWorker attached."""
+    import dask.config
+    import psutil
+
+    from airflow_provider_flyte.exceptions import FlyteEngineError
+    from airflow_provider_flyte.resources import Resources
+    from airflow_provider_flyte.runtime.runner import TaskRunner
+    from airflow_provider_flyte.runtime.spec import TaskSpec
+
+    def task():
+        from distributed import get_client
+
+        def hog():
+            import time
+
+            blocks = []
+            for _ in range(40):  # 2 GiB at most, against a 256 MiB limit
+                blocks.append(bytearray(50 * 2**20))
+                time.sleep(0.05)
+            return len(blocks)
+
+        return get_client().submit(hog, pure=False).result()
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    config = Dask(workers=WorkerGroup(number_of_workers=1, resources=Resources(memory="256Mi")))
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), pytest.raises(FlyteEngineError) as info:
+        TaskRunner(TaskSpec(), config, task).run([], {})
+    message = str(info.value)
+    assert message.startswith("Dask: a worker was killed, most likely for using more memory than it has. Fix: ")
+    assert "The engine's error: KilledWorker: Attempted to run task 'hog-" in message
+    assert type(info.value.__cause__).__name__ == "KilledWorker"
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert not [p.cmdline() for p in left if "resource_tracker" not in " ".join(p.cmdline())], "no worker is left"

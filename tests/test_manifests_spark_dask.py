@@ -282,8 +282,9 @@ def test_dask_defaults_fall_back_to_the_task():
         assert container["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}}
     assert _only(worker["spec"]["containers"], "worker")["args"][-4:] == ["--nthreads", "1", "--memory-limit",
                                                                            str(2**30)]
-    zero = dask_manifest.build_manifest(Dask(workers=WorkerGroup(number_of_workers=0)), _target())
-    assert _parts(zero)[2]["replicas"] == 0 and crds.errors(zero) == []
+    # 0 workers would leave the job waiting forever: refused when the config is built (docs/errors.md).
+    with pytest.raises(FlyteConfigError, match=r"WorkerGroup\.number_of_workers: must be at least 1"):
+        WorkerGroup(number_of_workers=0)
 
 
 @pytest.mark.parametrize("user", [USER_TEMPLATE, USER_MODEL], ids=["dict", "V1PodTemplateSpec"])

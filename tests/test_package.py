@@ -108,6 +108,8 @@ def test_ctx_is_falsy_outside_a_task():
     [
         ("elastic_to_spark_operator.py", r"FlyteSparkOperator.plugin_config.*runs Spark configs.*got 'Elastic'"),
         ("reusable_with_plugin.py", r"TaskEnvironment.plugin_config: Cannot set plugin_config when environment is reusable\."),
+        ("dask_memory_typo.py", r"WorkerGroup\.resources\.memory: a worker needs at least 64\.0 MiB .*\(got '1Mi'\)\. Fix: "),
+        ("ray_bad_port.py", r"RayJobConfig\.address: the port '10O01' is not a number .*\(got 'ray://head:10O01'\)\. Fix: "),
     ],
 )
 def test_bad_input_is_a_dag_import_error(dag_file, expected):

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from airflow_provider_flyte import Resources, TaskEnvironment
-from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.resources import GPU, Device
+from tests.config_errors import check_message, raises_config_error
 from tests.conftest import TEST_DAGS
 
 _DAG = '''
@@ -47,13 +47,15 @@ def _errors(dag_runner, folder, name, include):
 def test_include_leaving_the_project_is_a_parse_error(dag_runner, project):
     errors = _errors(dag_runner, project, "leaves", ("../../../../etc",))
     (message,) = errors.values()
-    assert "TaskEnvironment.include" in message and "leaves the project" in message and "Fix:" in message
+    check_message(message, "TaskEnvironment.include", "../../../../etc", fix="include only files inside",
+                  problem="leaves the project")
 
 
 def test_include_glob_matching_nothing_is_a_parse_error(dag_runner, project):
     errors = _errors(dag_runner, project, "nothing", ("templates/*.jinja",))
     (message,) = errors.values()
-    assert "TaskEnvironment.include" in message and "matches no file" in message
+    check_message(message, "TaskEnvironment.include", "templates/*.jinja", fix="fix the path or glob, or remove it",
+                  problem="matches no file")
 
 
 def test_include_adds_files_and_keeps_the_dag_folder_as_root(dag_runner, project):
@@ -65,18 +67,23 @@ def test_include_adds_files_and_keeps_the_dag_folder_as_root(dag_runner, project
 
 
 def test_gpu_minus_one_is_refused():
-    with pytest.raises(FlyteConfigError, match=r"Resources\.gpu.*greater than or equal to 0.*Fix:"):
+    with raises_config_error("Resources.gpu", -1, fix='GPU("A100", 2)', problem="greater than or equal to 0"):
         Resources(gpu=-1)
 
 
 def test_gpu_quantity_zero_is_refused():
-    with pytest.raises(FlyteConfigError, match=r"GPU\.quantity.*at least 1"):
+    with raises_config_error("GPU.quantity", 0, fix='GPU("A100", 1)', problem="at least 1"):
         GPU("A100", 0)
 
 
-@pytest.mark.parametrize("bad", ["lots", "A100", "A100:x", 1.5])
-def test_gpu_nonsense_is_refused(bad):
-    with pytest.raises(FlyteConfigError, match=r"Resources\.gpu"):
+@pytest.mark.parametrize(("bad", "fix"), [
+    ("lots", 'use a count (gpu=1), an accelerator string (gpu="A100:2")'),
+    ("A100", 'use a count (gpu=1), an accelerator string (gpu="A100:2")'),
+    ("A100:x", 'use a count (gpu=1), an accelerator string (gpu="A100:2")'),
+    (1.5, "pass a value of type int | str | Device | None"),  # pydantic's type check comes first
+])
+def test_gpu_nonsense_is_refused(bad, fix):
+    with raises_config_error("Resources.gpu", bad, fix=fix):
         Resources(gpu=bad)
 
 
@@ -88,7 +95,7 @@ def test_gpu_forms_flyte_accepts():
     assert Resources(cpu=0).cpu_request is None  # Flyte accepts cpu=0: no request
     assert Resources(shm="auto").get_shared_memory() == ""
     assert Resources(shm="1Gi").shared_memory == "1Gi"
-    with pytest.raises(FlyteConfigError, match="partition"):
+    with raises_config_error("GPU.partition", "9g.99gb", fix="use one of 1g.5gb", problem="not a partition of A100"):
         GPU("A100", 1, "9g.99gb")
 
 
@@ -99,13 +106,15 @@ def test_unknown_override_parameter_lists_the_accepted_ones():
     def t() -> int:
         return 1
 
-    with pytest.raises(FlyteConfigError) as info:
+    with raises_config_error("t.override().no_such_param", 3, fix="use one of Flyte's",
+                             problem="not a Flyte or Airflow task parameter") as info:
         t.override(no_such_param=3)
     message = str(info.value)
     for name in ("short_name", "resources", "env_vars", "timeout", "retries", "plugin_config", "reusable",
                  "secrets", "pod_template", "cache", "interruptible", "queue"):
         assert name in message
-    with pytest.raises(FlyteConfigError, match="no Airflow meaning"):
+    with raises_config_error("t.override().max_inline_io_bytes", 10, fix="remove it (XCom's own size limits apply)",
+                             problem="no Airflow meaning"):
         t.override(max_inline_io_bytes=10)
 
 
@@ -145,13 +154,18 @@ def test_environment_fields_as_flyte():
     clone = base.clone_with("new_name", env_vars={"X": "1"})
     assert (clone.name, clone.env_vars, clone.interruptible, clone.service_account) == ("new_name", {"X": "1"},
                                                                                       True, "sa")
-    with pytest.raises(FlyteConfigError, match="Unexpected keyword"):
+    with raises_config_error("TaskEnvironment.clone_with", ["bogus"], fix="use only cache, conn_id",
+                             problem="Unexpected keyword"):
         base.clone_with("x", bogus=1)
-    with pytest.raises(FlyteConfigError, match="snake_case or kebab-case"):
+    with raises_config_error("TaskEnvironment.name", "Bad__Name", fix='e.g. "spark_env"',
+                             problem="snake_case or kebab-case"):
         TaskEnvironment(name="Bad__Name")
-    with pytest.raises(FlyteConfigError, match="no task-result cache"):
+    with raises_config_error("TaskEnvironment.cache", "auto", fix='drop cache= (or use cache="disable")',
+                             problem="no task-result cache"):
         TaskEnvironment(name="cached", cache="auto")
-    with pytest.raises(FlyteConfigError, match="named pod template"):
+    with raises_config_error("TaskEnvironment.pod_template", "my-template", fix="pass the template itself",
+                             problem="named pod template"):
         TaskEnvironment(name="pt", pod_template="my-template")
-    with pytest.raises(FlyteConfigError, match="bare str"):
+    with raises_config_error("TaskEnvironment.include", "templates", fix="include=('templates',)",
+                             problem="bare str"):
         TaskEnvironment(name="inc", include="templates")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_flyte.addresses import check_port, parse_address
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 
 DEFAULT_PROBE_TIMEOUT_S = 10.0
@@ -79,6 +80,11 @@ def resolve_cluster(
     """
     from airflow.sdk import BaseHook
 
+    if not isinstance(conn_id, str) or not conn_id.strip():
+        raise FlyteConfigError(
+            "conn_id", conn_id, "a connection id must be a non-empty string",
+            f"pass the connection's id as a string, e.g. conn_id=\"my_cluster\" (types: {', '.join(accepted_types)})",
+        )
     try:
         conn = BaseHook.get_connection(conn_id)
     except Exception as exc:
@@ -93,27 +99,44 @@ def resolve_cluster(
             f"use one of {', '.join(accepted_types)}",
         )
     host = (conn.host or "").strip()
+    fix = "set host to the cluster address, e.g. spark://host:7077, ray://host:10001 or tcp://host:8786"
     if not host:
-        raise FlyteConfigError(
-            f"connection {conn_id!r}.host", host, "no cluster address",
-            "set host to the cluster address, e.g. spark://host:7077, ray://host:10001 or tcp://host:8786",
-        )
-    if "://" in host:
-        parts = urlsplit(host)
-        scheme, netloc, rest = parts.scheme, parts.netloc, parts.path.rstrip("/")
-    else:
-        scheme, netloc, rest = accepted_types[conn_type], host, ""
-    if conn.port and ":" not in netloc.rsplit("]", 1)[-1]:
-        netloc = f"{netloc}:{conn.port}"
-    elif ":" not in netloc.rsplit("]", 1)[-1] and default_ports and scheme in default_ports:
-        netloc = f"{netloc}:{default_ports[scheme]}"
-    return ClusterTarget(
+        raise FlyteConfigError(f"connection {conn_id!r}.host", host, "no cluster address", fix)
+    parsed = parse_address(f"connection {conn_id!r}.host", host, default_scheme=accepted_types[conn_type], fix=fix)
+    port = parsed.port
+    if port is None:
+        port = check_port(f"connection {conn_id!r}.port", conn.port or None, "set port to the cluster's port, "
+                          "or leave it empty to use the engine's default")
+    if port is None and default_ports and parsed.scheme in default_ports:
+        port = default_ports[parsed.scheme]
+    netloc = parsed._replace(port=port).netloc
+    rest = parsed.rest
+    scheme = parsed.scheme
+    target = ClusterTarget(
         conn_id=conn_id,
         conn_type=conn_type,
         address=f"{scheme}://{netloc}{rest}",
         token=conn.password or None,
         extra=dict(conn.extra_dejson or {}),
     )
+    _check_extras(target)
+    return target
+
+
+#: Connection extras that must be text when set (Ray's namespace, the dashboard links).
+TEXT_EXTRAS = ("namespace", "dashboard_url", "dashboard_link")
+
+
+def _check_extras(target: ClusterTarget) -> None:
+    """Every extra the hooks read has the right type, checked when the connection is read."""
+    _ = target.connect_timeout  # raises for a non-positive or non-numeric value
+    for key in TEXT_EXTRAS:
+        value = target.extra.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise FlyteConfigError(
+                f"connection {target.conn_id!r}.extra.{key}", value, "must be a non-empty string",
+                f'set it to text, e.g. {{"{key}": "..."}}, or remove it',
+            )
 
 
 def probe(target: ClusterTarget, *, timeout: float = DEFAULT_PROBE_TIMEOUT_S, engine: str = "cluster") -> None:
@@ -129,7 +152,8 @@ def probe(target: ClusterTarget, *, timeout: float = DEFAULT_PROBE_TIMEOUT_S, en
         except OSError as exc:
             last = exc
             time.sleep(0.2)
+    where = "the connection's host and port are" if target.conn_id else "the address is"
     raise FlyteEngineError(
         f"Cannot reach the {engine} at {target.describe()} within {timeout:.0f}s: {last}. "
-        "Check that the cluster is running and that the connection's host and port are right."
+        f"Fix: check that the cluster is running and that {where} right."
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_flyte import registry
+from airflow_provider_flyte import field_checks, registry
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig, is_template
 from airflow_provider_flyte.resources import Resources
@@ -89,6 +89,9 @@ class TaskEnvironment:
                                        "pass a short text")
             if len(self.description) > DESCRIPTION_LIMIT:
                 self.description = self.description[: DESCRIPTION_LIMIT - len(_TRUNCATED)] + _TRUNCATED
+        if self.env_vars is not None and not isinstance(self.env_vars, dict):
+            raise FlyteConfigError("TaskEnvironment.env_vars", self.env_vars, "not a dict of names to values",
+                                   "pass a dict, e.g. env_vars={'A': '1'} instead of ['A=1']")
         if self.env_vars is not None and not (isinstance(self.env_vars, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()
         )):
@@ -126,6 +129,9 @@ class TaskEnvironment:
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
                 raise FlyteConfigError(f"TaskEnvironment.{key}", value, "not a string", f"pass {key} as a string")
+        field_checks.check_env_var_names("TaskEnvironment.env_vars", self.env_vars)
+        field_checks.check_image("TaskEnvironment.image", self.image)
+        field_checks.check_service_account("TaskEnvironment.service_account", self.service_account)
         if isinstance(self.include, str):
             raise FlyteConfigError("TaskEnvironment.include", self.include,
                                    "Expected include to be a sequence of str paths, got a bare str",
@@ -237,6 +243,9 @@ def validate_plugin_config(config: Any, *, field: str) -> registry.PluginEntry |
     """Check that ``config`` is a registered plugin config (templates are checked at run time)."""
     if is_template(config):
         return None
+    if isinstance(config, type) and issubclass(config, PluginConfig):
+        raise FlyteConfigError(field, config.__name__, "a plugin config class, not a config",
+                               f"call it: {config.__name__}(...)")
     if not isinstance(config, PluginConfig):
         raise FlyteConfigError(
             field, config, f"{type(config).__name__} is not a plugin config",

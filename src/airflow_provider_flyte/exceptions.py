@@ -9,15 +9,16 @@ class FlyteConfigError(ValueError):
     """A plugin config, environment or operator argument is invalid.
 
     The message always has the form ``<where>: <what is wrong> (got <value>). Fix: <how>``
-    so that it reads well as a DAG import error in the Airflow UI.
+    so that it reads well as a DAG import error in the Airflow UI. The formatter never
+    raises, whatever the value (an object whose ``repr`` fails is shown by its type).
     """
 
-    def __init__(self, field: str, value: Any, problem: str, fix: str) -> None:
-        self.field = field
+    def __init__(self, field: Any, value: Any, problem: Any, fix: Any) -> None:
+        self.field = str(field)
         self.value = value
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{field}: {problem} (got {_short_repr(value)}). Fix: {fix}")
+        self.problem = str(problem)
+        self.fix = str(fix)
+        super().__init__(f"{self.field}: {self.problem} (got {_short_repr(value)}). Fix: {self.fix}")
 
 
 class FlyteEngineError(RuntimeError):
@@ -25,5 +26,8 @@ class FlyteEngineError(RuntimeError):
 
 
 def _short_repr(value: Any, limit: int = 200) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__} object>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

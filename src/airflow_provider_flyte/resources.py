@@ -3,6 +3,7 @@ clusters and by the Kubernetes manifests."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,8 @@ class Resources(PluginConfig):
             memory_bytes(self.disk, field="Resources.disk")
         if self.shm is not None and self.shm != "auto":
             memory_bytes(self.shm, field="Resources.shm")
+        _check_request_within_limit("cpu", self.cpu, cpu_count)
+        _check_request_within_limit("memory", self.memory, memory_bytes)
 
     @property
     def cpu_request(self) -> float | None:
@@ -128,6 +131,20 @@ class Resources(PluginConfig):
         return None if self.memory is None else memory_bytes(self.memory)
 
 
+def _check_request_within_limit(name: str, value: Any, parse: Any) -> None:
+    """``(request, limit)``: Kubernetes refuses a pod whose request exceeds its limit; so does this, earlier."""
+    from airflow_provider_flyte.exceptions import FlyteConfigError
+
+    if not isinstance(value, tuple):
+        return
+    request, limit = (parse(part, field=f"Resources.{name}") for part in value)
+    if request > limit:
+        raise FlyteConfigError(
+            f"Resources.{name}", value, f"the request ({value[0]}) is greater than the limit ({value[1]})",
+            f"use ({name}_request, {name}_limit) with the request <= the limit, e.g. {name}=({value[1]!r}, {value[0]!r})",
+        )
+
+
 def cpu_count(value: CPU, field: str = "cpu") -> float:
     """``2``, ``"1.5"``, ``"500m"`` or ``(request, limit)`` -> CPUs as a float."""
     from airflow_provider_flyte.exceptions import FlyteConfigError
@@ -138,6 +155,8 @@ def cpu_count(value: CPU, field: str = "cpu") -> float:
         cpus = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
     except ValueError:
         raise FlyteConfigError(field, value, "not a CPU quantity", 'use a number such as 2, "1.5" or "500m"') from None
+    if not math.isfinite(cpus):
+        raise FlyteConfigError(field, value, "not a finite CPU quantity", 'use a number such as 2, "1.5" or "500m"')
     if cpus < 0:
         raise FlyteConfigError(field, value, "cpu must be greater than or equal to 0", "use 0 or a positive number")
     return cpus

@@ -298,6 +298,16 @@ def _write(root: Path, files: list[SourceFile], fmt: str) -> tuple[CodeBundle, d
     return bundle, hashes
 
 
+def unreadable(path: Path, rel: str, exc: OSError) -> FlyteConfigError:
+    """A project file the bundle cannot read: name it and say how to leave it out."""
+    reason = exc.strerror or type(exc).__name__
+    return FlyteConfigError(
+        "code bundle file", rel, f"cannot be read ({type(exc).__name__}: {reason}: {path})",
+        "make it readable by the Airflow worker's user, or leave it out of the bundle with a line in "
+        ".flyteignore (gitignore syntax)",
+    )
+
+
 def _entries(files: list[SourceFile]) -> list[tuple[str, SourceFile | None]]:
     """Directory entries (``a/``) and files, each directory right before its content."""
     dirs = {"/".join(f.rel.split("/")[:i]) + "/" for f in files for i in range(1, f.rel.count("/") + 1)}
@@ -307,7 +317,10 @@ def _entries(files: list[SourceFile]) -> list[tuple[str, SourceFile | None]]:
 
 
 def _read(f: SourceFile, hashes: dict[str, bytes]) -> bytes:
-    data = f.path.read_bytes()
+    try:
+        data = f.path.read_bytes()
+    except OSError as exc:
+        raise unreadable(f.path, f.rel, exc) from None
     hashes[f.rel] = hashlib.sha256(data).digest()
     return data
 

@@ -300,8 +300,11 @@ def _read_lines(path: Path) -> list[str]:
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return []
     except OSError as exc:
-        log.warning("Code bundle: cannot read %s (%s); its patterns are not applied", path, exc)
-        return []
+        # Bundling without its patterns could ship what it excludes (data, credentials): refuse.
+        raise FlyteConfigError(
+            "code bundle ignore file", str(path), f"cannot be read ({type(exc).__name__}: {exc.strerror or exc})",
+            "make it readable by the Airflow worker's user (its patterns decide what is left out of the bundle)",
+        ) from None
     return text.splitlines()
 
 

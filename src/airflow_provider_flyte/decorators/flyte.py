@@ -30,6 +30,7 @@ class _FlyteDecoratedOperator(DecoratedOperator, FlyteOperator):  # type: ignore
     """The operator behind ``@flyte_task``: the engine is chosen by the plugin config's type."""
 
     custom_operator_name = "@task.flyte"
+    error_label = "flyte_task"
     #: The engine is chosen at run time, so every engine's link is offered; unused ones stay empty.
     operator_extra_links = registry.all_links()
     template_fields: Sequence[str] = FlyteOperator.template_fields

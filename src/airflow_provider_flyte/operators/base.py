@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.decorator import determine_kwargs
 
+from airflow_provider_flyte import field_checks
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
@@ -66,27 +67,33 @@ class FlyteOperator(BaseOperator):
     ) -> None:
         # Flyte's task parameters (resources=Resources(...), env_vars, timeout, short_name, secrets ...)
         # become Airflow's or the environment's before BaseOperator sees them.
-        kwargs, env = flyte_to_airflow(kwargs, env, where=type(self).__name__, operator_class=type(self))
+        kwargs, env = flyte_to_airflow(kwargs, env, where=self.error_name(), operator_class=type(self))
         if env is not None and isinstance(env, TaskEnvironment) and env.queue and "queue" not in kwargs:
             kwargs["queue"] = env.queue
         super().__init__(**kwargs)
+        field_checks.check_optional_bool(f"{self.error_name()}.deferrable", deferrable)
+        field_checks.check_seconds(f"{self.error_name()}.startup_timeout", startup_timeout)
+        field_checks.check_seconds(f"{self.error_name()}.keep_failed_s", keep_failed_s, allow_zero=True)
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
         self.keep_failed_s = keep_failed_s
         if not callable(python_callable):
             raise FlyteConfigError(
-                f"{type(self).__name__}.python_callable", python_callable, "not callable",
+                f"{self.error_name()}.python_callable", python_callable, "not callable",
                 "pass a function",
             )
         if env is not None and not isinstance(env, TaskEnvironment):
             raise FlyteConfigError(
-                f"{type(self).__name__}.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")'
+                f"{self.error_name()}.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")'
             )
         self.python_callable = python_callable
         self.op_args = list(op_args or [])
         self.op_kwargs = dict(op_kwargs or {})
         self.env = env
         self.conn_id = conn_id if conn_id is not None else (env.conn_id if env else None)
+        if self.conn_id is not None and (not isinstance(self.conn_id, str) or not self.conn_id.strip()):
+            raise FlyteConfigError(f"{self.error_name()}.conn_id", self.conn_id, "not a connection id",
+                                   'pass the connection id as a non-empty string, e.g. conn_id="my_cluster"')
         if plugin_config is None and env is not None:
             plugin_config = env.plugin_config
         self._check_config(plugin_config)
@@ -97,8 +104,15 @@ class FlyteOperator(BaseOperator):
         #: the URLs this try recorded for its extra links (read by the link classes at the end of the task)
         self.flyte_links: dict[str, str] = {}
 
+    #: How errors name this operator (the class name when unset; ``flyte_task`` for the decorator's).
+    error_label: ClassVar[str | None] = None
+
+    @classmethod
+    def error_name(cls) -> str:
+        return cls.error_label or cls.__name__
+
     def _check_config(self, config: Any) -> None:
-        field = f"{type(self).__name__}.plugin_config"
+        field = f"{self.error_name()}.plugin_config"
         if config is None:
             if self.plugin_type is not None:
                 raise FlyteConfigError(
@@ -114,12 +128,27 @@ class FlyteOperator(BaseOperator):
                     "declare a Param (e.g. airflow_provider_flyte.params.spark_executors()) and use "
                     "{{ params.<name> }}, so the trigger form validates the value",
                 )
+        self._check_declared_params(field, config)
         if self.plugin_type is not None and not is_template(config) and type(config) is not self.plugin_type:
             raise FlyteConfigError(
                 field, type(config).__name__,
                 f"{type(self).__name__} runs {self.plugin_type.__name__} configs",
                 f"pass a {self.plugin_type.__name__}(...), or use the operator for "
                 f"{type(config).__name__} (or @flyte_task, which picks the engine from the config)",
+            )
+
+    def _check_declared_params(self, field: str, config: Any) -> None:
+        """At DAG parse: a ``{{ params.x }}`` in the config needs ``x`` declared (only declared Params render)."""
+        dag = getattr(self, "dag", None) if getattr(self, "has_dag", lambda: False)() else None
+        if dag is None:
+            return  # not in a DAG yet: checked when the task renders
+        declared = {*(getattr(dag, "params", None) or {}), *(getattr(self, "params", None) or {})}
+        names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - declared)
+        if names:
+            raise FlyteConfigError(
+                field, names, "a plugin config template uses a Param the DAG does not declare",
+                "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
+                "Params, never extra keys of a trigger's conf",
             )
 
     # -- Airflow hooks ------------------------------------------------------------------------
@@ -148,7 +177,14 @@ class FlyteOperator(BaseOperator):
             jinja_env = self.get_template_env()
         # Render a private copy: configs are often shared by several tasks (env.plugin_config).
         self.plugin_config = copy_config(self.plugin_config)
-        self._do_render_template_fields(self, ("plugin_config",), _declared_params_only(context, self), jinja_env, set())
+        restricted = _declared_params_only(context, self)
+        try:
+            self._do_render_template_fields(self, ("plugin_config",), restricted, jinja_env, set())
+        except Exception as exc:
+            if type(exc).__name__ != "UndefinedError":  # jinja2's; only that one has a known cause here
+                raise
+            raise undeclared_params_error(f"{self.error_name()}.plugin_config", self.plugin_config,
+                                          restricted["params"], exc) from None
         others = tuple(f for f in self.template_fields if f != "plugin_config")
         self._do_render_template_fields(self, others, context, jinja_env, set())
 
@@ -211,7 +247,7 @@ class FlyteOperator(BaseOperator):
             return None
         if is_template(config):
             raise FlyteConfigError(
-                f"{type(self).__name__}.plugin_config", config, "the template did not render to a plugin config",
+                f"{self.error_name()}.plugin_config", config, "the template did not render to a plugin config",
                 "make the upstream task return a plugin config object, or template its fields instead",
             )
         self._check_config(config)
@@ -376,8 +412,19 @@ def flyte_to_airflow(kwargs: Mapping[str, Any], env: Any, *, where: str, operato
                 "(task_id, retries, execution_timeout, pool, queue, ...)",
             )
     if changes:
-        env = _changed_env(env, changes, where=where, name=str(out.get("task_id") or "task"))
+        try:
+            env = _changed_env(env, changes, where=where, name=str(out.get("task_id") or "task"))
+        except FlyteConfigError as exc:
+            raise _as_task_parameter(exc, where, changes) from None
     return out, env
+
+
+def _as_task_parameter(exc: FlyteConfigError, where: str, changes: Mapping[str, Any]) -> FlyteConfigError:
+    """``TaskEnvironment.env_vars: ...`` -> ``flyte_task.env_vars: ...``: name the argument the author wrote."""
+    key = exc.field.partition(".")[2].split("[", 1)[0]
+    if not exc.field.startswith("TaskEnvironment.") or key not in changes:
+        return exc
+    return FlyteConfigError(f"{where}.{exc.field.partition('.')[2]}", exc.value, exc.problem, exc.fix)
 
 
 def _changed_env(env: Any, changes: dict[str, Any], *, where: str, name: str) -> TaskEnvironment:
@@ -410,6 +457,21 @@ def _string_templates(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [t for item in value for t in _string_templates(item)]
     return []
+
+
+#: ``params.x`` / ``params["x"]`` in a template; ``params.get(...)`` (a method call) is not a reference.
+_PARAM_REF = re.compile(r"\bparams\s*(?:\.\s*(\w+)\b(?!\s*\()|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+
+
+def undeclared_params_error(field: str, config: Any, declared: Mapping[str, Any], exc: Exception) -> FlyteConfigError:
+    """A plugin config template that names a Param the DAG does not declare (jinja's ``UndefinedError``)."""
+    names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - set(declared))
+    value = names if names else str(exc)
+    return FlyteConfigError(
+        field, value, f"a plugin config template uses a Param the DAG does not declare ({exc})",
+        "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
+        "Params, never extra keys of a trigger's conf",
+    )
 
 
 def _declared_params_only(context: Context, task: BaseOperator) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import typing
 from typing import Any, ClassVar, TypeVar
 
@@ -165,11 +166,20 @@ def _convert(cls: type, name: str, value: Any, *, strict: bool) -> Any:
         raise _config_error(cls, name, value, exc) from None
 
 
+#: How pydantic names a composite member of a union in an error's location (``function-after[...]``).
+_UNION_TAG = re.compile(r"^[\w-]+\[.*\]$")
+
+
+def _is_union_tag(part: Any, hint: Any) -> bool:
+    """``int`` or ``Device`` in ``Resources.gpu['int']``: the union member pydantic tried, not a key."""
+    return isinstance(part, str) and (bool(_UNION_TAG.match(part)) or part in re.findall(r"\w+", str(hint)))
+
+
 def _config_error(cls: type, name: str, value: Any, exc: ValidationError) -> FlyteConfigError:
     first = exc.errors()[0]
-    loc = "".join(f"[{part!r}]" for part in first.get("loc", ()) if part != "[key]")
     hint = typing.get_type_hints(cls)[name]
-    type_name = str(hint).replace("typing.", "").replace("airflow_provider_flyte.plugins.", "")
+    loc = "".join(f"[{part!r}]" for part in first.get("loc", ()) if part != "[key]" and not _is_union_tag(part, hint))
+    type_name = re.sub(r"\bairflow_provider_flyte(\.\w+)*\.", "", str(hint).replace("typing.", ""))
     if isinstance(hint, type):
         type_name = hint.__name__
     fix = f"pass a value of type {type_name}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.bounds import check_count, check_worker_memory
 from airflow_provider_flyte.plugins.base import PluginConfig
-from airflow_provider_flyte.resources import Resources
+from airflow_provider_flyte.resources import Resources, memory_bytes
 
 
 @dataclass
@@ -38,12 +38,16 @@ class WorkerGroup(PluginConfig):
     resources: Resources | None = None
 
     def check(self) -> None:
-        if self.number_of_workers is not None and self.number_of_workers < 0:
-            raise FlyteConfigError(
-                "WorkerGroup.number_of_workers", self.number_of_workers,
-                "the number of workers cannot be negative",
-                "use 0 or more, e.g. WorkerGroup(number_of_workers=2)",
-            )
+        check_count(
+            "WorkerGroup.number_of_workers", self.number_of_workers, minimum=1,
+            why="with no worker, submitted work waits forever",
+            fix="use 1 or more, e.g. WorkerGroup(number_of_workers=2), or None for the default (1)",
+        )
+        memory = self.resources.memory if self.resources is not None else None
+        if memory is not None:
+            limit = memory[1] if isinstance(memory, tuple) else memory
+            check_worker_memory("WorkerGroup.resources.memory", memory,
+                                memory_bytes(limit, field="WorkerGroup.resources.memory"))
 
 
 @dataclass

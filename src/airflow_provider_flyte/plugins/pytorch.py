@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from airflow_provider_flyte.bounds import check_count
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
 
@@ -71,6 +72,7 @@ class Elastic(PluginConfig):
     def check(self) -> None:
         parse_nnodes(self.nnodes)
         _at_least(self, "nproc_per_node", 1)
+        check_count("Elastic.nproc_per_node", self.nproc_per_node, minimum=1, fix="use nproc_per_node=1 or more")
         _at_least(self, "monitor_interval", 1)
         _at_least(self, "max_restarts", 0)
         _at_least(self, "nccl_heartbeat_timeout_sec", 1)

@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_flyte.bounds import check_count, check_worker_memory
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
+from airflow_provider_flyte.plugins.ray_checks import check_num_cpus, check_ray_address, check_runtime_env
 from airflow_provider_flyte.resources import Resources
 
 # A Kubernetes label value: KubeRay puts the group name in pod labels.
@@ -70,6 +72,7 @@ class HeadNodeConfig(PluginConfig):
 
     def check(self) -> None:
         _check_requests_within_limits("HeadNodeConfig", self.requests, self.limits)
+        check_num_cpus("HeadNodeConfig", self.ray_start_params)
 
 
 @dataclass
@@ -123,6 +126,8 @@ class WorkerNodeConfig(PluginConfig):
                 "set replicas <= max_replicas",
             )
         _check_requests_within_limits("WorkerNodeConfig", self.requests, self.limits)
+        check_num_cpus("WorkerNodeConfig", self.ray_start_params)
+        check_count("WorkerNodeConfig.replicas", self.replicas, minimum=0, fix="use a realistic number of nodes")
 
 
 @dataclass
@@ -170,6 +175,8 @@ class RayJobConfig(PluginConfig):
                 "RayJobConfig.address", self.address, "the address is empty",
                 'leave address=None to run locally, or use "ray://host:10001" / "host:6379"',
             )
+        check_ray_address("RayJobConfig.address", self.address)
+        check_runtime_env(self.runtime_env)
 
     @property
     def runtime_env_yaml(self) -> str | None:
@@ -188,6 +195,9 @@ def _non_negative(field: str, value: int | None, where: str = "") -> None:
 
 
 def _check_requests_within_limits(where: str, requests: Resources | None, limits: Resources | None) -> None:
+    for name, resources in (("requests", requests), ("limits", limits)):  # a Ray node is a worker process too
+        if resources is not None and resources.memory is not None:
+            check_worker_memory(f"{where}.{name}.memory", resources.memory, resources.memory_request_bytes)
     if requests is None or limits is None:
         return
     pairs = (

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_flyte.plugins.base import PluginConfig
+from airflow_provider_flyte.plugins.spark_conf import check_spark_conf
 
 DEFAULT_APP_NAME = "FlyteSpark"
 
@@ -35,6 +36,9 @@ class Spark(PluginConfig):
         if self.hadoop_conf is None:
             self.hadoop_conf = {}
         super().__post_init__()
+
+    def check(self) -> None:
+        check_spark_conf("Spark.spark_conf", self.spark_conf or {})
 
     def effective_conf(self) -> dict[str, str]:
         """``spark_conf`` plus ``hadoop_conf`` as ``spark.hadoop.*`` (explicit spark_conf wins)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_flyte.context import TaskContext, task_context
 from airflow_provider_flyte.runtime import environ, registry
 from airflow_provider_flyte.runtime.calls import call_maybe_async
+from airflow_provider_flyte.runtime.diagnose import translate
 from airflow_provider_flyte.runtime.guards import interrupt_on_timeout, terminate_on_sigterm
 from airflow_provider_flyte.runtime.spec import TaskSpec
 from airflow_provider_flyte.secrets import exposed as exposed_secrets
@@ -78,12 +79,19 @@ class TaskRunner:
             json.dumps(self.config.to_dict(), default=str, sort_keys=True), describe_placement(hook),
         )
         task_ctx.placement = hook.placement
-        with terminate_on_sigterm(), interrupt_on_timeout(hook) as timeout_guard, hook.session() as data:
-            task_ctx.data.update(data)
-            if on_ready is not None:
-                on_ready(hook)
-            with task_context(task_ctx), timeout_guard.in_engine():
-                return hook.run(self.fn, args, kwargs)
+        try:
+            with terminate_on_sigterm(), interrupt_on_timeout(hook) as timeout_guard, hook.session() as data:
+                task_ctx.data.update(data)
+                if on_ready is not None:
+                    on_ready(hook)
+                with task_context(task_ctx), timeout_guard.in_engine():
+                    return hook.run(self.fn, args, kwargs)
+        except Exception as exc:
+            # An engine error with a known user cause (memory, a port, Java) says so; the original is its cause.
+            translated = translate(exc, hook.engine_name)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def kill(self) -> None:
         """Tear down whatever the run started (``on_kill``); safe to call at any time, more than once."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_flyte.bounds import check_local_fit
 from airflow_provider_flyte.child_processes import spawn_safe
 from airflow_provider_flyte.hooks.dask import (
     _CLOSE_TIMEOUT_S,
@@ -29,8 +30,9 @@ class LocalDaskHook(FlyteDaskHook):
         from distributed import Client, LocalCluster
 
         kwargs = self.cluster_kwargs()
-        if kwargs["n_workers"] == 0:
-            self.log.warning("WorkerGroup.number_of_workers is 0: submitted work waits until workers join")
+        # Before any process starts: more workers than this machine can hold would never come up.
+        check_local_fit("WorkerGroup.number_of_workers", kwargs["n_workers"], kwargs.get("memory_limit"),
+                        engine="Dask")
         local_dir = self.scratch_dir("dask", tag=self.task.slug)
 
         # Nannies spawn worker processes at start and again on restarts (memory limit, crash):

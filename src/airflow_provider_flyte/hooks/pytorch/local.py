@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_flyte.bounds import check_local_fit
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.pytorch import (
     LOCAL_HOST,
@@ -30,6 +31,8 @@ class LocalElasticHook(FlyteElasticHook):
                 "nodes that never come",
                 "use nnodes=1 with nproc_per_node=N processes on this worker; run several nodes on Kubernetes",
             )
+        # Before any worker starts: more processes than this machine can hold would never rendezvous.
+        check_local_fit("Elastic.nproc_per_node", cfg.nproc_per_node, None, engine="PyTorch Elastic")
         # Local workers talk over loopback only (gloo's sockets, NCCL's bootstrap, the rendezvous, the store).
         if any(name == "lo" for _, name in _interfaces()):
             self.set_default_env("GLOO_SOCKET_IFNAME", "lo")

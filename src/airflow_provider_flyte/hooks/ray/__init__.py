@@ -264,19 +264,14 @@ class _AddressTarget(ClusterTarget):
 
 def _with_scheme_and_port(address: str) -> str:
     """``h:6379`` -> ``gcs://h:6379``; ``ray://h`` -> ``ray://h:10001``."""
-    if "://" not in address:
-        address = f"{GCS_SCHEME}://{address}"
-    parts = urlsplit(address)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port is None and parts.hostname:
-        default = FlyteRayHook.default_ports.get(parts.scheme)
-        if default:
-            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-            address = parts._replace(netloc=f"{host}:{default}").geturl()
-    return address.rstrip("/")
+    from airflow_provider_flyte.addresses import parse_address
+
+    # A bad port is an error (never silently the default); RayJobConfig checked this when built.
+    parsed = parse_address("RayJobConfig.address", address, default_scheme=GCS_SCHEME,
+                           fix="use a Ray Client address (ray://host:10001) or the cluster's GCS address (host:6379)")
+    if parsed.port is None:
+        parsed = parsed._replace(port=FlyteRayHook.default_ports.get(parsed.scheme))
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.rest}"
 
 
 def _top_level_modules(root: Path) -> list[str]:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_flyte.addresses import parse_address
+from airflow_provider_flyte.bounds import machine_memory
+from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S, ClusterTarget, probe
+from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
+from airflow_provider_flyte.plugins.spark_conf import check_local_driver_memory
 from airflow_provider_flyte.runtime.spec import LOCAL
 
 
@@ -18,7 +27,11 @@ class LocalSparkHook(FlyteSparkHook):
         from pyspark import cloudpickle
         from pyspark.sql import SparkSession
 
+        require_java()
         conf = self.session_conf()
+        probe_master(conf["spark.master"])
+        if conf["spark.master"].startswith("local"):
+            check_local_driver_memory(conf, machine_memory())
         # PYSPARK_PYTHON is read when the context starts; keep it for this task only.
         self.set_default_env("PYSPARK_PYTHON", conf["spark.pyspark.python"])
         if conf["spark.master"].startswith("local"):
@@ -30,3 +43,40 @@ class LocalSparkHook(FlyteSparkHook):
         self.pickle_by_value(cloudpickle)
         self._record_ui(session)
         return {"spark_session": session}
+
+
+def require_java(environ: Mapping[str, str] | None = None) -> None:
+    """Fail before the JVM start when there is no Java at all (pyspark's own error is ``JAVA_GATEWAY_EXITED``)."""
+    environ = os.environ if environ is None else environ
+    home = environ.get("JAVA_HOME")
+    if home:
+        if os.access(os.path.join(home, "bin", "java"), os.X_OK):
+            return
+        found = f"JAVA_HOME={home} has no bin/java"
+    elif shutil.which("java", path=environ.get("PATH")):
+        return
+    else:
+        found = "JAVA_HOME is not set and no java is on PATH"
+    raise FlyteEngineError(
+        f"Spark: Spark needs Java, and none was found on this machine ({found}). Fix: install Java 17 or "
+        "newer (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME to a Java installation"
+    )
+
+
+def probe_master(master: str, timeout: float = DEFAULT_PROBE_TIMEOUT_S) -> None:
+    """A ``spark://`` master set in ``spark_conf`` must answer within ``timeout``; Spark itself retries
+    for about a minute and then fails with a ``Py4JJavaError`` whose message cannot be read."""
+    if not master.startswith("spark://"):
+        return
+    field = "Spark.spark_conf['spark.master']"
+    for url in master[len("spark://"):].split(","):  # a standalone HA master list: spark://h1:7077,h2:7077
+        parsed = parse_address(field, f"spark://{url}", default_scheme="spark",
+                               fix='use spark://host:7077, or leave it unset to run Spark on this worker')
+        address = f"spark://{parsed._replace(port=parsed.port or 7077).netloc}"
+        probe(_MasterTarget(conn_id="", conn_type="", address=address), timeout=timeout, engine="Spark master")
+
+
+@dataclass(frozen=True)
+class _MasterTarget(ClusterTarget):
+    def describe(self) -> str:
+        return f"Spark.spark_conf['spark.master'] ({self.address})"
