@@ -24,7 +24,7 @@ from tests.standalone import TEST_DAGS, Standalone, StandaloneError
 
 ENGINES = ["spark", "ray", "dask", "torch"]
 #: What must be among the blocked task's processes, so the test knows the engine really ran.
-ENGINE_PROCESS = {"spark": "java", "ray": "raylet", "dask": "distributed", "torch": "python"}
+ENGINE_PROCESS = {"spark": "java", "ray": "raylet", "dask": "dask worker", "torch": "python"}
 
 
 @pytest.fixture(scope="module")

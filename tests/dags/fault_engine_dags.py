@@ -29,7 +29,8 @@ ENVS = {
         spark_conf={"spark.master": "local[1]", "spark.ui.enabled": "false"})),
     "ray": TaskEnvironment(name="fault_ray", plugin_config=RayJobConfig(worker_node_config=[])),
     "dask": TaskEnvironment(name="fault_dask", plugin_config=Dask(workers=WorkerGroup(number_of_workers=1))),
-    "torch": TaskEnvironment(name="fault_torch", plugin_config=Elastic(nnodes=1, nproc_per_node=2)),
+    # max_restarts=0: a failing rank fails the try (the default 3 restarts the ranks inside the try)
+    "torch": TaskEnvironment(name="fault_torch", plugin_config=Elastic(nnodes=1, nproc_per_node=2, max_restarts=0)),
 }
 
 
