@@ -45,7 +45,7 @@ spark_env = TaskEnvironment(name="fault_spark", conn_id=os.environ.get("FLYTE_TE
                             plugin_config=Spark(spark_conf={"spark.executor.memory": "512m",
                                                             "spark.task.maxFailures": "4"}))
 ray_env = TaskEnvironment(name="fault_ray", conn_id=os.environ.get("FLYTE_TEST_RAY_CONN") or None,
-                          plugin_config=RayJobConfig())
+                          plugin_config=RayJobConfig(worker_node_config=[]))
 
 
 @dag(dag_id="fault_dask_worker", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
