@@ -4,6 +4,8 @@
   it started is left (JVM, raylet / gcs_server, Dask scheduler / worker / nanny, torch ranks), and
   its log says it tore the engine down.
 - A task that fails on try 1 and succeeds on try 2 gets a fresh session or cluster on try 2.
+- Four instances of each engine's task at once on one worker (``.expand()``, parallelism 4) all
+  succeed, each with an engine of its own: no port, temp-dir or name clash.
 
 DAGs: tests/dags/fault_engine_dags.py. Everything listens on 127.0.0.1 only.
 """
@@ -29,7 +31,7 @@ ENGINE_PROCESS = {"spark": "java", "ray": "raylet", "dask": "dask worker", "torc
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Standalone]:
-    standalone = Standalone([TEST_DAGS / "fault_engine_dags.py"], parallelism=2, extra_env={"FLYTE_E2E_DIR": ""})
+    standalone = Standalone([TEST_DAGS / "fault_engine_dags.py"], parallelism=4, extra_env={"FLYTE_E2E_DIR": ""})
     standalone.extra_env["FLYTE_E2E_DIR"] = str(standalone.home / "e2e")
     (standalone.home / "e2e").mkdir()
     try:
@@ -142,3 +144,16 @@ def test_a_retry_gets_a_fresh_session_or_cluster(server: Standalone, engine: str
     assert value["first"] and value["second"], value
     assert value["first"] != value["second"], f"try 2 reused try 1's {engine} session or cluster: {value}"
     assert "try 1 fails on purpose" in server.task_log(dag_id, run_id, task_id, try_number=1)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_four_tasks_of_one_engine_at_once_on_one_worker(server: Standalone, engine: str) -> None:
+    dag_id, task_id = f"fault_four_{engine}", "at_once"
+    run_id = _trigger(server, dag_id)
+    run = server.wait_for_run(dag_id, run_id, timeout=600)
+    assert run["state"] == "success", server.failed_task_logs(dag_id, run_id)
+    values = [server.xcom(dag_id, run_id, task_id, map_index=i) for i in range(4)]
+    assert [v["value"] for v in values] == [sum(k * k for k in range(x + 1)) for x in range(1, 5)], values
+    assert all(v["met"] == 4 for v in values), f"the 4 instances did not run at the same time: {values}"
+    assert len({v["engine"] for v in values}) == 4, f"instances shared an engine: {values}"
+    assert len({v["pid"] for v in values}) == 4, values

@@ -5,6 +5,9 @@
   sleep) until it is marked failed through the REST API.
 - ``fault_retry_<engine>``: try 1 records its engine's identity and fails; try 2 records its own
   and returns both, so the test can tell whether the retry got a fresh session or cluster.
+- ``fault_four_<engine>``: ``.expand()`` over 4 inputs; once its engine answers, each instance
+  announces itself and waits (bounded) for its siblings, so the 4 engines are up at once on one
+  worker; each returns its engine's identity and how many siblings it met.
 """
 
 from __future__ import annotations
@@ -127,6 +130,62 @@ def _retried(engine: str) -> Any:
     return retried()
 
 
+SIBLINGS = 4
+SIBLING_WAIT_S = 180
+
+
+def meet_siblings(engine: str, run_id: str, x: int) -> int:
+    """Announce this instance; wait until all :data:`SIBLINGS` have (bounded); return how many did."""
+    folder = _folder(run_id) / f"{engine}-four"
+    folder.mkdir(exist_ok=True)
+    (folder / str(x)).write_text(str(os.getpid()))
+    deadline = time.monotonic() + SIBLING_WAIT_S
+    while len(list(folder.iterdir())) < SIBLINGS and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return len(list(folder.iterdir()))
+
+
+def work(engine: str, x: int) -> int:
+    """A small computation on the engine: the sum of squares up to ``x``."""
+    data = ctx().data
+    if engine == "spark":
+        return int(data["spark_session"].sparkContext.parallelize(range(x + 1)).map(lambda v: v * v).sum())
+    if engine == "ray":
+        import ray
+
+        return int(sum(ray.get([ray.remote(lambda v: v * v).remote(v) for v in range(x + 1)])))
+    if engine == "dask":
+        return int(sum(data["dask_client"].gather(data["dask_client"].map(lambda v: v * v, range(x + 1)))))
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    value = torch.tensor([float(sum(v * v for v in range(x + 1)))])
+    dist.all_reduce(value)  # both ranks hold the same sum: twice it
+    return int(value.item()) // dist.get_world_size()
+
+
+def _four(engine: str) -> Any:
+    @dag(dag_id=f"fault_four_{engine}", schedule=None, start_date=datetime(2025, 1, 1), catchup=False,
+         tags=["test", "fault"], max_active_tasks=SIBLINGS)
+    def four():
+        @ENVS[engine].task
+        def at_once(x: int, run: str) -> dict[str, Any] | None:
+            value = work(engine, x)
+            if engine == "torch":
+                import torch.distributed as dist
+
+                if dist.get_rank() != 0:
+                    return None
+            return {"x": x, "value": value, "engine": identity(engine), "pid": os.getpid(),
+                    "met": meet_siblings(engine, run, x)}
+
+        at_once.partial(run="{{ run_id }}").expand(x=list(range(1, SIBLINGS + 1)))
+
+    return four()
+
+
 for _engine in ENVS:
     globals()[f"fault_blocked_{_engine}"] = _blocked(_engine)
     globals()[f"fault_retry_{_engine}"] = _retried(_engine)
+    globals()[f"fault_four_{_engine}"] = _four(_engine)
