@@ -107,6 +107,10 @@ def resolve_cluster(
         netloc = f"{netloc}:{conn.port}"
     elif ":" not in netloc.rsplit("]", 1)[-1] and default_ports and scheme in default_ports:
         netloc = f"{netloc}:{default_ports[scheme]}"
+    if conn.password:
+        from airflow_provider_flyte.masking import register
+
+        register(conn.password, None)  # the task SDK masks it too; this also covers a pod's --conn-id
     return ClusterTarget(
         conn_id=conn_id,
         conn_type=conn_type,

@@ -291,9 +291,11 @@ def _top_level_modules(root: Path) -> list[str]:
 
 def _loggable(runtime_env: Mapping[str, Any] | None) -> Any:
     """The runtime_env for the log, with env var values hidden (they may hold credentials)."""
+    from airflow_provider_flyte.masking import redacted
+
     if not runtime_env or "env_vars" not in runtime_env:
-        return runtime_env
-    return {**runtime_env, "env_vars": {key: "***" for key in runtime_env["env_vars"]}}
+        return redacted(runtime_env)
+    return redacted({**runtime_env, "env_vars": {key: "***" for key in runtime_env["env_vars"]}})
 
 
 def _reload_auth() -> None:

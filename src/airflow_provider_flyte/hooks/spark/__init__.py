@@ -192,6 +192,10 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         base = base.rstrip("/")
         if not params:
             return base
+        if params.get("token"):
+            from airflow_provider_flyte.masking import register
+
+            register(quote(str(params["token"]), safe=""))  # the token as it appears in the URL
         return f"{base}/;" + ";".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
 
     def _login(self) -> str | None:
