@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.standalone import REPO, Standalone, airflow_standalone  # noqa: F401  (fixture)
+from tests.test_params import expected_ray_cpus
 
 DAG_ID = "example_flyte_cluster_params"
 EXPAND_DAG_ID = "e2e_expand"
@@ -172,7 +173,9 @@ def test_rest_trigger_sizes_every_engine_of_the_example(server: Standalone, rest
     assert rest_run["state"] == "success", rest_run
     assert server.xcom(DAG_ID, run_id, "dask_sized") == {"workers": 3}
     assert server.xcom(DAG_ID, run_id, "elastic_sized") == {"world_size": 2}
-    assert server.xcom(DAG_ID, run_id, "ray_sized")["cpus"] >= 2
+    ray = server.xcom(DAG_ID, run_id, "ray_sized")
+    assert ray["workers"] == 2, ray  # REST_CONF's ray_workers, not the default (1)
+    assert ray["cpus"] == expected_ray_cpus(workers=2), ray
 
 
 def test_value_outside_the_schema_is_rejected_and_creates_no_run(server: Standalone) -> None:
