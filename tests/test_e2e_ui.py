@@ -185,6 +185,10 @@ def test_rest_trigger_sizes_every_engine_of_the_example(server: Standalone, rest
     run_id = rest_run["dag_run_id"]
     assert_tasks_succeeded(server, DAG_ID, run_id)
     assert rest_run["state"] == "success", rest_run
+    # Each engine's successful task, under Airflow's supervisor (which logs a task's stderr as ERROR).
+    for task_id in ("spark_sized", "ray_sized", "dask_sized", "elastic_sized"):
+        errors = server.task_log_errors(DAG_ID, run_id, task_id)
+        assert not errors, f"error-level lines in the log of {task_id}:\n" + "\n".join(errors[:20])
     assert server.xcom(DAG_ID, run_id, "dask_sized") == {"workers": 3}
     assert server.xcom(DAG_ID, run_id, "elastic_sized") == {"world_size": 2}
     ray = server.xcom(DAG_ID, run_id, "ray_sized")

@@ -147,6 +147,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
             "include_dashboard": dashboard in _TRUE,
             "dashboard_host": "127.0.0.1",
             "log_to_driver": True,
+            "configure_logging": False,  # keep Ray from giving its logger a stderr handler again
             "_temp_dir": temp_dir,
         }
 

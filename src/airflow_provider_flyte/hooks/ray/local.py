@@ -40,6 +40,7 @@ class LocalRayHook(FlyteRayHook):
         # Registered before ray.init: a start that fails half-way is torn down as well.
         self.add_cleanup(_shutdown_and_reap, ray, temp_dir, _descendant_pids())
         kwargs = self.local_init_kwargs(temp_dir)
+        self.add_cleanup(_ray_logs_to_task_log())
         requested = self.requested_cpus()
         _ensure_auth_token()
         root = str(self.task.project_root) if self.task.project_root else None
@@ -51,4 +52,25 @@ class LocalRayHook(FlyteRayHook):
             "Started a local Ray instance for %s: %s CPUs (the config asks for %g), temp dir %s, runtime_env %s",
             self.task.display_name, kwargs["num_cpus"], requested, temp_dir, _loggable(kwargs["runtime_env"]),
         )
+
+
+def _ray_logs_to_task_log() -> Any:
+    """Route Ray's Python loggers into the task log at their own level; returns the undo.
+
+    Ray gives its ``ray`` logger a handler on stderr, which Airflow logs as ERROR
+    ("Started a local Ray instance." would be an error line of a successful task).
+    """
+    import logging
+
+    logger = logging.getLogger("ray")
+    saved = (list(logger.handlers), logger.propagate)
+    logger.handlers[:] = [h for h in logger.handlers
+                          if not isinstance(h, logging.StreamHandler) or isinstance(h, logging.FileHandler)]
+    logger.propagate = True
+
+    def undo() -> None:
+        logger.handlers[:] = saved[0]
+        logger.propagate = saved[1]
+
+    return undo
 
