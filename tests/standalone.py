@@ -329,15 +329,26 @@ class Standalone:
             self.fail(f"XCom of {task_id}[{map_index}]: HTTP {response.status_code} {response.text}")
         return response.json()["value"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> str:
-        """The task's log as text (one line per structured log event)."""
+    def task_log_events(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1,
+                        try_number: int = 1) -> list[dict[str, Any]]:
+        """The task's log as Airflow stores it: one dict per event (``event``, ``level``, ``logger`` ...)."""
         path = _run_path(dag_id, run_id) + f"/taskInstances/{task_id}/logs/{try_number}"
         response = self.api("GET", path, params={"map_index": map_index, "full_content": True},
                             headers={"Accept": "application/json"})
         if response.status_code != 200:
-            return f"(log unavailable: HTTP {response.status_code} {response.text[:200]})"
+            return [{"event": f"(log unavailable: HTTP {response.status_code} {response.text[:200]})"}]
         content = response.json().get("content", [])
-        return "\n".join(_log_line(e) for e in content)
+        return [e if isinstance(e, dict) else {"event": str(e)} for e in content]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> str:
+        """The task's log as text (one line per structured log event)."""
+        events = self.task_log_events(dag_id, run_id, task_id, map_index, try_number)
+        return "\n".join(_log_line(e) for e in events)
+
+    def task_log_errors(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[str]:
+        """The error-level events of a task's log (Airflow logs what a task writes to stderr as ERROR)."""
+        events = self.task_log_events(dag_id, run_id, task_id, map_index)
+        return [f"[{e.get('logger')}] {e.get('event')}" for e in events if e.get("level") in ("error", "critical")]
 
     def failed_task_logs(self, dag_id: str, run_id: str, limit: int = 3000) -> str:
         """For each task instance that did not succeed: its distinct error lines, then its log tail."""
@@ -399,8 +410,9 @@ def _cmdline(proc: psutil.Process) -> str:
 
 
 def e2e_dag_files() -> list[Path]:
-    """The example DAG the trigger-form tests drive, and the e2e-only test DAGs."""
-    return [EXAMPLE_DAGS / "example_flyte_cluster_params.py", *sorted(TEST_DAGS.glob("e2e_*.py"))]
+    """The example DAG the trigger-form tests drive, the Params allow-list DAG and the e2e-only test DAGs."""
+    return [EXAMPLE_DAGS / "example_flyte_cluster_params.py", TEST_DAGS / "params_guard_dag.py",
+            *sorted(TEST_DAGS.glob("e2e_*.py"))]
 
 
 @pytest.fixture(scope="module")

@@ -152,6 +152,7 @@ def test_cluster_is_sized_from_worker_resources():
     assert kwargs["threads_per_worker"] == 2
     assert kwargs["memory_limit"] == 2 * 2**30
     assert kwargs["host"] == "127.0.0.1" and kwargs["dashboard_address"] is None
+    assert kwargs["scheduler_kwargs"] == {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
 
 
 def test_importing_dask_modules_and_parsing_the_example_loads_no_engine():

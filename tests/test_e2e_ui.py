@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.standalone import REPO, Standalone, airflow_standalone  # noqa: F401  (fixture)
+from tests.test_params import expected_ray_cpus
 
 DAG_ID = "example_flyte_cluster_params"
 EXPAND_DAG_ID = "e2e_expand"
@@ -141,11 +142,8 @@ def test_trigger_form_sets_spark_executors_of_the_live_session(server: Standalon
 
 
 # -- the same through REST ------------------------------------------------------------------------
-REST_CONF = {
-    "executors": 4, "executor_memory": "512m", "ray_workers": 2, "dask_workers": 3, "nproc_per_node": 2,
-    # Not a Param: Airflow accepts it into conf, but no engine setting may come from it.
-    "spark.driver.extraJavaOptions": "-Dflyte.injected=1",
-}
+REST_CONF = {"executors": 4, "executor_memory": "512m", "ray_workers": 2, "dask_workers": 3, "nproc_per_node": 2}
+GUARD_DAG_ID = "params_guard"
 
 
 @pytest.fixture(scope="module")
@@ -163,16 +161,39 @@ def test_rest_trigger_sets_spark_executors_of_the_live_session(server: Standalon
     live = server.xcom(DAG_ID, run_id, "spark_sized")
     assert live["spark.executor.instances"] == "4", live
     assert live["spark.executor.memory"] == "512m", live
-    assert "injected" not in (live["spark.driver.extraJavaOptions"] or ""), live
+
+
+def test_rest_conf_key_that_is_not_a_param_does_not_reach_a_templated_engine_setting(server: Standalone) -> None:
+    """``params_guard`` templates ``spark.driver.extraJavaOptions`` from ``params.get('java_opts')``: a
+    REST trigger's ``java_opts`` (not a declared Param) reaches the task's context, never the engine."""
+    server.wait_for_dag(GUARD_DAG_ID)
+    response = server.trigger(GUARD_DAG_ID, {"executors": 3, "java_opts": "-Dflyte.injected=1"})
+    assert response.status_code == 200, f"POST dagRuns: HTTP {response.status_code} {response.text}"
+    run_id = response.json()["dag_run_id"]
+    finished_run(server, GUARD_DAG_ID, run_id)
+    assert_tasks_succeeded(server, GUARD_DAG_ID, run_id)
+    # A successful Spark task's log under Airflow's supervisor: the JVM's own lines at their own level.
+    errors = server.task_log_errors(GUARD_DAG_ID, run_id, "live_conf")
+    assert not errors, "error-level lines in a successful task's log:\n" + "\n".join(errors[:20])
+    live = server.xcom(GUARD_DAG_ID, run_id, "live_conf")
+    assert live["instances"] == "3", live
+    assert "-Dflyte.safe=1" in live["java_opts"] and "injected" not in live["java_opts"], live
+    assert live["task_saw_extra_key"] is True, live  # Airflow passed it on; the allow-list kept it from Spark
 
 
 def test_rest_trigger_sizes_every_engine_of_the_example(server: Standalone, rest_run: dict) -> None:
     run_id = rest_run["dag_run_id"]
     assert_tasks_succeeded(server, DAG_ID, run_id)
     assert rest_run["state"] == "success", rest_run
+    # Each engine's successful task, under Airflow's supervisor (which logs a task's stderr as ERROR).
+    for task_id in ("spark_sized", "ray_sized", "dask_sized", "elastic_sized"):
+        errors = server.task_log_errors(DAG_ID, run_id, task_id)
+        assert not errors, f"error-level lines in the log of {task_id}:\n" + "\n".join(errors[:20])
     assert server.xcom(DAG_ID, run_id, "dask_sized") == {"workers": 3}
     assert server.xcom(DAG_ID, run_id, "elastic_sized") == {"world_size": 2}
-    assert server.xcom(DAG_ID, run_id, "ray_sized")["cpus"] >= 2
+    ray = server.xcom(DAG_ID, run_id, "ray_sized")
+    assert ray["workers"] == 2, ray  # REST_CONF's ray_workers, not the default (1)
+    assert ray["cpus"] == expected_ray_cpus(workers=2), ray
 
 
 def test_value_outside_the_schema_is_rejected_and_creates_no_run(server: Standalone) -> None:

@@ -7,6 +7,13 @@ import pytest
 from tests.conftest import EXAMPLE_DAGS
 
 
+def expected_ray_cpus(workers: int) -> int:
+    """The local Ray node's CPUs for the example: head (1) + 1 per worker, capped to this machine."""
+    import os
+
+    return min(1 + workers, len(os.sched_getaffinity(0)))
+
+
 def test_trigger_params_reach_every_live_engine(dag_runner):
     conf = {"executors": 5, "executor_memory": "1g", "ray_workers": 2, "dask_workers": 3, "nproc_per_node": 2}
     result = dag_runner.run(EXAMPLE_DAGS / "example_flyte_cluster_params.py", run_conf=conf)
@@ -16,7 +23,9 @@ def test_trigger_params_reach_every_live_engine(dag_runner):
     assert spark["spark.executor.memory"] == "1g"
     assert result.value("dask_sized") == {"workers": 3}
     assert result.value("elastic_sized") == {"world_size": 2}
-    assert result.value("ray_sized")["cpus"] >= 2
+    ray = result.value("ray_sized")
+    assert ray["workers"] == 2  # the Param, not the default (1)
+    assert ray["cpus"] == expected_ray_cpus(workers=2)
 
 
 def test_out_of_range_param_is_refused_before_any_task_runs(dag_runner):

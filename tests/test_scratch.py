@@ -41,7 +41,9 @@ def test_folders_of_dead_owners_are_removed_with_the_processes_still_using_them(
     mine = new_owned_dir("eng", parent)  # owner alive: this process
     # Processes that outlived the owner and still use its folder are its leftovers.
     user = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", named])
-    holder = subprocess.Popen([sys.executable, "-c", f"f = open({named + '/held.log'!r}, 'w'); import time; time.sleep(60)"])
+    # The holder learns the path from a variable the sweep does not read: only its open file can give it away.
+    holder = subprocess.Popen([sys.executable, "-c", "import os, time; f = open(os.environ['HELD'], 'w'); time.sleep(60)"],
+                              env={**os.environ, "HELD": os.path.join(named, "held.log")})
     tagged = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env={**os.environ, SCRATCH_ENV: named})
     wait_for(lambda: os.path.exists(os.path.join(named, "held.log")), timeout=30, what="the file to be opened")
     try:

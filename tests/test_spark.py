@@ -66,6 +66,32 @@ def test_failing_task_leaves_no_context_jvm_or_temp_dir(dag_runner):
     assert _spark_tmp_dirs() - before == set()
 
 
+def test_the_session_a_task_created_is_stopped_on_a_jvm_it_did_not_start(dag_runner):
+    """``post`` stops the task's own SparkContext itself: here no JVM shutdown could do it instead.
+
+    The py4j gateway (a JVM) was launched before the task, as another library in the worker
+    might: the task keeps that JVM running, but must leave no SparkContext active in it.
+    """
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    gateway = launch_gateway()
+    SparkContext._gateway, SparkContext._jvm = gateway, gateway.jvm
+    try:
+        result = dag_runner.run("quiet_engines_dag.py", "quiet_spark")
+        assert result.state == "success", result.states
+        assert result.value("spark_secret")["count"] == 10
+        assert SparkContext._gateway is gateway  # not the task's JVM: kept
+        assert SparkContext._active_spark_context is None
+        assert not gateway.jvm.org.apache.spark.sql.SparkSession.getDefaultSession().isDefined(), \
+            "the task's SparkSession is still the JVM's default session"
+    finally:
+        from airflow_provider_flyte.hooks.spark import _stop_jvm
+
+        _stop_jvm()
+    assert _java_children() == []
+
+
 def test_sigterm_to_the_task_process_stops_spark(tmp_path):
     ready = tmp_path / "ready"
     before = _spark_tmp_dirs()

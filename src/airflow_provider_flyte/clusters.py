@@ -112,6 +112,10 @@ def resolve_cluster(
     netloc = parsed._replace(port=port).netloc
     rest = parsed.rest
     scheme = parsed.scheme
+    if conn.password:
+        from airflow_provider_flyte.masking import register
+
+        register(conn.password, None)  # the task SDK masks it too; this also covers a pod's --conn-id
     target = ClusterTarget(
         conn_id=conn_id,
         conn_type=conn_type,

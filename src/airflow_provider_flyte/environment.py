@@ -99,6 +99,10 @@ class TaskEnvironment:
                 "TaskEnvironment.env_vars", self.env_vars, "keys and values must be strings",
                 "quote the values, e.g. {'OMP_NUM_THREADS': '4'}",
             )
+        if self.env_vars:
+            from airflow_provider_flyte.masking import register_sensitive
+
+            register_sensitive(self.env_vars)  # a sensitive name's value (API_TOKEN=...) shows as *** in logs
         if self.resources is not None and not isinstance(self.resources, Resources):
             raise FlyteConfigError(
                 "TaskEnvironment.resources", self.resources, "not a Resources object",

@@ -62,7 +62,10 @@ def example_flyte_cluster_params():
     def ray_sized() -> dict:
         import ray
 
-        return {"cpus": ray.cluster_resources().get("CPU")}
+        # Locally the worker groups share one Ray node, capped to this machine's CPUs: report the
+        # replicas the run was configured with too.
+        workers = ctx().spec.config["worker_node_config"][0]["replicas"]
+        return {"cpus": ray.cluster_resources().get("CPU"), "workers": workers}
 
     @flyte_task(plugin_config=Dask(workers=WorkerGroup(number_of_workers="{{ params.dask_workers }}",
                                                        resources=Resources(cpu="1", memory="512Mi"))))

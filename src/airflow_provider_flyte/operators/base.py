@@ -18,6 +18,7 @@ from airflow_provider_flyte import field_checks
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
+from airflow_provider_flyte.masking import register_sensitive
 from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
 from airflow_provider_flyte.runtime.runner import TaskRunner
 from airflow_provider_flyte.runtime.spec import TaskSpec
@@ -185,6 +186,8 @@ class FlyteOperator(BaseOperator):
                 raise
             raise undeclared_params_error(f"{self.error_name()}.plugin_config", self.plugin_config,
                                           restricted["params"], exc) from None
+        # Before Airflow stores the rendered fields: a sensitive value a template produced is masked there too.
+        register_sensitive(self.plugin_config)
         others = tuple(f for f in self.template_fields if f != "plugin_config")
         self._do_render_template_fields(self, others, context, jinja_env, set())
 
@@ -251,7 +254,9 @@ class FlyteOperator(BaseOperator):
                 "make the upstream task return a plugin config object, or template its fields instead",
             )
         self._check_config(config)
-        return config.validated()
+        resolved = config.validated()
+        register_sensitive(resolved)  # an upstream XCom may have produced it: mask its secrets in this process
+        return resolved
 
     def on_kill(self) -> None:
         """Tear down the engine when Airflow stops the task (UI, timeout, SIGTERM)."""

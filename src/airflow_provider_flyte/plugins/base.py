@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.masking import is_sensitive, redacted, register_sensitive
 
 C = TypeVar("C", bound="PluginConfig")
 
@@ -51,8 +52,26 @@ class PluginConfig:
     #: Short engine name used in messages ("Spark", "Ray" ...); defaults to the class name.
     engine_label: ClassVar[str] = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # @dataclass keeps a __repr__ the class already has: configs print with secrets masked.
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = PluginConfig.__repr__  # type: ignore[method-assign]
+
     def __post_init__(self) -> None:
         self._validate(strict=True)
+        register_sensitive(self)
+
+    def __repr__(self) -> str:
+        """The dataclass repr, with the values of sensitive keys (Airflow's rules) and known secrets as ``***``."""
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            shown = "***" if is_sensitive(f.name) and value not in (None, "") else redacted(value, f.name)
+            parts.append(f"{f.name}={shown!r}")
+        return f"{type(self).__qualname__}({', '.join(parts)})"
 
     # -- Airflow templating -------------------------------------------------------------------
     @property
@@ -96,7 +115,10 @@ class PluginConfig:
         return resolved
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON-friendly dict of the config (for logs, XCom and manifests)."""
+        """A plain, JSON-friendly dict of the config (for the spec and manifests: secrets in clear).
+
+        For logs, pass it through :func:`airflow_provider_flyte.masking.redacted`.
+        """
         return typing.cast(dict[str, Any], _plain(self))
 
 

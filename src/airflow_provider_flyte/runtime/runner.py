@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.context import TaskContext, task_context
+from airflow_provider_flyte.masking import redacted, register_sensitive
 from airflow_provider_flyte.runtime import environ, registry
 from airflow_provider_flyte.runtime.calls import call_maybe_async
 from airflow_provider_flyte.runtime.diagnose import translate
@@ -62,6 +63,9 @@ class TaskRunner:
                                task=info, spec=self.spec, logger=self.log)  # issue 12: identity for ctx()
         # issue 12: secrets (references in the spec) are resolved, masked and exposed here, before the
         # engine starts, so its workers inherit them; undone when the run ends.
+        # Sensitive config values and env vars are masked in every log line of the run (worker and pod).
+        register_sensitive(self.spec.env_vars)
+        register_sensitive(self.config)
         with exposed_secrets(self.spec.secrets, logger=self.log):
             if self.config is None:
                 with environ_vars(self.spec.env_vars), task_context(task_ctx):
@@ -76,7 +80,7 @@ class TaskRunner:
         self.hook = hook
         self.log.info(
             "Running %s with %s %s (%s)", info.display_name, type(self.config).__name__,
-            json.dumps(self.config.to_dict(), default=str, sort_keys=True), describe_placement(hook),
+            json.dumps(redacted(self.config.to_dict()), default=str, sort_keys=True), describe_placement(hook),
         )
         task_ctx.placement = hook.placement
         try:

@@ -70,6 +70,9 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
             "host": LOCAL_HOST,
             "scheduler_port": 0,
             "dashboard_address": None,
+            # No dashboard; the scheduler's HTTP server (health, metrics) still starts and would take
+            # port 8787 ("dashboard_address": None means its default port): a free loopback port instead.
+            "scheduler_kwargs": {"dashboard": False, "dashboard_address": f"{LOCAL_HOST}:0"},
         }
         threads = worker_threads(workers.resources)
         if threads is not None:

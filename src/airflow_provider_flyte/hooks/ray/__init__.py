@@ -147,6 +147,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
             "include_dashboard": dashboard in _TRUE,
             "dashboard_host": "127.0.0.1",
             "log_to_driver": True,
+            "configure_logging": False,  # keep Ray from giving its logger a stderr handler again
             "_temp_dir": temp_dir,
         }
 
@@ -286,9 +287,11 @@ def _top_level_modules(root: Path) -> list[str]:
 
 def _loggable(runtime_env: Mapping[str, Any] | None) -> Any:
     """The runtime_env for the log, with env var values hidden (they may hold credentials)."""
+    from airflow_provider_flyte.masking import redacted
+
     if not runtime_env or "env_vars" not in runtime_env:
-        return runtime_env
-    return {**runtime_env, "env_vars": {key: "***" for key in runtime_env["env_vars"]}}
+        return redacted(runtime_env)
+    return redacted({**runtime_env, "env_vars": {key: "***" for key in runtime_env["env_vars"]}})
 
 
 def _reload_auth() -> None:

@@ -83,6 +83,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         conf.setdefault("spark.master", LOCAL_MASTER)
         conf.setdefault("spark.pyspark.python", sys.executable)
         conf.setdefault("spark.pyspark.driver.python", sys.executable)
+        conf.setdefault("spark.ui.showConsoleProgress", "false")  # a terminal's progress bar, noise in a task log
         if self.task.project_root is not None:
             key = "spark.executorEnv.PYTHONPATH"
             conf[key] = prepend_path(conf.get(key), str(self.task.project_root))
@@ -145,6 +146,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
             self._private_local_dir(conf)
         if SparkContext._gateway is None:
             self.add_cleanup(_stop_jvm)
+            _launch_gateway(conf)
         for key, value in conf.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
@@ -192,6 +194,10 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         base = base.rstrip("/")
         if not params:
             return base
+        if params.get("token"):
+            from airflow_provider_flyte.masking import register
+
+            register(quote(str(params["token"]), safe=""))  # the token as it appears in the URL
         return f"{base}/;" + ";".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
 
     def _login(self) -> str | None:
@@ -229,6 +235,29 @@ def _remove_from_sys_path(entries: list[str]) -> None:
             sys.path.remove(entry)
 
 
+
+
+def _launch_gateway(conf: dict[str, str]) -> None:
+    """Start the driver JVM (as ``getOrCreate`` would) with its output on a pipe into the task log.
+
+    Left on the task's stderr, every line the JVM or its Python workers print (``WARN
+    NativeCodeLoader``, "Setting default log level") would be an ERROR line of the task log.
+    """
+    import logging
+    from subprocess import PIPE, STDOUT
+
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    from airflow_provider_flyte.engine_output import forward
+
+    spark_conf = SparkConf()
+    for key, value in conf.items():
+        spark_conf.set(key, value)
+    gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": PIPE, "stderr": STDOUT})
+    forward(gateway.proc.stdout, logging.getLogger("spark"), name="spark driver output")
+    SparkContext._gateway = gateway
+    SparkContext._jvm = gateway.jvm
 
 
 def _stop_connect_session(session: Any) -> None:
