@@ -235,8 +235,6 @@ def _remove_from_sys_path(entries: list[str]) -> None:
             sys.path.remove(entry)
 
 
-
-
 def _launch_gateway(conf: dict[str, str]) -> None:
     """Start the driver JVM (as ``getOrCreate`` would) with its output on a pipe into the task log.
 
@@ -255,7 +253,9 @@ def _launch_gateway(conf: dict[str, str]) -> None:
     for key, value in conf.items():
         spark_conf.set(key, value)
     gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": PIPE, "stderr": STDOUT})
-    forward(gateway.proc.stdout, logging.getLogger("spark"), name="spark driver output")
+    # Under spark-submit (the in-cluster driver) the JVM runs already (PYSPARK_GATEWAY_PORT): no process of ours
+    if getattr(gateway, "proc", None) is not None and gateway.proc.stdout is not None:
+        forward(gateway.proc.stdout, logging.getLogger("spark"), name="spark driver output")
     SparkContext._gateway = gateway
     SparkContext._jvm = gateway.jvm
 
