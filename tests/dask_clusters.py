@@ -49,6 +49,8 @@ class DaskCluster:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DASK_", "FLYTE_"))}
         env.pop("PYTHONPATH", None)
+        # the cluster's own temp folder (the scheduler caches code bundles there): removed with the cluster
+        env["TMPDIR"] = str(self.base / "tmp")
         return env
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
@@ -127,7 +129,7 @@ def _running(proc: psutil.Process) -> bool:
 
 def start_cluster() -> DaskCluster:
     base = Path(tempfile.mkdtemp(prefix="flyte-dask-cluster-"))
-    for sub in ("logs", "cwd", "w"):
+    for sub in ("logs", "cwd", "w", "tmp"):
         (base / sub).mkdir()
     cluster = DaskCluster(base, free_port(), free_port())
     try:
