@@ -6,15 +6,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from airflow_provider_flyte import Resources, TaskEnvironment
+from airflow_provider_flyte import Resources, ReusePolicy, TaskEnvironment
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
+from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.spark import Spark
 
 
 def test_reusable_with_plugin_config_is_refused_with_flytes_message():
     with pytest.raises(FlyteConfigError, match=r"Cannot set plugin_config when environment is reusable\."):
-        TaskEnvironment(name="spark_env", plugin_config=Spark(), reusable=True)
+        TaskEnvironment(name="elastic_env", plugin_config=Elastic(nnodes=1, nproc_per_node=1), reusable=ReusePolicy())
 
 
 @dataclass
