@@ -1,0 +1,60 @@
+"""Dask on a warm server of this machine (``ReusePolicy``): the attach placement on a leased scheduler.
+
+The server is ``dask scheduler`` + ``dask worker --nworkers N`` started by a supervisor
+(:mod:`airflow_provider_flyte.warm`). The task gets its own client and code-bundle plugins, as on
+any existing scheduler; after the task its workers are restarted (nannies start fresh processes),
+so no module, env var or global of one task reaches the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_flyte.hooks.dask.attach import AttachDaskHook
+from airflow_provider_flyte.hooks.warm import lease_server, server_died
+from airflow_provider_flyte.runtime.spec import WARM
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.warm.pool import Lease
+
+SERVER_MODULE = "airflow_provider_flyte.warm.servers.dask"
+_RESTART_TIMEOUT_S = 60
+
+
+class WarmDaskHook(AttachDaskHook):
+    placement = WARM
+    lease: Lease | None = None
+
+    def server_params(self) -> dict[str, Any]:
+        """The settings fixed at server start (the fingerprint): worker count, threads, memory."""
+        kwargs = self.cluster_kwargs()
+        return {key: kwargs.get(key) for key in ("n_workers", "threads_per_worker", "memory_limit")}
+
+    def cluster_target(self) -> ClusterTarget:
+        self.lease, target = lease_server(self, server_module=SERVER_MODULE, params=self.server_params(),
+                                          conn_type="flyte_dask")
+        return target
+
+    def start(self) -> dict[str, Any]:
+        data = super().start()
+        self.add_cleanup(_recycle_workers, data["dask_client"])  # runs first in post: the client is still open
+        return data
+
+    def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        try:
+            return super().run(fn, args, kwargs)
+        except Exception as exc:
+            error = server_died(self.lease, self.engine_name, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+
+def _recycle_workers(client: Any) -> None:
+    """Fresh worker processes for the next task (nanny restart)."""
+    if client.status == "running":
+        client.restart(timeout=_RESTART_TIMEOUT_S, wait_for_workers=False)
