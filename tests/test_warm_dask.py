@@ -111,7 +111,7 @@ def test_second_task_reuses_the_server_isolated_and_another_fingerprint_gets_its
 
 
 def test_sigkill_of_the_server_mid_task_fails_it_clearly_and_the_next_task_gets_a_fresh_one(
-        dag_runner, warm_dir, tmp_path, monkeypatch):
+        dag_runner, warm_dir, tmp_path, monkeypatch, capfd):
     marker = tmp_path / "scheduler.pid"
     monkeypatch.setenv("WARM_KILL_MARKER", str(marker))
 
@@ -128,6 +128,8 @@ def test_sigkill_of_the_server_mid_task_fails_it_clearly_and_the_next_task_gets_
     thread.join(5)
     killed_pid = int(marker.read_text())
     assert result.states[("killed", -1)] == "failed"
+    log = capfd.readouterr().out
+    assert "FlyteEngineError: The warm Dask server dask-" in log and "died during the task" in log
     assert result.states[("after", -1)] == "success"
     assert result.value("after")["scheduler_pid"] != killed_pid
     assert result.value("after")["sum"] == 6

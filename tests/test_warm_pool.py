@@ -1,0 +1,91 @@
+"""The warm pool across processes, with real Dask servers: a start race makes one server; a dead
+supervisor's server is cleaned up and replaced; the list/stop command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+POLICY = {"replicas": [1, 1], "idle_ttl": 30, "concurrency": 2, "scaledown_ttl": 30, "scope": "global"}
+SERVER = "airflow_provider_flyte.warm.servers.dask"
+
+ACQUIRE = textwrap.dedent("""
+    import json, os, sys, time
+    from airflow_provider_flyte.warm import pool
+    start_at = float(sys.argv[1])
+    while time.time() < start_at:
+        time.sleep(0.001)
+    lease = pool.acquire("Dask", "race", json.loads(sys.argv[2]), server_module=%r, params={"n_workers": 1},
+                         env=dict(os.environ))
+    print(json.dumps({"name": lease.record.name, "started": lease.started,
+                      "supervisor": lease.record.supervisor["pid"]}), flush=True)
+    sys.stdin.read()  # hold the lease until the test closes stdin
+    lease.release()
+""" % SERVER)
+
+
+@pytest.fixture
+def warm_env(tmp_path):
+    env = dict(os.environ, AIRFLOW__FLYTE__WARM_DIR=str(tmp_path / "warm"), AIRFLOW__FLYTE__WARM_TTL_OVERRIDE_S="3")
+    yield env
+    subprocess.run([sys.executable, "-m", "airflow_provider_flyte.warm", "stop", "--all"], env=env, timeout=120,
+                   check=False)
+
+
+def _acquirers(env, n, policy=POLICY):
+    start_at = str(time.time() + 2.0)
+    return [subprocess.Popen([sys.executable, "-c", ACQUIRE, start_at, json.dumps(policy)], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+
+
+def _warm(env, *args):
+    return subprocess.run([sys.executable, "-m", "airflow_provider_flyte.warm", *args], env=env, timeout=120,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_two_tasks_starting_at_once_make_one_server_and_list_stop_work(warm_env, tmp_path):
+    procs = _acquirers(warm_env, 2)
+    try:
+        seen = [json.loads(p.stdout.readline()) for p in procs]
+        assert seen[0]["name"] == seen[1]["name"]
+        assert sorted(s["started"] for s in seen) == [False, True]
+        folders = [p for p in (tmp_path / "warm").iterdir() if p.is_dir()]
+        assert [f.name for f in folders] == [seen[0]["name"]]
+        listing = _warm(warm_env, "list")
+        assert seen[0]["name"] in listing and "ready" in listing and "2 lease(s)" in listing
+    finally:
+        for p in procs:
+            p.communicate("", timeout=60)
+    supervisor = seen[0]["supervisor"]
+    assert psutil.pid_exists(supervisor)
+    out = _warm(warm_env, "stop", seen[0]["name"])
+    assert f"stopped {seen[0]['name']}" in out
+    assert not psutil.pid_exists(supervisor) or psutil.Process(supervisor).status() == psutil.STATUS_ZOMBIE
+    assert not (tmp_path / "warm" / seen[0]["name"]).exists()
+    assert _warm(warm_env, "list").strip() == "no warm engines"
+
+
+def test_a_sigkilled_supervisor_is_detected_and_its_server_replaced(warm_env, tmp_path):
+    from airflow_provider_flyte.runtime.processes import mentioning
+
+    (first,) = _acquirers(warm_env, 1)
+    record = json.loads(first.stdout.readline())
+    folder = tmp_path / "warm" / record["name"]
+    server_pids = [int(p["pid"]) for p in json.loads((folder / "server.json").read_text())["pids"]]
+    os.kill(record["supervisor"], signal.SIGKILL)
+    first.communicate("", timeout=60)
+    (second,) = _acquirers(warm_env, 1)
+    fresh = json.loads(second.stdout.readline())
+    second.communicate("", timeout=60)
+    assert fresh["started"] is True and fresh["name"] != record["name"]
+    assert not folder.exists()
+    assert not [p for p in server_pids if psutil.pid_exists(p)]
+    assert not mentioning(str(folder))
