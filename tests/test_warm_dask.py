@@ -6,6 +6,7 @@ The idle TTL is lowered to a few seconds with the test/ops knob ``AIRFLOW__FLYTE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -56,10 +57,8 @@ def _wait_gone(folder: Path, pids: list[int], timeout: float = TTL_S + 30) -> No
 def _describe(pids: list[int]) -> list[str]:
     out = []
     for pid in pids:
-        try:
+        with contextlib.suppress(psutil.Error):
             out.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())}")
-        except psutil.Error:
-            pass
     return out
 
 

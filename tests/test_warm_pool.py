@@ -17,19 +17,19 @@ import pytest
 POLICY = {"replicas": [1, 1], "idle_ttl": 30, "concurrency": 2, "scaledown_ttl": 30, "scope": "global"}
 SERVER = "airflow_provider_flyte.warm.servers.dask"
 
-ACQUIRE = textwrap.dedent("""
+ACQUIRE = textwrap.dedent(f"""
     import json, os, sys, time
     from airflow_provider_flyte.warm import pool
     start_at = float(sys.argv[1])
     while time.time() < start_at:
         time.sleep(0.001)
-    lease = pool.acquire("Dask", "race", json.loads(sys.argv[2]), server_module=%r, params={"n_workers": 1},
+    lease = pool.acquire("Dask", "race", json.loads(sys.argv[2]), server_module={SERVER!r}, params={{"n_workers": 1}},
                          env=dict(os.environ))
-    print(json.dumps({"name": lease.record.name, "started": lease.started,
-                      "supervisor": lease.record.supervisor["pid"]}), flush=True)
+    print(json.dumps({{"name": lease.record.name, "started": lease.started,
+                      "supervisor": lease.record.supervisor["pid"]}}), flush=True)
     sys.stdin.read()  # hold the lease until the test closes stdin
     lease.release()
-""" % SERVER)
+""")
 
 
 @pytest.fixture
