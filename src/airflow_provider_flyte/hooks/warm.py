@@ -9,7 +9,7 @@ reused, and which one.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.exceptions import FlyteEngineError
@@ -56,3 +56,19 @@ def server_died(lease: Lease | None, engine: str, exc: BaseException) -> BaseExc
         f"The warm {engine} server {lease.describe()} died during the task ({type(exc).__name__}: {exc}). "
         "The next task starts a fresh server; retry this one (Airflow retries do)."
     )
+
+
+class WarmRun:
+    """Mixin of an engine's warm placement: the lease, and a clear error when the server died mid-task."""
+
+    lease: Lease | None = None
+    engine_name: str
+
+    def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        try:
+            return super().run(fn, args, kwargs)  # type: ignore[misc]
+        except Exception as exc:
+            error = server_died(self.lease, self.engine_name, exc)
+            if error is exc:
+                raise
+            raise error from exc

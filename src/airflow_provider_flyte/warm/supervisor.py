@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_flyte.warm import state
-from airflow_provider_flyte.warm.servers import SERVER_ENV
+from airflow_provider_flyte.warm.servers import SERVER_ENV, owned_dirs
 
 POLL_S = 0.5
 log = logging.getLogger("airflow_provider_flyte.warm.supervisor")
@@ -37,8 +37,8 @@ def server_processes(folder: Path, *, exclude: tuple[int, ...] = ()) -> list[Any
     or the folder on its command line (the supervisor itself excluded)."""
     import psutil
 
-    marker = str(folder)
     record = state.ServerRecord.load(folder)
+    markers = [str(folder), *owned_dirs(folder)]
     sessions = {int(p["pid"]) for p in (record.pids if record else [])}
     found = []
     me = os.getpid()
@@ -49,8 +49,8 @@ def server_processes(folder: Path, *, exclude: tuple[int, ...] = ()) -> list[Any
             cmdline = proc.info["cmdline"] or ()
             if "airflow_provider_flyte.warm.supervisor" in " ".join(cmdline):
                 continue
-            if (os.getsid(proc.pid) in sessions or any(marker in arg for arg in cmdline)
-                    or proc.environ().get(SERVER_ENV) == marker):
+            if (os.getsid(proc.pid) in sessions or any(m in arg for arg in cmdline for m in markers)
+                    or proc.environ().get(SERVER_ENV) == str(folder)):
                 found.append(proc)
     return found
 
@@ -59,11 +59,14 @@ def stop_server(folder: Path, *, exclude: tuple[int, ...] = ()) -> None:
     """SIGTERM then SIGKILL every process of the server; remove its folder."""
     from airflow_provider_flyte.runtime.processes import stop
 
+    extra_dirs = [Path(d) for d in owned_dirs(folder)]
     for _ in range(3):  # processes a dying parent spawned at the last moment
         procs = server_processes(folder, exclude=exclude)
         if not procs:
             break
         stop(procs, grace_s=10.0, what="warm server process")
+    for extra in extra_dirs:
+        state.remove_folder(extra)
     state.remove_folder(folder)
 
 

@@ -8,26 +8,21 @@ so no module, env var or global of one task reaches the next.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.hooks.dask.attach import AttachDaskHook
-from airflow_provider_flyte.hooks.warm import lease_server, server_died
+from airflow_provider_flyte.hooks.warm import WarmRun, lease_server
 from airflow_provider_flyte.runtime.spec import WARM
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from airflow_provider_flyte.clusters import ClusterTarget
-    from airflow_provider_flyte.warm.pool import Lease
 
 SERVER_MODULE = "airflow_provider_flyte.warm.servers.dask"
 _RESTART_TIMEOUT_S = 60
 
 
-class WarmDaskHook(AttachDaskHook):
+class WarmDaskHook(WarmRun, AttachDaskHook):
     placement = WARM
-    lease: Lease | None = None
 
     def server_params(self) -> dict[str, Any]:
         """The settings fixed at server start (the fingerprint): worker count, threads, memory."""
@@ -43,15 +38,6 @@ class WarmDaskHook(AttachDaskHook):
         data = super().start()
         self.add_cleanup(_recycle_workers, data["dask_client"])  # runs first in post: the client is still open
         return data
-
-    def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        try:
-            return super().run(fn, args, kwargs)
-        except Exception as exc:
-            error = server_died(self.lease, self.engine_name, exc)
-            if error is exc:
-                raise
-            raise error from exc
 
 
 def _recycle_workers(client: Any) -> None:

@@ -41,6 +41,24 @@ def server_env(folder: Path, env: Mapping[str, str], **more: str) -> dict[str, s
     return out
 
 
+DIRS_FILE = "dirs.txt"
+
+
+def own_dir(folder: Path, path: str) -> str:
+    """Record a folder outside ``folder`` that the server uses: its processes are found by it, and it is
+    removed with the server (written before anything uses it, so a failed start cleans it up too)."""
+    with open(folder / DIRS_FILE, "a") as out:
+        out.write(path + "\n")
+    return path
+
+
+def owned_dirs(folder: Path) -> list[str]:
+    try:
+        return [line for line in (folder / DIRS_FILE).read_text().splitlines() if line]
+    except OSError:
+        return []
+
+
 def launch(folder: Path, name: str, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start one server process, its output in ``logs/<name>.out``, from the server's folder."""
     (folder / "logs").mkdir(exist_ok=True)
