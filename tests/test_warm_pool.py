@@ -89,3 +89,22 @@ def test_a_sigkilled_supervisor_is_detected_and_its_server_replaced(warm_env, tm
     assert not folder.exists()
     assert not [p for p in server_pids if psutil.pid_exists(p)]
     assert not mentioning(str(folder))
+
+
+def test_parsing_the_warm_dags_loads_no_engine_and_starts_no_server(tmp_path):
+    from tests.conftest import SOURCE_TEST_DAGS
+    from tests.test_package import _PARSE_EXAMPLES, ENGINES, _run
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    for name in ("warm_dask.py", "warm_ray.py", "warm_spark.py"):
+        (folder / name).write_text((SOURCE_TEST_DAGS / name).read_text())
+    env_dir = tmp_path / "warm"
+    os.environ["AIRFLOW__FLYTE__WARM_DIR"] = str(env_dir)
+    try:
+        result = json.loads(_run(_PARSE_EXAMPLES.format(engines=set(ENGINES)), str(folder)))
+    finally:
+        del os.environ["AIRFLOW__FLYTE__WARM_DIR"]
+    assert {"warm_dask", "warm_ray", "warm_spark"} <= set(result["dags"])
+    assert result["engines"] == []
+    assert not env_dir.exists() or not [p for p in env_dir.iterdir() if p.is_dir()]
