@@ -25,8 +25,8 @@ from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.warm import state
 from airflow_provider_flyte.warm.supervisor import stop_server
 
-#: Test/ops knob: replaces ``idle_ttl`` and ``scaledown_ttl`` (seconds) of every warm server started
-#: by this process; Flyte's 30 s minimum still applies to the ``ReusePolicy`` itself.
+#: ``[flyte] warm_ttl_override_s``, a test/ops knob: replaces ``idle_ttl`` and ``scaledown_ttl`` (seconds)
+#: of the warm servers a task starts; Flyte's 30 s minimum still applies to the ``ReusePolicy`` itself.
 TTL_OVERRIDE_ENV = "AIRFLOW__FLYTE__WARM_TTL_OVERRIDE_S"
 START_TIMEOUT_S = 180.0
 WAIT_FOR_SLOT_S = 600.0
@@ -48,6 +48,10 @@ class Lease:
         with state.locked(self.folder.parent):
             self.path.unlink(missing_ok=True)
 
+    def others_attached(self) -> bool:
+        """Whether another task holds a lease on the same server right now."""
+        return any(path != self.path for path in state.leases(self.folder))
+
     def server_alive(self) -> bool:
         """Whether the server is still up (supervisor and every engine process)."""
         record = state.ServerRecord.load(self.folder)
@@ -62,6 +66,13 @@ class Lease:
 def effective_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(policy)
     override = os.environ.get(TTL_OVERRIDE_ENV)
+    if override is None:
+        try:
+            from airflow.configuration import conf
+
+            override = conf.get("flyte", "warm_ttl_override_s", fallback=None)
+        except ImportError:
+            override = None
     if override:
         out["idle_ttl"] = out["scaledown_ttl"] = float(override)
     return out

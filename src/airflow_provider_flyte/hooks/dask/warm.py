@@ -36,11 +36,17 @@ class WarmDaskHook(WarmRun, AttachDaskHook):
 
     def start(self) -> dict[str, Any]:
         data = super().start()
-        self.add_cleanup(_recycle_workers, data["dask_client"])  # runs first in post: the client is still open
+        self.add_cleanup(self._recycle_workers, data["dask_client"])  # runs first in post: the client is open
         return data
 
-
-def _recycle_workers(client: Any) -> None:
-    """Fresh worker processes for the next task (nanny restart)."""
-    if client.status == "running":
+    def _recycle_workers(self, client: Any) -> None:
+        """Fresh worker processes for the next task (nanny restart), unless another task is attached
+        (``concurrency`` > 1): then the last one to leave recycles them."""
+        if client.status != "running" or self.lease is None:
+            return
+        if self.lease.others_attached():
+            self.log.info("Another task is attached to %s: its Dask workers are recycled when the last one leaves",
+                          self.lease.record.name)
+            return
         client.restart(timeout=_RESTART_TIMEOUT_S, wait_for_workers=False)
+        self.log.info("Dask workers of %s restarted for the next task", self.lease.record.name)
