@@ -36,7 +36,7 @@ def lease_server(hook: FlyteEngineHook[Any], *, server_module: str, params: Mapp
     run_key = f"{hook.task.dag_id}/{hook.task.run_id}" if policy.get("scope") == "run" else None
     engine = hook.engine_name
     digest = fingerprint(engine, params, env_vars=hook.spec.env_vars, image=hook.spec.image, run_key=run_key)
-    lease = pool.acquire(engine, digest, policy, server_module=server_module, params=params, env=dict(os.environ))
+    lease = pool.acquire(engine, digest, policy, server_module=server_module, params=params, env=server_environ(hook))
     hook.add_cleanup(lease.release)
     record = lease.record
     verb = "Started" if lease.started else "Reusing"
@@ -46,6 +46,17 @@ def lease_server(hook: FlyteEngineHook[Any], *, server_module: str, params: Mapp
     target = ClusterTarget(conn_id=f"{WARM_CONN_PREFIX}{record.name}", conn_type=conn_type,
                            address=str(record.address), token=record.token, extra={})
     return lease, target
+
+
+def server_environ(hook: FlyteEngineHook[Any]) -> dict[str, str]:
+    """The environment a new server starts with: this task's, without Airflow settings and without the
+    task's secrets (a server outlives the task and serves others; it is also written to the server's
+    ``launch.json``, mode 0600)."""
+    from airflow_provider_flyte.secrets import SECRETS_DIR_ENV
+
+    secret_names = {str(ref["as_env_var"]) for ref in hook.spec.secrets if ref.get("as_env_var")}
+    secret_names.add(SECRETS_DIR_ENV)
+    return {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k not in secret_names}
 
 
 def server_died(lease: Lease | None, engine: str, exc: BaseException) -> BaseException:

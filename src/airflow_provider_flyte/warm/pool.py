@@ -145,8 +145,10 @@ def _spawn_supervisor(folder: Path, server_module: str, params: Mapping[str, Any
 
 
 def _forget_child(proc: subprocess.Popen[bytes]) -> None:
-    """The supervisor outlives this process: do not keep it as a child to wait for (no zombie warning)."""
-    proc.returncode = 0  # Popen.__del__ then neither warns nor waits; the kernel reparents it when we exit
+    """The supervisor may outlive this process; if it ends first, reap it (no zombie in a long-lived process)."""
+    import threading
+
+    threading.Thread(target=proc.wait, name=f"reap-warm-supervisor-{proc.pid}", daemon=True).start()
 
 
 def _wait_ready(folder: Path, engine: str) -> state.ServerRecord:
