@@ -108,3 +108,19 @@ def test_parsing_the_warm_dags_loads_no_engine_and_starts_no_server(tmp_path):
     assert {"warm_dask", "warm_ray", "warm_spark"} <= set(result["dags"])
     assert result["engines"] == []
     assert not env_dir.exists() or not [p for p in env_dir.iterdir() if p.is_dir()]
+
+
+def test_replicas_bound_the_servers_per_fingerprint(warm_env, tmp_path):
+    """replicas=(1, 2), concurrency 1: two tasks at once get two servers; a third waits for a free one."""
+    policy = dict(POLICY, replicas=[1, 2], concurrency=1)
+    procs = _acquirers(warm_env, 2, policy)
+    seen = [json.loads(p.stdout.readline()) for p in procs]
+    assert seen[0]["name"] != seen[1]["name"] and all(s["started"] for s in seen)
+    (third,) = _acquirers(warm_env, 1, policy)
+    time.sleep(4.0)
+    assert len([p for p in (tmp_path / "warm").iterdir() if p.is_dir()]) == 2  # no third server
+    procs[0].communicate("", timeout=60)  # frees one server: the waiting task takes it
+    got = json.loads(third.stdout.readline())
+    third.communicate("", timeout=60)
+    procs[1].communicate("", timeout=60)
+    assert got["name"] == seen[0]["name"] and got["started"] is False
