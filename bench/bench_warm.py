@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,8 +76,10 @@ def main() -> int:
                   f"{cold_start:.2f}s warm {warm_start:.2f}s", flush=True)
     finally:
         airflow.stop()
+        airflow.cleanup()
         subprocess.run([sys.executable, "-m", "airflow_provider_flyte.warm", "stop", "--all"], check=False,
                        env=dict(os.environ, AIRFLOW__FLYTE__WARM_DIR=warm_dir))
+        shutil.rmtree(warm_dir, ignore_errors=True)
     print("\n| engine | DAG wall cold | DAG wall warm | ratio | median acquire cold | warm | warm/cold "
           "| task start to function cold | warm |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
