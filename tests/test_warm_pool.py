@@ -124,3 +124,23 @@ def test_replicas_bound_the_servers_per_fingerprint(warm_env, tmp_path):
     third.communicate("", timeout=60)
     procs[1].communicate("", timeout=60)
     assert got["name"] == seen[0]["name"] and got["started"] is False
+
+
+def test_a_server_that_fails_to_start_is_a_clear_error_and_leaves_nothing(warm_env, tmp_path):
+    """A real dask worker refusing its settings: the task gets the reason and the logs; nothing is left."""
+    code = textwrap.dedent(f"""
+        import os
+        from airflow_provider_flyte.warm import pool
+        try:
+            pool.acquire("Dask", "bad", {POLICY!r}, server_module={SERVER!r},
+                         params={{"n_workers": 1, "memory_limit": "plenty"}}, env=dict(os.environ))
+        except Exception as exc:
+            print(type(exc).__name__, str(exc)[:300].replace("\\n", " "))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=warm_env, capture_output=True, text=True, timeout=180)
+    assert out.stdout.startswith("FlyteEngineError The warm Dask server dask-bad"), out.stdout + out.stderr[-2000:]
+    assert "failed to start" in out.stdout and "Dask workers" in out.stdout
+    assert not [p for p in (tmp_path / "warm").iterdir() if p.is_dir()]
+    from airflow_provider_flyte.runtime.processes import mentioning
+
+    assert not mentioning(str(tmp_path / "warm"))

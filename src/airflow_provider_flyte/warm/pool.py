@@ -158,7 +158,10 @@ def _wait_ready(folder: Path, engine: str) -> state.ServerRecord:
         if record is None:
             raise FlyteEngineError(f"The warm {engine} server in {folder} stopped while starting")
         if record.error:
-            raise FlyteEngineError(f"The warm {engine} server {record.name} failed to start: {record.error}")
+            logs = _log_tail(folder)
+            with state.locked(folder.parent):
+                stop_server(folder)
+            raise FlyteEngineError(f"The warm {engine} server {record.name} failed to start: {record.error}{logs}")
         if record.state == state.READY:
             return record
         if record.supervisor and not state.alive(record.supervisor):
@@ -166,6 +169,15 @@ def _wait_ready(folder: Path, engine: str) -> state.ServerRecord:
                                    f"see {folder}/logs")
         time.sleep(0.1)
     raise FlyteEngineError(f"The warm {engine} server {folder.name} was not ready within {START_TIMEOUT_S:.0f}s")
+
+
+def _log_tail(folder: Path) -> str:
+    from airflow_provider_flyte.warm.servers import log_tail
+
+    try:
+        return "\n" + log_tail(folder)
+    except OSError:
+        return ""
 
 
 def reap_dead(base: Path) -> list[str]:

@@ -55,8 +55,8 @@ def server_processes(folder: Path, *, exclude: tuple[int, ...] = ()) -> list[Any
     return found
 
 
-def stop_server(folder: Path, *, exclude: tuple[int, ...] = ()) -> None:
-    """SIGTERM then SIGKILL every process of the server; remove its folder."""
+def stop_server(folder: Path, *, exclude: tuple[int, ...] = (), keep_folder: bool = False) -> None:
+    """SIGTERM then SIGKILL every process of the server; remove its folder (unless ``keep_folder``)."""
     from airflow_provider_flyte.runtime.processes import stop
 
     extra_dirs = [Path(d) for d in owned_dirs(folder)]
@@ -67,7 +67,8 @@ def stop_server(folder: Path, *, exclude: tuple[int, ...] = ()) -> None:
         stop(procs, grace_s=10.0, what="warm server process")
     for extra in extra_dirs:
         state.remove_folder(extra)
-    state.remove_folder(folder)
+    if not keep_folder:
+        state.remove_folder(folder)
 
 
 class Supervisor:
@@ -94,7 +95,9 @@ class Supervisor:
                 record = self.record()
                 record.state, record.error = state.STOPPING, f"{exc}\n{traceback.format_exc()}"
                 record.save(self.folder)
-            stop_server(self.folder)  # the waiting task has read the error or finds the folder gone
+            # The folder stays for the waiting task to read the error (it removes it); if that task is
+            # gone too, the next acquire finds a dead supervisor and removes it.
+            stop_server(self.folder, keep_folder=True)
             return 1
         import psutil
 
