@@ -161,6 +161,7 @@ def _wait_ready(folder: Path, engine: str) -> state.ServerRecord:
             logs = _log_tail(folder)
             with state.locked(folder.parent):
                 stop_server(folder)
+            _wait_exit(record.supervisor)
             raise FlyteEngineError(f"The warm {engine} server {record.name} failed to start: {record.error}{logs}")
         if record.state == state.READY:
             return record
@@ -169,6 +170,12 @@ def _wait_ready(folder: Path, engine: str) -> state.ServerRecord:
                                    f"see {folder}/logs")
         time.sleep(0.1)
     raise FlyteEngineError(f"The warm {engine} server {folder.name} was not ready within {START_TIMEOUT_S:.0f}s")
+
+
+def _wait_exit(ident: dict[str, float], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while state.alive(ident) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _log_tail(folder: Path) -> str:
