@@ -3,6 +3,7 @@ supervisor's server is cleaned up and replaced; the list/stop command."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -137,6 +138,7 @@ def test_a_server_that_fails_to_start_is_a_clear_error_and_leaves_nothing(warm_e
         except Exception as exc:
             print(type(exc).__name__, str(exc)[:300].replace("\\n", " "))
     """)
+    started = time.time()
     out = subprocess.run([sys.executable, "-c", code], env=warm_env, capture_output=True, text=True, timeout=180)
     assert out.stdout.startswith("FlyteEngineError The warm Dask server dask-bad"), out.stdout + out.stderr[-2000:]
     assert "failed to start" in out.stdout and "Dask workers" in out.stdout
@@ -144,3 +146,11 @@ def test_a_server_that_fails_to_start_is_a_clear_error_and_leaves_nothing(warm_e
     from airflow_provider_flyte.runtime.processes import mentioning
 
     assert not mentioning(str(tmp_path / "warm"))
+    # the scheduler that did start (it renames itself: no folder on its command line) is gone too:
+    # no process runs in the server's working directory
+    left = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.create_time() >= started - 1 and proc.cwd().startswith(str(tmp_path / "warm")):
+                left.append(proc)
+    assert not left, left

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_flyte.warm import state
-from airflow_provider_flyte.warm.servers import SERVER_ENV, owned_dirs
+from airflow_provider_flyte.warm.servers import SERVER_ENV, owned_dirs, session_ids
 
 POLL_S = 0.5
 log = logging.getLogger("airflow_provider_flyte.warm.supervisor")
@@ -39,7 +39,7 @@ def server_processes(folder: Path, *, exclude: tuple[int, ...] = ()) -> list[Any
 
     record = state.ServerRecord.load(folder)
     markers = [str(folder), *owned_dirs(folder)]
-    sessions = {int(p["pid"]) for p in (record.pids if record else [])}
+    sessions = {int(p["pid"]) for p in (record.pids if record else [])} | session_ids(folder)
     found = []
     me = os.getpid()
     for proc in psutil.process_iter(["cmdline"]):

@@ -42,6 +42,7 @@ def server_env(folder: Path, env: Mapping[str, str], **more: str) -> dict[str, s
 
 
 DIRS_FILE = "dirs.txt"
+SESSIONS_FILE = "sessions.txt"
 
 
 def own_dir(folder: Path, path: str) -> str:
@@ -64,8 +65,19 @@ def launch(folder: Path, name: str, argv: list[str], env: Mapping[str, str]) -> 
     (folder / "logs").mkdir(exist_ok=True)
     (folder / "cwd").mkdir(exist_ok=True)
     with open(folder / "logs" / f"{name}.out", "wb") as out:
-        return subprocess.Popen(argv, cwd=folder / "cwd", env=dict(env), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, cwd=folder / "cwd", env=dict(env), stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(folder / SESSIONS_FILE, "a") as sessions:  # found by session id even if it renames itself
+        sessions.write(f"{proc.pid}\n")
+    return proc
+
+
+def session_ids(folder: Path) -> set[int]:
+    """Session ids of every process :func:`launch` started for the server (each leads its own session)."""
+    try:
+        return {int(line) for line in (folder / SESSIONS_FILE).read_text().split()}
+    except (OSError, ValueError):
+        return set()
 
 
 def wait_for(predicate: Callable[[], Any], what: str, procs: list[subprocess.Popen[bytes]], folder: Path,
