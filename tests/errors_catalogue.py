@@ -149,6 +149,7 @@ def fail(error: Exception | None) -> None:
 #: What the cases' code may name: ``module:attribute``.
 _NAMES = (
     "airflow_provider_flyte:Resources", "airflow_provider_flyte:TaskEnvironment", "airflow_provider_flyte:flyte_task",
+    "airflow_provider_flyte:ReusePolicy",
     "airflow_provider_flyte.resources:GPU", "airflow_provider_flyte.bounds:check_local_fit",
     "airflow_provider_flyte.hooks.spark.local:require_java", "airflow_provider_flyte.hooks.spark.local:probe_master", "airflow_provider_flyte.operators.base:check_nodes",
     "airflow_provider_flyte.operators.dask:FlyteDaskOperator", "airflow_provider_flyte.operators.spark:FlyteSparkOperator",

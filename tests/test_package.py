@@ -107,9 +107,15 @@ def test_ctx_is_falsy_outside_a_task():
     ("dag_file", "expected"),
     [
         ("elastic_to_spark_operator.py", r"FlyteSparkOperator.plugin_config.*runs Spark configs.*got 'Elastic'"),
-        ("reusable_with_plugin.py", r"TaskEnvironment.plugin_config: Cannot set plugin_config when environment is reusable\."),
+        ("reusable_with_plugin.py", r"TaskEnvironment.plugin_config: Cannot set plugin_config when environment is reusable\."
+         r".*\(got 'Elastic'\)"),
         ("dask_memory_typo.py", r"WorkerGroup\.resources\.memory: a worker needs at least 64\.0 MiB .*\(got '1Mi'\)\. Fix: "),
         ("ray_bad_port.py", r"RayJobConfig\.address: the port '10O01' is not a number .*\(got 'ray://head:10O01'\)\. Fix: "),
+        ("reuse_idle_ttl_too_short.py", r"ReusePolicy.idle_ttl: idle_ttl must be at least 30 seconds \(got 5.0\)\. Fix:"),
+        ("reuse_concurrency_zero.py", r"ReusePolicy.concurrency: concurrency must be an int of at least 1.*\(got 0\)"),
+        ("reuse_replicas_reversed.py", r"ReusePolicy.replicas: the minimum \(3\) is above the maximum \(1\).*Fix:"),
+        ("reuse_ray_shutdown.py", r"RayJobConfig.shutdown_after_job_finishes: shutdown_after_job_finishes cannot be used "
+         r"with a reuse policy.*Fix: Remove shutdown_after_job_finishes"),
     ],
 )
 def test_bad_input_is_a_dag_import_error(dag_file, expected):

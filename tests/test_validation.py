@@ -6,17 +6,18 @@ from dataclasses import dataclass
 
 import pytest
 
-from airflow_provider_flyte import Resources, TaskEnvironment
+from airflow_provider_flyte import Resources, ReusePolicy, TaskEnvironment
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
+from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.spark import Spark
 from tests.config_errors import raises_config_error
 
 
 def test_reusable_with_plugin_config_is_refused_with_flytes_message():
-    with raises_config_error("TaskEnvironment.plugin_config", "Spark", fix="drop reusable=...",
+    with raises_config_error("TaskEnvironment.plugin_config", "Elastic", fix="drop reusable=...",
                              problem="Cannot set plugin_config when environment is reusable."):
-        TaskEnvironment(name="spark_env", plugin_config=Spark(), reusable=True)
+        TaskEnvironment(name="elastic_env", plugin_config=Elastic(nnodes=1, nproc_per_node=1), reusable=ReusePolicy())
 
 
 @dataclass

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte._version import __version__
 
-__all__ = ["TaskEnvironment", "Resources", "flyte_task", "ctx", "TaskContext", "FlyteConfigError", "__version__"]
+__all__ = ["TaskEnvironment", "Resources", "flyte_task", "ctx", "TaskContext", "FlyteConfigError", "ReusePolicy",
+           "__version__"]
 
 _LAZY = {
     "TaskEnvironment": "airflow_provider_flyte.environment",
@@ -20,6 +21,7 @@ _LAZY = {
     "ctx": "airflow_provider_flyte.context",
     "TaskContext": "airflow_provider_flyte.context",
     "FlyteConfigError": "airflow_provider_flyte.exceptions",
+    "ReusePolicy": "airflow_provider_flyte.reuse",
 }
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from airflow_provider_flyte.environment import TaskEnvironment
     from airflow_provider_flyte.exceptions import FlyteConfigError
     from airflow_provider_flyte.resources import Resources
+    from airflow_provider_flyte.reuse import ReusePolicy
 
 
 def __getattr__(name: str) -> Any:

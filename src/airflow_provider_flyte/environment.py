@@ -15,6 +15,7 @@ from airflow_provider_flyte import field_checks, registry
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig, is_template
 from airflow_provider_flyte.resources import Resources
+from airflow_provider_flyte.reuse import ReusePolicy, as_policy, check_reuse
 from airflow_provider_flyte.secrets import secrets_from_request
 from airflow_provider_flyte.user_code import project_root
 
@@ -40,7 +41,8 @@ class TaskEnvironment:
     :param resources: CPU/memory/GPU/shm, used to size local clusters and pods.
     :param env_vars: environment variables for the task and the engine's workers.
     :param plugin_config: ``Spark``, ``RayJobConfig``, ``Dask`` or ``Elastic``.
-    :param reusable: Flyte's reuse policy; not combinable with most plugin configs.
+    :param reusable: a ``ReusePolicy``: keep the engine warm between tasks (Spark, Ray, Dask; see
+        docs/warm-engines.md); ``None`` or ``"off"`` starts one engine per task.
     :param description: shown as the task's doc; longer than 255 characters is truncated, as Flyte does.
     :param conn_id: Airflow connection of an existing cluster; ``None`` runs on the worker.
     :param include: extra files, folders or globs bundled with the code, relative to the file that
@@ -62,7 +64,7 @@ class TaskEnvironment:
     resources: Resources | None = None
     env_vars: dict[str, str] | None = None
     plugin_config: Any = None
-    reusable: Any = None
+    reusable: ReusePolicy | None = None
     description: str | None = None
     conn_id: str | None = None
     include: Sequence[str] = field(default_factory=tuple)
@@ -144,15 +146,12 @@ class TaskEnvironment:
         if self.declaring_file is None:
             self.declaring_file = _declaring_file()
         self.include_files = resolve_include(self.include, self.declaring_file)
+        self.reusable = as_policy(self.reusable, field="TaskEnvironment.reusable")
         if self.plugin_config is not None:
             entry = validate_plugin_config(self.plugin_config, field="TaskEnvironment.plugin_config")
-            if self.reusable and not (entry and entry.supports_reuse):
-                raise FlyteConfigError(
-                    "TaskEnvironment.plugin_config",
-                    type(self.plugin_config).__name__,
-                    "Cannot set plugin_config when environment is reusable.",
-                    "drop reusable=..., or run the plugin task in an environment of its own",
-                )
+            if entry is not None:
+                check_reuse(self.reusable, self.plugin_config, supports_reuse=entry.supports_reuse,
+                            field="TaskEnvironment.plugin_config")
 
     def clone_with(self, name: str | None = None, **changes: Any) -> TaskEnvironment:
         """A copy with a new name and some fields changed, as ``flyte.TaskEnvironment.clone_with``.

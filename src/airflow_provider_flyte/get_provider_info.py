@@ -137,6 +137,16 @@ CONFIG: dict[str, Any] = {
                 "example": "aws_default",
                 "default": "",
             },
+            "warm_dir": {
+                "description": "State folder of the warm engine servers on this machine (ReusePolicy; "
+                "docs/warm-engines.md). Empty: <tmp>/flyte-warm-<uid>.",
+                "version_added": "0.1.0", "type": "string", "example": "/var/lib/airflow/flyte-warm", "default": "",
+            },
+            "warm_ttl_override_s": {
+                "description": "Test/ops knob: replaces idle_ttl and scaledown_ttl (seconds) of warm servers started "
+                "from now on, below Flyte's 30 s minimum if need be. Empty: the ReusePolicy's values.",
+                "version_added": "0.1.0", "type": "float", "example": "5", "default": "",
+            },
             "kubernetes_namespace": {
                 "description": "Namespace of Kubernetes jobs when the kubernetes connection names none.",
                 "version_added": "0.1.0", "type": "string", "example": "airflow-jobs", "default": "",

@@ -31,7 +31,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.runtime import environ
 from airflow_provider_flyte.runtime.calls import call_maybe_async
 from airflow_provider_flyte.runtime.environ import restore as restore_environ
-from airflow_provider_flyte.runtime.spec import ATTACH, KUBERNETES, LOCAL, TaskSpec
+from airflow_provider_flyte.runtime.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
 from airflow_provider_flyte.task_info import TaskInfo
 
 if TYPE_CHECKING:
@@ -100,12 +100,15 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     # -- where the engine runs ----------------------------------------------------------------
     @classmethod
     def choose_placement(cls, config: Any, spec: TaskSpec) -> str:
-        """The placement for this task: the spec's own, else ``attach`` with a connection, else ``local``."""
+        """The placement for this task: the spec's own, else ``attach`` with a connection, else ``warm``
+        with a ``ReusePolicy`` (a warm server on this machine), else ``local``."""
         if spec.placement:
             return spec.placement
         if spec.conn_id and _is_kubernetes_connection(spec.conn_id):
             return KUBERNETES
-        return ATTACH if spec.conn_id else LOCAL
+        if spec.conn_id:
+            return ATTACH
+        return WARM if spec.reusable else LOCAL
 
     @classmethod
     def placement_class(cls, placement: str) -> type[FlyteEngineHook[Any]]:

@@ -20,6 +20,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
 from airflow_provider_flyte.masking import register_sensitive
 from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
+from airflow_provider_flyte.reuse import check_reuse
 from airflow_provider_flyte.runtime.runner import TaskRunner
 from airflow_provider_flyte.runtime.spec import TaskSpec
 from airflow_provider_flyte.task_info import TaskInfo
@@ -121,7 +122,10 @@ class FlyteOperator(BaseOperator):
                     f"pass plugin_config={self.plugin_type.__name__}(...) or env=TaskEnvironment(plugin_config=...)",
                 )
             return
-        validate_plugin_config(config, field=field)
+        entry = validate_plugin_config(config, field=field)
+        env = getattr(self, "env", None)
+        if entry is not None and env is not None:
+            check_reuse(env.reusable, config, supports_reuse=entry.supports_reuse, field=field)
         for template in _string_templates(config):
             if _CONF_ACCESS.search(template):
                 raise FlyteConfigError(
@@ -284,6 +288,7 @@ def build_spec(task: TaskInfo, config: PluginConfig | None, env: TaskEnvironment
         pod_template=_pod_template_json(env.pod_template) if env else None,
         service_account=env.service_account if env else None,
         interruptible=bool(env.interruptible) if env else False,
+        reusable=env.reusable.to_dict() if env is not None and env.reusable is not None else None,
     )
 
 

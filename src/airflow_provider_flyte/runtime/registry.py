@@ -63,6 +63,7 @@ _BUILTIN = (
     PluginEntry(
         "airflow_provider_flyte.plugins.spark.Spark",
         "airflow_provider_flyte.hooks.spark.FlyteSparkHook",
+        supports_reuse=True,
         link_paths=("airflow_provider_flyte.links.spark.SparkUILink",),
         manifest_path="airflow_provider_flyte.manifests.spark",
         requires=("pyspark",),
@@ -80,6 +81,7 @@ _BUILTIN = (
     PluginEntry(
         "airflow_provider_flyte.plugins.dask.Dask",
         "airflow_provider_flyte.hooks.dask.FlyteDaskHook",
+        supports_reuse=True,
         link_paths=("airflow_provider_flyte.links.dask.DaskDashboardLink",),
         manifest_path="airflow_provider_flyte.manifests.dask",
         requires=("dask", "distributed"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -83,8 +84,11 @@ class TaskRunner:
             json.dumps(redacted(self.config.to_dict()), default=str, sort_keys=True), describe_placement(hook),
         )
         task_ctx.placement = hook.placement
+        started = time.monotonic()
         try:
             with terminate_on_sigterm(), interrupt_on_timeout(hook) as timeout_guard, hook.session() as data:
+                self.log.info("%s ready in %.2fs (placement %s)", hook.engine_name, time.monotonic() - started,
+                              hook.placement)
                 task_ctx.data.update(data)
                 if on_ready is not None:
                     on_ready(hook)

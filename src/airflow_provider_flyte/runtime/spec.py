@@ -27,6 +27,8 @@ SPEC_FORMAT_VERSION = 1
 #: Where the engine runs (see :mod:`airflow_provider_flyte.hooks.base`): embedded on this worker,
 #: an existing cluster named by a connection, or the engine's own cluster the code already runs on.
 LOCAL, ATTACH, IN_CLUSTER = "local", "attach", "in_cluster"
+#: A warm engine server on this worker machine that outlives the task (``ReusePolicy``; docs/warm-engines.md).
+WARM = "warm"
 #: An ephemeral cluster per task, created through the engine's Kubernetes operator (``conn_id`` of type kubernetes).
 KUBERNETES = "kubernetes"
 
@@ -51,6 +53,8 @@ class TaskSpec:
         resolved where the task runs (issue 12).
     :param service_account: Kubernetes service account for the job's pods.
     :param interruptible: whether the job's pods may run on spot/preemptible nodes.
+    :param reusable: the environment's ``ReusePolicy.to_dict()``: the engine runs as a warm server
+        (placement ``warm``, docs/warm-engines.md); ``None`` starts one engine per task.
     """
 
     task: TaskInfo = field(default_factory=TaskInfo)
@@ -69,6 +73,7 @@ class TaskSpec:
     secrets: tuple[dict[str, Any], ...] = ()
     service_account: str | None = None
     interruptible: bool = False
+    reusable: dict[str, Any] | None = None
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -113,6 +118,7 @@ class TaskSpec:
             "secrets": [dict(ref) for ref in self.secrets],
             "service_account": self.service_account,
             "interruptible": self.interruptible,
+            "reusable": self.reusable,
         }
 
     @classmethod
@@ -148,6 +154,7 @@ class TaskSpec:
             secrets=tuple(dict(ref) for ref in data.get("secrets") or ()),
             service_account=data.get("service_account"),
             interruptible=bool(data.get("interruptible", False)),
+            reusable=data.get("reusable"),
         )
 
 

@@ -49,8 +49,8 @@ def test_elastic_on_an_existing_cluster_is_refused_naming_conn_id():
 
 def test_an_unknown_placement_lists_the_supported_ones():
     with pytest.raises(FlyteConfigError) as info:
-        FlyteSparkHook(Spark(), TaskSpec(placement="warm"))
-    assert "'warm'" in str(info.value) and "attach, in_cluster, kubernetes, local" in str(info.value)
+        FlyteSparkHook(Spark(), TaskSpec(placement="nowhere"))
+    assert "'nowhere'" in str(info.value) and "attach, in_cluster, kubernetes, local, warm" in str(info.value)
 
 
 def test_a_new_placement_is_one_module(monkeypatch):
