@@ -78,14 +78,28 @@ def _run_folder(server: Standalone, run_id: str) -> Path:
     return server.home / "e2e" / run_id.replace(":", "_").replace("+", "_")
 
 
-def _task_process(server: Standalone, ti_id: str) -> psutil.Process | None:
-    """The task process of one task instance (the supervisor's child titles itself ``airflow worker -- <id>``)."""
+def _task_process(server: Standalone, ti_id: str, pid: int) -> psutil.Process | None:
+    """The task process of one task instance, found from a process of the task (``pid``).
+
+    The supervisor's child titles itself ``airflow worker -- <ti id>``, but an engine may retitle
+    it (a local Dask scheduler calls itself ``dask scheduler [...]``): so also walk up from
+    ``pid`` to the child of the LocalExecutor's worker process.
+    """
     for proc in server.group():
         try:
             if f"airflow worker -- {ti_id}" in " ".join(proc.cmdline()):
                 return proc
         except psutil.Error:
             continue
+    try:
+        proc = psutil.Process(pid)
+        while proc.parent() is not None:
+            parent = proc.parent()
+            if "LocalExecutor" in " ".join(parent.cmdline()):
+                return proc
+            proc = parent
+    except psutil.Error:
+        return None
     return None
 
 
@@ -108,7 +122,7 @@ def test_marking_a_running_task_failed_stops_every_process_it_started(server: St
           lambda: ready.exists() or _ended(server, dag_id, run_id), 240, server)
     assert ready.exists(), f"the task ended before blocking:\n{server.failed_task_logs(dag_id, run_id)}"
     (ti,) = server.task_instances(dag_id, run_id)
-    task = _task_process(server, ti["id"])
+    task = _task_process(server, ti["id"], json.loads(ready.read_text())["pid"])
     assert task is not None, "no task process found"
     started = task.children(recursive=True)
     names = " ".join(" ".join(p.cmdline()) for p in alive(started))
