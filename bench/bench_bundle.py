@@ -123,8 +123,6 @@ def run(modules: int, mb: int, repeat: int) -> list[dict[str, object]]:
     logging.getLogger("airflow_provider_flyte").setLevel(logging.ERROR)  # no per-build log lines
     print(f"# code bundle: python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
           f"median of {repeat} runs")
-    print("| tree | format | files | archive | cold build | cached build | touched |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
     rows = []
     with tempfile.TemporaryDirectory(prefix="flyte-bench-bundle-") as tmp:
         root = Path(tmp) / "dags"
@@ -136,6 +134,8 @@ def run(modules: int, mb: int, repeat: int) -> list[dict[str, object]]:
         warm.mkdir()
         make_tree(warm, 1)
         print(f"(first build in this process, 1 module: {timed(lambda: build_bundle(warm)) * 1000:.0f} ms)")
+        print("| tree | format | files | archive | cold build | cached build | touched |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         rows += measure(root, f"{modules} modules", repeat)
         if mb:
             big = Path(tmp) / "big"
