@@ -146,16 +146,41 @@ def provider_code(name: str) -> str:
                            expected=spec["expected"])
 
 
-def profile(name: str, out_dir: Path) -> Path:
-    """One provider trial under py-spy (children included); returns the speedscope file."""
+def profile(name: str, out_dir: Path, top: int = 12) -> Path:
+    """One provider trial under py-spy (children included), as collapsed stacks; prints a summary.
+
+    The summary attributes each sample of the main process to its innermost
+    ``airflow_provider_flyte`` frame (samples with none are the engine's or Airflow's own) and
+    lists the provider functions that hold the most samples, with what they were doing.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     script = out_dir / f"lifecycle_{name}.py"
     script.write_text(PRELUDE + provider_code(name))
-    target = out_dir / f"lifecycle_{name}.speedscope.json"
+    target = out_dir / f"lifecycle_{name}.collapsed.txt"
     pyspy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or "py-spy"
-    subprocess.run([pyspy, "record", "--subprocesses", "--rate", "50", "--format", "speedscope",
-                    "-o", str(target), "--", sys.executable, str(script)],
-                   env=_env(), check=True, capture_output=True)
+    subprocess.run([pyspy, "record", "--rate", "100", "--format", "raw", "--idle", "-o", str(target), "--",
+                    sys.executable, str(script)], env=_env(), check=True, capture_output=True)
+    by_frame: dict[str, int] = {}
+    leaf: dict[str, dict[str, int]] = {}
+    total = 0
+    for line in target.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames, n = stack.split(";"), int(count)
+        if not any(script.name in f for f in frames):
+            continue  # another thread: only the task's main thread is on the clock
+        total += n
+        ours = [f for f in frames if "airflow_provider_flyte" in f]
+        key = ours[-1] if ours else "(no provider frame: engine, Airflow or imports)"
+        by_frame[key] = by_frame.get(key, 0) + n
+        inner = frames[-1] if ours and frames[-1] != ours[-1] else "(itself)"
+        leaf.setdefault(key, {})
+        leaf[key][inner] = leaf[key].get(inner, 0) + n
+    print(f"## py-spy {name}: {total} main-thread samples at 100 Hz (waits included), by innermost provider frame")
+    for key, n in sorted(by_frame.items(), key=lambda kv: -kv[1])[:top]:
+        inner, m = max(leaf[key].items(), key=lambda kv: kv[1])
+        print(f"#   {n / 100:6.2f} s  {key[:110]}\n#              mostly in {inner[:100]} ({m / 100:.2f} s)")
     return target
 
 
