@@ -127,16 +127,22 @@ def _env() -> dict[str, str]:
             "SPARK_LOCAL_IP": "127.0.0.1", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def _timed(code: str) -> tuple[float, list[float] | None]:
-    """Seconds from process start to exit, and the provider's phases when it printed them."""
-    code = PRELUDE + code
+def _timed(code: str) -> tuple[float, list[float] | None, float]:
+    """Seconds from process start to exit, the provider's phases when it printed them, and the
+    seconds from the script's last line to the process's exit (atexit hooks, threads, interpreter
+    shutdown)."""
+    code = ("import time as _bench_time\n" + PRELUDE + code
+            + "\nprint('STAMP', _bench_time.time(), flush=True)\n")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    ended = time.time()
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     phases = [line for line in proc.stdout.splitlines() if line.startswith("PHASES ")]
-    return elapsed, (json.loads(phases[-1][7:]) if phases else None)
+    stamps = [line for line in proc.stdout.splitlines() if line.startswith("STAMP ")]
+    exit_s = ended - float(stamps[-1].split()[1]) if stamps else float("nan")
+    return elapsed, (json.loads(phases[-1][7:]) if phases else None), exit_s
 
 
 def provider_code(name: str) -> str:
@@ -188,24 +194,28 @@ def run(trials: int, engines: list[str]) -> list[dict[str, object]]:
     """Alternating trials per engine; one row (medians) per engine, printed as it completes."""
     print(f"# lifecycle: {os.cpu_count()} CPUs, {trials} trials per side, A/B alternating, "
           "fresh process per trial (seconds, median [min-max])")
-    print("| engine | bare engine | provider | ratio | overhead | provider imports | pre | job | post |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| engine | bare engine | provider | ratio | overhead | provider imports | pre | job | post "
+          "| exit after last line (bare / provider) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     rows = []
     for name in engines:
         bare_code, ours_code = ENGINES[name]["bare"], provider_code(name)
         bare_times: list[float] = []
         provider_times: list[float] = []
         phases: list[list[float]] = []
+        exits: dict[str, list[float]] = {"bare": [], "provider": []}
         for trial in range(trials):
             order = ("bare", "provider") if trial % 2 == 0 else ("provider", "bare")
             for side in order:
                 if side == "bare":
-                    bare_times.append(_timed(bare_code)[0])
+                    elapsed, _, exit_s = _timed(bare_code)
+                    bare_times.append(elapsed)
                 else:
-                    elapsed, phase = _timed(ours_code)
+                    elapsed, phase, exit_s = _timed(ours_code)
                     provider_times.append(elapsed)
                     if phase:
                         phases.append(phase)
+                exits[side].append(exit_s)
         bare, ours = statistics.median(bare_times), statistics.median(provider_times)
         med_phases = [statistics.median(p[i] for p in phases) for i in range(len(PHASES))]
         row = {"engine": name, "bare": bare, "provider": ours, "ratio": ours / bare,
@@ -216,7 +226,9 @@ def run(trials: int, engines: list[str]) -> list[dict[str, object]]:
         print(f"| {name} | {bare:.2f} [{min(bare_times):.2f}-{max(bare_times):.2f}] "
               f"| {ours:.2f} [{min(provider_times):.2f}-{max(provider_times):.2f}] | {ours / bare:.2f} "
               f"| {ours - bare:+.2f} ({'meets' if ours <= target else 'misses'} target) | "
-              + " | ".join(f"{v:.2f}" for v in med_phases) + " |", flush=True)
+              + " | ".join(f"{v:.2f}" for v in med_phases)
+              + f" | {statistics.median(exits['bare']):.2f} / {statistics.median(exits['provider']):.2f} |",
+              flush=True)
     return rows
 
 
