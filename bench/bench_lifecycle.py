@@ -3,8 +3,8 @@
 Each trial is a fresh Python process (engines keep global state), timed from process start
 to exit, so imports, engine startup, one small job and teardown are all included. Both
 sides import ``airflow.sdk`` first, as a task process already has. Bare and provider trials
-alternate (A B, then B A, ...) so machine noise and warm caches hit both alike; the table
-gives medians. The provider side also reports its phases (provider imports, ``pre``, the
+alternate (A B, then B A, ...) after one untimed warm-up run of each (``--warmup``), so
+machine noise and warm caches hit both alike; the table gives medians. The provider side also reports its phases (provider imports, ``pre``, the
 job, ``post``) so the overhead can be located; ``--profile DIR`` records one extra provider
 trial per engine with py-spy (``--subprocesses``) as a speedscope file in DIR.
 
@@ -190,9 +190,10 @@ def profile(name: str, out_dir: Path, top: int = 12) -> Path:
     return target
 
 
-def run(trials: int, engines: list[str]) -> list[dict[str, object]]:
+def run(trials: int, engines: list[str], warmup: int = 1) -> list[dict[str, object]]:
     """Alternating trials per engine; one row (medians) per engine, printed as it completes."""
-    print(f"# lifecycle: {os.cpu_count()} CPUs, {trials} trials per side, A/B alternating, "
+    print(f"# lifecycle: {os.cpu_count()} CPUs, {warmup} untimed warm-up run(s) then {trials} trials per side, "
+          "A/B alternating, "
           "fresh process per trial (seconds, median [min-max])")
     print("| engine | bare engine | provider | ratio | overhead | provider imports | pre | job | post "
           "| exit after last line (bare / provider) |")
@@ -204,6 +205,9 @@ def run(trials: int, engines: list[str]) -> list[dict[str, object]]:
         provider_times: list[float] = []
         phases: list[list[float]] = []
         exits: dict[str, list[float]] = {"bare": [], "provider": []}
+        for _ in range(warmup):  # untimed: the first process after another engine reads cold files
+            _timed(bare_code)
+            _timed(ours_code)
         for trial in range(trials):
             order = ("bare", "provider") if trial % 2 == 0 else ("provider", "bare")
             for side in order:
@@ -236,11 +240,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first, per engine")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also record one provider trial per engine with py-spy into this folder")
     args = parser.parse_args()
     engines = args.engines.split(",")
-    run(args.trials, engines)
+    run(args.trials, engines, args.warmup)
     if args.profile:
         for name in engines:
             print(f"profile {name}: {profile(name, args.profile)}", flush=True)
