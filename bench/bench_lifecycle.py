@@ -85,7 +85,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from bench_torch_entry import all_reduce
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=2, rdzv_backend="c10d",
-                   rdzv_endpoint=f"127.0.0.1:{port}", run_id="bench", max_restarts=0, monitor_interval=0.5)
+                   rdzv_endpoint=f"127.0.0.1:{port}", run_id="bench", max_restarts=0, monitor_interval=1)
 assert elastic_launch(cfg, all_reduce)()[0] == 3
 """,
         imports="from airflow_provider_flyte.plugins.pytorch import Elastic",
