@@ -159,7 +159,7 @@ def run(trials: int, engines: list[str], n: int, parallelism: int, timeout: floa
               f"(run time / {n} x parallelism {parallelism}) |", flush=True)
     for failure in failures:
         print(f"FAILED: {failure}")
-    return rows
+    return rows if not failures else []
 
 
 def _fmt(values: list[float]) -> str:
@@ -177,7 +177,8 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait for one DAG run")
     args = parser.parse_args()
-    run(args.trials, args.engines.split(","), args.n, args.parallelism, args.timeout)
+    if not run(args.trials, args.engines.split(","), args.n, args.parallelism, args.timeout):
+        sys.exit("no complete comparison, or a run failed (see FAILED lines)")
 
 
 if __name__ == "__main__":
