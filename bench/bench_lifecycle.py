@@ -4,9 +4,11 @@ Each trial is a fresh Python process (engines keep global state), timed from pro
 to exit, so imports, engine startup, one small job and teardown are all included. Both
 sides import ``airflow.sdk`` first, as a task process already has. Bare and provider trials
 alternate (A B, then B A, ...) after one untimed warm-up run of each (``--warmup``), so
-machine noise and warm caches hit both alike; the table gives medians. The provider side also reports its phases (provider imports, ``pre``, the
-job, ``post``) so the overhead can be located; ``--profile DIR`` records one extra provider
-trial per engine with py-spy (``--subprocesses``) as a speedscope file in DIR.
+machine noise and warm caches hit both alike; the table gives medians. The provider side
+also reports its phases (provider imports, ``pre``, the job, ``post``), and both sides the
+time from the script's last line to process exit, so the overhead can be located.
+``--profile DIR`` records one extra provider trial per engine with py-spy (main thread,
+collapsed stacks in DIR) and prints the provider functions holding the most samples.
 
     .venv/bin/python bench/bench_lifecycle.py [--trials 5] [--engines spark,ray,dask,pytorch] [--profile DIR]
 """
