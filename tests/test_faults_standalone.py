@@ -164,7 +164,7 @@ def test_a_retry_gets_a_fresh_session_or_cluster(server: Standalone, engine: str
 def test_four_tasks_of_one_engine_at_once_on_one_worker(server: Standalone, engine: str) -> None:
     dag_id, task_id = f"fault_four_{engine}", "at_once"
     run_id = _trigger(server, dag_id)
-    run = server.wait_for_run(dag_id, run_id, timeout=600)
+    run = server.wait_for_run(dag_id, run_id, timeout=900)  # four engines start at once on 2 CPUs
     assert run["state"] == "success", server.failed_task_logs(dag_id, run_id)
     values = [server.xcom(dag_id, run_id, task_id, map_index=i) for i in range(4)]
     assert [v["value"] for v in values] == [sum(k * k for k in range(x + 1)) for x in range(1, 5)], values

@@ -131,7 +131,7 @@ def _retried(engine: str) -> Any:
 
 
 SIBLINGS = 4
-SIBLING_WAIT_S = 180
+SIBLING_WAIT_S = 300
 
 
 def meet_siblings(engine: str, run_id: str, x: int) -> int:
