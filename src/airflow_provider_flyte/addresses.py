@@ -36,7 +36,10 @@ def parse_address(field: str, address: str, *, default_scheme: str, fix: str) ->
     bad = sorted(_FORBIDDEN & set(text))
     if bad:
         raise FlyteConfigError(field, address, f"the address contains {bad[0]!r}, which no host name may hold", fix)
-    parts = urlsplit(text if "://" in text else f"{default_scheme}://{text}")
+    try:
+        parts = urlsplit(text if "://" in text else f"{default_scheme}://{text}")
+    except ValueError as exc:  # "local[2]": brackets that hold no IP address
+        raise FlyteConfigError(field, address, f"not a host address ({exc})", fix) from None
     if not parts.hostname:
         raise FlyteConfigError(field, address, "the address has no host", fix)
     try:
