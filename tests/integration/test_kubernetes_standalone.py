@@ -24,6 +24,7 @@ import pytest
 from tests.k8s.fixtures import CONN_ID
 from tests.k8s.server import KubeApiServer
 from tests.k8s.simulator import OperatorSimulator
+from tests.procs import alive
 from tests.standalone import TEST_DAGS, Standalone, StandaloneError
 
 DAG_FILE = TEST_DAGS / "k8s_standalone_dag.py"
@@ -146,9 +147,9 @@ def test_restarting_the_triggerer_mid_wait_neither_loses_nor_duplicates_the_job(
     for proc in old:
         proc.send_signal(sig)
     deadline = time.monotonic() + 60
-    while _running_processes(old) and time.monotonic() < deadline:
+    while alive(old) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _running_processes(old), f"the triggerer did not stop: {_running_processes(old)}"
+    assert not alive(old), f"the triggerer did not stop: {alive(old)}"
     assert _objects(k8s, "daskjobs"), "stopping the triggerer deleted the job (on_kill ran on shutdown)"
     replacement = server.spawn("triggerer", "--skip-serve-logs")
     # the standalone goes on with the replacement (same process group: stopped with it)
@@ -179,18 +180,6 @@ def test_sigkill_of_the_waiting_worker_then_the_retry_reattaches_to_the_same_obj
     log = server.task_log(dag_id, run_id, task_id, try_number=2)
     assert "reattach" in log.lower(), log[-3000:]
     assert not _objects(k8s, "daskjobs")
-
-
-def _running_processes(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """Those still running (an exited child its parent has not reaped yet is a zombie: it has stopped)."""
-    running = []
-    for proc in procs:
-        try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                running.append(proc)
-        except psutil.Error:
-            continue
-    return running
 
 
 def _task_processes(server: Standalone, ti_id: str) -> list[psutil.Process]:
