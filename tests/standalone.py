@@ -415,26 +415,31 @@ def e2e_dag_files() -> list[Path]:
             *sorted(TEST_DAGS.glob("e2e_*.py"))]
 
 
+def serve(standalone: Standalone) -> Iterator[Standalone]:
+    """Fixture body: start ``standalone``, yield it, then check it listened on loopback only and left nothing."""
+    try:
+        standalone.start()
+    except BaseException:
+        survivors = standalone.stop()
+        standalone.cleanup()
+        if survivors:
+            raise StandaloneError(f"processes left after a failed start: {survivors}") from None
+        raise
+    try:
+        yield standalone
+        exposed = standalone.listening_beyond_loopback()
+        assert not exposed, f"airflow standalone listens beyond 127.0.0.1: {exposed}"
+    finally:
+        survivors = standalone.stop()
+        if not survivors:
+            standalone.cleanup()
+    assert not survivors, f"processes left after stopping airflow standalone: {survivors}"
+
+
 @pytest.fixture(scope="module")
 def airflow_standalone() -> Iterator[Standalone]:
     """A running ``airflow standalone`` serving the example and e2e DAGs; checks loopback and cleanup."""
     server = Standalone(e2e_dag_files(), extra_env={"FLYTE_E2E_DIR": ""})
     server.extra_env["FLYTE_E2E_DIR"] = str(server.home / "e2e")
     (server.home / "e2e").mkdir()
-    try:
-        server.start()
-    except BaseException:
-        survivors = server.stop()
-        server.cleanup()
-        if survivors:
-            raise StandaloneError(f"processes left after a failed start: {survivors}") from None
-        raise
-    try:
-        yield server
-        exposed = server.listening_beyond_loopback()
-        assert not exposed, f"airflow standalone listens beyond 127.0.0.1: {exposed}"
-    finally:
-        survivors = server.stop()
-        if not survivors:
-            server.cleanup()
-    assert not survivors, f"processes left after stopping airflow standalone: {survivors} (home {server.home})"
+    yield from serve(server)

@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from tests.procs import alive
-from tests.standalone import TEST_DAGS, Standalone, StandaloneError
+from tests.standalone import TEST_DAGS, Standalone, serve
 
 ENGINES = ["spark", "ray", "dask", "torch"]
 #: What must be among the blocked task's processes, so the test knows the engine really ran.
@@ -34,23 +34,7 @@ def server() -> Iterator[Standalone]:
     standalone = Standalone([TEST_DAGS / "fault_engine_dags.py"], parallelism=4, extra_env={"FLYTE_E2E_DIR": ""})
     standalone.extra_env["FLYTE_E2E_DIR"] = str(standalone.home / "e2e")
     (standalone.home / "e2e").mkdir()
-    try:
-        standalone.start()
-    except BaseException:
-        survivors = standalone.stop()
-        standalone.cleanup()
-        if survivors:
-            raise StandaloneError(f"processes left after a failed start: {survivors}") from None
-        raise
-    try:
-        yield standalone
-        exposed = standalone.listening_beyond_loopback()
-        assert not exposed, f"airflow standalone listens beyond 127.0.0.1: {exposed}"
-    finally:
-        survivors = standalone.stop()
-        if not survivors:
-            standalone.cleanup()
-    assert not survivors, f"processes left after stopping airflow standalone: {survivors}"
+    yield from serve(standalone)
 
 
 def _trigger(server: Standalone, dag_id: str) -> str:

@@ -25,7 +25,7 @@ from tests.k8s.fixtures import CONN_ID
 from tests.k8s.server import KubeApiServer
 from tests.k8s.simulator import OperatorSimulator
 from tests.procs import alive
-from tests.standalone import TEST_DAGS, Standalone, StandaloneError
+from tests.standalone import TEST_DAGS, Standalone, serve
 
 DAG_FILE = TEST_DAGS / "k8s_standalone_dag.py"
 
@@ -42,23 +42,7 @@ def server(k8s_cluster: tuple[KubeApiServer, OperatorSimulator], tmp_path_factor
            # a killed triggerer's triggers move to another once its heartbeat is this stale
            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15"}
     standalone = Standalone([DAG_FILE], parallelism=4, extra_env=env)
-    try:
-        standalone.start()
-    except BaseException:
-        survivors = standalone.stop()
-        standalone.cleanup()
-        if survivors:
-            raise StandaloneError(f"processes left after a failed start: {survivors}") from None
-        raise
-    try:
-        yield standalone
-        exposed = standalone.listening_beyond_loopback()
-        assert not exposed, f"airflow standalone listens beyond 127.0.0.1: {exposed}"
-    finally:
-        survivors = standalone.stop()
-        if not survivors:
-            standalone.cleanup()
-    assert not survivors, f"processes left after stopping airflow standalone: {survivors}"
+    yield from serve(standalone)
     runs = [p for p in (store / "runs").rglob("*") if p.is_file()] if (store / "runs").exists() else []
     assert not runs, f"staged runs left in the store (bundles are a shared cache; runs are not): {runs[:10]}"
 
