@@ -117,7 +117,10 @@ class DaskCluster:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         psutil.wait_procs(alive, timeout=STOP_TIMEOUT_S)
-        return [p for p in self.seen.values() if _running(p)]
+        survivors = [p for p in self.seen.values() if _running(p)]
+        if not survivors:  # a survivor's files stay for the post-mortem
+            shutil.rmtree(self.base, ignore_errors=True)
+        return survivors
 
 
 def _running(proc: psutil.Process) -> bool:
@@ -151,5 +154,4 @@ def dask_cluster() -> Iterator[DaskCluster]:
         yield cluster
     finally:
         leftover = cluster.stop()
-        shutil.rmtree(cluster.base, ignore_errors=True)
         assert not leftover, f"Dask cluster processes survived: {[p.pid for p in leftover]}"

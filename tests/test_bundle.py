@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -480,3 +481,29 @@ def test_other_malformed_names_are_rejected(tmp_path: Path, entries: list[tuple[
         with pytest.raises(UnsafeBundleError, match=pattern):
             extract_bundle(crafted(tmp_path, fmt, entries), target, expected_digest=digest_of(entries))
         assert_nothing_written(tmp_path, target)
+
+
+def test_a_killed_process_cache_folder_is_removed_by_the_next_builder(tmp_path: Path) -> None:
+    """atexit does not run under SIGKILL (or os._exit in a forked task): the next builder sweeps."""
+    root = project(tmp_path / "p")
+    code = (
+        "import os, signal, sys; from airflow_provider_flyte.bundle import build_bundle; "
+        "print(build_bundle(sys.argv[1]).path.parent, flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    orphan = Path(out.stdout.strip().splitlines()[-1])
+    assert orphan.is_dir()  # left behind by the killed process
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        living = orphan.parent / f"flyte-bundles-{alive.pid}-keep"
+        living.mkdir()
+        code = "import sys; from airflow_provider_flyte.bundle import build_bundle; build_bundle(sys.argv[1])"
+        done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert not orphan.exists()
+        assert living.is_dir()  # a running process's folder is kept
+    finally:
+        alive.kill()
+        alive.wait()
+        shutil.rmtree(orphan.parent / f"flyte-bundles-{alive.pid}-keep", ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,6 +76,14 @@ class Scheduler:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_scratch_shots() -> Iterator[None]:
+    """Screenshots outside docs/img are scratch: removed when the module ends."""
+    yield
+    if SHOTS.parent != REPO / "docs":
+        shutil.rmtree(SHOTS, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

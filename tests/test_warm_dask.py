@@ -133,3 +133,25 @@ def test_sigkill_of_the_server_mid_task_fails_it_clearly_and_the_next_task_gets_
     assert result.value("after")["scheduler_pid"] != killed_pid
     assert result.value("after")["sum"] == 6
     _wait_gone(warm_dir, [killed_pid, result.value("after")["scheduler_pid"]])
+
+
+def test_a_run_scoped_server_ends_with_its_dag_run_and_a_global_one_does_not(dag_runner, warm_dir, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__FLYTE__WARM_TTL_OVERRIDE_S", "600")  # only the run's end can stop it in time
+    result = dag_runner.run("warm_dask.py", "warm_dask_run_scope")
+    assert result.state == "success", result.states
+    first, second, other = (result.value(t) for t in ("run_first", "run_second", "global_one"))
+    assert first["scheduler_pid"] == second["scheduler_pid"] and first["sum"] == second["sum"] == 6
+    assert other["scheduler_pid"] != first["scheduler_pid"]
+
+    from airflow_provider_flyte.warm import state
+
+    def run_server_left() -> bool:
+        return psutil.pid_exists(first["scheduler_pid"]) or any(r.run_key for _, r in state.servers(warm_dir))
+
+    deadline = time.monotonic() + 30
+    while run_server_left() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not psutil.pid_exists(first["scheduler_pid"]), "the run-scoped scheduler outlived its DAG run"
+    left = [(record.run_key, record.engine) for _, record in state.servers(warm_dir)]
+    assert left == [(None, "Dask")], left  # the global server stays until its idle_ttl
+    assert psutil.pid_exists(other["scheduler_pid"])

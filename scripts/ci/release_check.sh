@@ -5,6 +5,7 @@ cd "$(dirname "$0")/../.."
 PY="$PWD/.venv/bin/python"
 rm -rf dist
 $PY -m build --outdir dist . > /tmp/flyte-build.log 2>&1 || { tail -40 /tmp/flyte-build.log; exit 1; }
+rm -rf src/*.egg-info build  # setuptools leaves them; a second copy of the metadata doubles entry points
 ls -l dist
 $PY -m twine check --strict dist/*
 FLYTE_DIST_DIR="$PWD/dist" $PY -m pytest tests/test_publish.py -q -p no:cacheprovider

@@ -9,6 +9,7 @@ connected; the bundle must reach it too.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def late_worker() -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dag(dag_id="dask_cluster", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)

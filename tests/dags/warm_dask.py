@@ -81,3 +81,32 @@ def warm_dask_killed():
 
 
 warm_dask_killed()
+
+
+run_env = TaskEnvironment(name="warm_dask_run", plugin_config=Dask(workers=WorkerGroup(number_of_workers=1)),
+                          reusable=ReusePolicy(replicas=1, idle_ttl=300, scope="run"))
+global_env = TaskEnvironment(name="warm_dask_global", plugin_config=Dask(workers=WorkerGroup(number_of_workers=2)),
+                             reusable=ReusePolicy(replicas=1, idle_ttl=300))
+
+
+@dag(dag_id="warm_dask_run_scope", schedule=None, start_date=datetime(2025, 1, 1), catchup=False,
+     tags=["test", "warm"])
+def warm_dask_run_scope():
+    """Two tasks share a scope="run" server; a scope="global" one of the same run outlives the run."""
+
+    @run_env.task
+    def run_first() -> dict:
+        return _report(ctx().data["dask_client"])
+
+    @run_env.task
+    def run_second() -> dict:
+        return _report(ctx().data["dask_client"])
+
+    @global_env.task
+    def global_one() -> dict:
+        return _report(ctx().data["dask_client"])
+
+    run_first() >> run_second() >> global_one()
+
+
+warm_dask_run_scope()

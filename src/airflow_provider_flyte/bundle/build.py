@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple
 
+import psutil
+
 from airflow_provider_flyte.bundle.ignore import SourceFile, normalize_include, select_files
 from airflow_provider_flyte.exceptions import FlyteConfigError
 
@@ -164,7 +166,8 @@ def cache_dir() -> Path:
     with _LOCK:
         if _STATE.directory is None or _STATE.owner != os.getpid():
             _STATE.reset()
-            _STATE.directory = Path(tempfile.mkdtemp(prefix=f"flyte-bundles-{os.getpid()}-"))
+            sweep_orphaned_caches()
+            _STATE.directory = Path(tempfile.mkdtemp(prefix=f"{_CACHE_PREFIX}{os.getpid()}-"))
             _STATE.owner = os.getpid()
             atexit.register(_remove_dir, _STATE.directory, _STATE.owner)
         return _STATE.directory
@@ -213,6 +216,21 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+
+
+_CACHE_PREFIX = "flyte-bundles-"
+
+
+def sweep_orphaned_caches() -> None:
+    """Delete archive folders of processes that are gone.
+
+    ``atexit`` does not run in a process that is killed, or that ends by ``os._exit`` (a forked
+    task process); the next process to build a bundle removes what they left.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(f"{_CACHE_PREFIX}*-*"):
+        pid = folder.name[len(_CACHE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)) and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _remove_dir(directory: Path, owner: int) -> None:

@@ -29,14 +29,16 @@ def lease_server(hook: FlyteEngineHook[Any], *, server_module: str, params: Mapp
     from airflow_provider_flyte.clusters import ClusterTarget
     from airflow_provider_flyte.warm import pool
     from airflow_provider_flyte.warm.fingerprint import fingerprint
+    from airflow_provider_flyte.warm.run_end import dag_run_key
 
     policy = hook.spec.reusable
     if not policy:
         raise RuntimeError("the warm placement needs a ReusePolicy in the task spec")
-    run_key = f"{hook.task.dag_id}/{hook.task.run_id}" if policy.get("scope") == "run" else None
+    run_key = dag_run_key(str(hook.task.dag_id), str(hook.task.run_id)) if policy.get("scope") == "run" else None
     engine = hook.engine_name
     digest = fingerprint(engine, params, env_vars=hook.spec.env_vars, image=hook.spec.image, run_key=run_key)
-    lease = pool.acquire(engine, digest, policy, server_module=server_module, params=params, env=server_environ(hook))
+    lease = pool.acquire(engine, digest, policy, server_module=server_module, params=params,
+                         env=server_environ(hook), run_key=run_key)
     hook.add_cleanup(lease.release)
     record = lease.record
     verb = "Started" if lease.started else "Reusing"

@@ -9,13 +9,11 @@ The state folder is ``[flyte] warm_dir`` (``AIRFLOW__FLYTE__WARM_DIR``).
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import time
 
 from airflow_provider_flyte.warm import state
-from airflow_provider_flyte.warm.supervisor import stop_server
+from airflow_provider_flyte.warm.supervisor import request_stop
 
 STOP_TIMEOUT_S = 60.0
 
@@ -33,19 +31,8 @@ def list_servers() -> list[str]:
 
 
 def stop(names: list[str]) -> list[str]:
-    done = []
-    for folder, record in state.servers():
-        if names and record.name not in names:
-            continue
-        if state.alive(record.supervisor):
-            os.kill(int(record.supervisor["pid"]), signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT_S
-            while (folder.exists() or state.alive(record.supervisor)) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        if folder.exists():
-            stop_server(folder)
-        done.append(record.name)
-    return done
+    chosen = [(folder, record) for folder, record in state.servers() if not names or record.name in names]
+    return request_stop(chosen, wait_s=STOP_TIMEOUT_S)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,7 +79,7 @@ def effective_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def acquire(engine: str, fingerprint: str, policy: Mapping[str, Any], *, server_module: str,
-            params: Mapping[str, Any], env: Mapping[str, str]) -> Lease:
+            params: Mapping[str, Any], env: Mapping[str, str], run_key: str | None = None) -> Lease:
     """A lease on a ready server of ``fingerprint``, starting one if none may take the task."""
     begin = time.monotonic()
     policy = effective_policy(policy)
@@ -92,7 +92,7 @@ def acquire(engine: str, fingerprint: str, policy: Mapping[str, Any], *, server_
             chosen = next(((f, r) for f, r in same if len(state.leases(f)) < int(r.policy["concurrency"])), None)
             started = False
             if chosen is None and len(same) < int(policy["replicas"][1]):
-                chosen = _register(base, engine, fingerprint, policy), None  # type: ignore[assignment]
+                chosen = _register(base, engine, fingerprint, policy, run_key), None  # type: ignore[assignment]
                 started = True
             if chosen is not None:
                 folder = chosen[0]
@@ -113,13 +113,13 @@ def acquire(engine: str, fingerprint: str, policy: Mapping[str, Any], *, server_
     return Lease(record, folder, path, started, time.monotonic() - begin)
 
 
-def _register(base: Path, engine: str, fingerprint: str, policy: Mapping[str, Any]) -> Path:
+def _register(base: Path, engine: str, fingerprint: str, policy: Mapping[str, Any], run_key: str | None) -> Path:
     name = f"{engine.lower()}-{fingerprint[:12]}-{uuid.uuid4().hex[:6]}"
     folder = base / name
     folder.mkdir(mode=0o700)
     (folder / "leases").mkdir()
     state.ServerRecord(name=name, engine=engine, fingerprint=fingerprint, state=state.STARTING,
-                       policy=dict(policy)).save(folder)
+                       policy=dict(policy), run_key=run_key).save(folder)
     return folder
 
 

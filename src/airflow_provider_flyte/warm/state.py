@@ -30,8 +30,8 @@ RECORD = "server.json"
 STARTING, READY, STOPPING = "starting", "ready", "stopping"
 
 
-def root() -> Path:
-    """The state folder (created 0700)."""
+def root(*, create: bool = True) -> Path:
+    """The state folder (created 0700, unless ``create=False``)."""
     raw = os.environ.get(WARM_DIR_ENV)
     if not raw:
         try:
@@ -41,7 +41,8 @@ def root() -> Path:
         except ImportError:
             raw = None
     path = Path(raw or Path(tempfile.gettempdir()) / f"flyte-warm-{os.getuid()}")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
@@ -73,6 +74,7 @@ class ServerRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     created: float = field(default_factory=time.time)
+    run_key: str | None = None  # "<dag_id>/<run_id>" of a scope="run" server
 
     @property
     def folder(self) -> Path:

@@ -55,6 +55,23 @@ def server_processes(folder: Path, *, exclude: tuple[int, ...] = ()) -> list[Any
     return found
 
 
+def request_stop(servers: list[tuple[Path, state.ServerRecord]], *, wait_s: float) -> list[str]:
+    """Ask each server's supervisor to stop it (SIGTERM) and wait up to ``wait_s`` for its folder to go.
+
+    A server whose supervisor is dead is stopped here. Returns the names asked to stop.
+    """
+    for folder, record in servers:
+        if state.alive(record.supervisor):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(record.supervisor["pid"]), signal.SIGTERM)
+            deadline = time.monotonic() + wait_s
+            while (folder.exists() or state.alive(record.supervisor)) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        if folder.exists() and not state.alive(record.supervisor):
+            stop_server(folder)
+    return [record.name for _, record in servers]
+
+
 def stop_server(folder: Path, *, exclude: tuple[int, ...] = (), keep_folder: bool = False) -> None:
     """SIGTERM then SIGKILL every process of the server; remove its folder (unless ``keep_folder``)."""
     from airflow_provider_flyte.runtime.processes import stop

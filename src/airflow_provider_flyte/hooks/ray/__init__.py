@@ -294,8 +294,28 @@ def _loggable(runtime_env: Mapping[str, Any] | None) -> Any:
     return redacted({**runtime_env, "env_vars": {key: "***" for key in runtime_env["env_vars"]}})
 
 
+TOKEN_AUTH_SINCE = "2.52.0"  # the first Ray release with RAY_AUTH_MODE=token
+
+
+def token_auth_supported() -> bool:
+    """Whether the installed Ray has token authentication (Ray >= 2.52); reads metadata, imports no Ray."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        return Version(version("ray")) >= Version(TOKEN_AUTH_SINCE)
+    except PackageNotFoundError:
+        return False
+
+
 def _reload_auth() -> None:
-    """Make Ray re-read ``RAY_AUTH_MODE`` and the token (both are cached per process)."""
+    """Make Ray re-read ``RAY_AUTH_MODE`` and the token (both are cached per process).
+
+    A no-op on Ray releases without token authentication (before 2.52): nothing is cached.
+    """
+    if not token_auth_supported():
+        return
     from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     Config.initialize("")  # the mode first: a draining gRPC thread must not reload a token it no longer needs
@@ -392,7 +412,7 @@ def _ensure_auth_token() -> None:
     Ray writes the token itself when it is missing, but two tasks starting at once could
     each write a different one, and a raylet could read the other's.
     """
-    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
+    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token" or not token_auth_supported():
         return
     if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
         return

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_flyte.exceptions import FlyteEngineError
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.ray import (
     _AUTH_ENV,
     CLIENT_SCHEME,
     NAMESPACE_EXTRA,
+    TOKEN_AUTH_SINCE,
     FlyteRayHook,
     _keep_loopback_gcs,
     _keep_sigterm_handler,
@@ -19,6 +20,7 @@ from airflow_provider_flyte.hooks.ray import (
     _restore_auth,
     _shutdown,
     _snapshot_environ,
+    token_auth_supported,
 )
 from airflow_provider_flyte.runtime.spec import ATTACH
 
@@ -42,6 +44,7 @@ class AttachRayHook(FlyteRayHook):
         # Restored after ray.shutdown() (cleanups run in reverse order).
         self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
         if target is not None and target.token:
+            _require_token_auth(target.conn_id)
             os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=target.token)
             os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
         _reload_auth()  # Ray caches the mode and token per process: read the current ones
@@ -69,3 +72,18 @@ class AttachRayHook(FlyteRayHook):
 
         parent = self.scratch_dir("ray-bundle")
         return extract_bundle(bundle.path, Path(parent) / bundle.digest[:16], expected_digest=bundle.digest)
+
+
+def _require_token_auth(conn_id: str | None) -> None:
+    """A connection password is a Ray auth token: refuse it where Ray has no token auth."""
+    if token_auth_supported():
+        return
+    import ray
+
+    raise FlyteConfigError(
+        f"connection {conn_id!r}.password",
+        "***",
+        f"a Ray auth token, but the installed ray {ray.__version__} has no token authentication "
+        f"(added in Ray {TOKEN_AUTH_SINCE})",
+        f"install ray>={TOKEN_AUTH_SINCE}, or clear the connection's password for a cluster without token auth",
+    )

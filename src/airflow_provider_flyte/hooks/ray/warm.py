@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.hooks.ray import token_auth_supported
 from airflow_provider_flyte.hooks.ray.attach import AttachRayHook
 from airflow_provider_flyte.hooks.warm import WarmRun, lease_server
 from airflow_provider_flyte.runtime.spec import WARM
@@ -23,8 +24,8 @@ class WarmRayHook(WarmRun, AttachRayHook):
     placement = WARM
 
     def server_params(self) -> dict[str, Any]:
-        """The settings fixed at server start (the fingerprint): the node's CPUs."""
-        return {"num_cpus": self.local_num_cpus()}
+        """The settings fixed at server start (the fingerprint): the node's CPUs, and token auth where Ray has it."""
+        return {"num_cpus": self.local_num_cpus(), "token_auth": token_auth_supported()}
 
     def cluster_target(self) -> ClusterTarget | None:
         if self.lease is None:

@@ -38,11 +38,14 @@ def _answers(port: int) -> bool:
 
 
 def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> Started:
-    token = secrets.token_hex(32)
+    # Ray before 2.52 has no token auth (the hook says so): the head then listens on loopback only,
+    # like a local Ray.
+    token = secrets.token_hex(32) if params.get("token_auth", True) else None
     temp_dir = own_dir(folder, tempfile.mkdtemp(prefix="fwr-", dir="/tmp"))
     port = _free_port()
     penv = server_env(folder, {k: v for k, v in env.items() if not k.startswith("RAY_")},
-                      RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_USAGE_STATS_ENABLED="0",
+                      **({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if token else {}),
+                      RAY_USAGE_STATS_ENABLED="0",
                       RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", AUTOSCALER_METRIC_PORT="0", DASHBOARD_METRIC_PORT="0")
     ports: list[str] = []
     for flag in _PORT_FLAGS:
