@@ -14,7 +14,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import EXAMPLE_DAGS, TEST_DAGS
+from tests.conftest import EXAMPLE_DAGS, REPO, TEST_DAGS
 from tests.procs import alive, descendants, start_dag_process, wait_for
 
 
@@ -245,3 +245,26 @@ def test_elastic_and_run_policy_match_flyteplugins_defaults():
     templated.nnodes = "3:1"
     with pytest.raises(FlyteConfigError, match=r"^Elastic\.nnodes: MIN \(3\)"):
         templated.validated()
+
+
+def test_the_launch_leaves_no_listening_socket_in_the_task_process(tmp_path):
+    """The agent's TCPStore servers close after each launch (they close only when collected)."""
+    script = tmp_path / "two_launches.py"
+    script.write_text(
+        "import psutil\n"
+        "from airflow_provider_flyte import registry\n"
+        "from airflow_provider_flyte.plugins.pytorch import Elastic\n"
+        "from airflow_provider_flyte.task_info import TaskInfo\n"
+        "from bench_torch_entry import all_reduce\n"
+        "for _ in range(2):\n"
+        "    config = Elastic(nnodes=1, nproc_per_node=2, max_restarts=0, monitor_interval=1)\n"
+        "    hook = registry.find(Elastic).hook_class()(config, task=TaskInfo(dag_id='d', task_id='t'))\n"
+        "    with hook.session():\n"
+        "        assert hook.run(all_reduce, (), {}) == 3\n"
+        "    ports = [c.laddr.port for c in psutil.Process().net_connections('inet') if c.status == 'LISTEN']\n"
+        "    print('LISTENING', ports, flush=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "bench"), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert [line for line in out.stdout.splitlines() if line.startswith("LISTENING")] == ["LISTENING []"] * 2

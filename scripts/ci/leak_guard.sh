@@ -76,11 +76,10 @@ case $mode in
       grep -Eq -- "$KEEP" <<<"$(basename "$path")" && continue
       folders+=("folder $path")
     done < <(scratch_dirs)
-    # Folders are attributed by time only (not by marker), so a run beside other work sees theirs
-    # too: reported, and fatal only with FLYTE_LEAK_GUARD_STRICT_DIRS=1 (test fixtures' caches and
-    # screenshot folders still need sorting out before that can be the default).
+    # Folders are attributed by time only (not by marker): a run beside other work on one machine
+    # sees theirs too, and can pass FLYTE_LEAK_GUARD_STRICT_DIRS=0 to make them a warning.
     if [ ${#folders[@]} -gt 0 ]; then
-      if [ "${FLYTE_LEAK_GUARD_STRICT_DIRS:-0}" = "1" ]; then
+      if [ "${FLYTE_LEAK_GUARD_STRICT_DIRS:-1}" = "1" ]; then
         leaks+=("${folders[@]}")
       else
         echo "leak guard: warning: ${#folders[@]} new flyte-* folder(s):" >&2

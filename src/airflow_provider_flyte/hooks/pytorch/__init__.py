@@ -108,6 +108,10 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
         saved = SavedSignals(_HANDLED_SIGNALS, env=("TORCHELASTIC_SIGNALS_TO_HANDLE",))
         settings = self.launch_settings(port)
         watchdog = pytorch_worker.start_zombie_watchdog(settings["nproc_per_node"])
+        # The agent's TCPStore servers sit in reference cycles and close only when collected. Freezing
+        # what exists now (torch, Airflow: most of the heap) keeps the collection after the launch to
+        # the launch's own objects: about 0.2 s less than a full gc.collect().
+        gc.freeze()
         try:
             config = LaunchConfig(
                 run_id=settings.pop("run_id", None) or f"{self.task.slug}-{uuid.uuid4().hex[:8]}",
@@ -144,6 +148,7 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
             _stop_new_workers(agent_pid, before)
             shutil.rmtree(log_dir, ignore_errors=True)
             gc.collect()  # the agent's TCPStore servers close when collected
+            gc.unfreeze()
         results = [value for value in out.values() if value is not None]
         if not results:
             if self.single_node:
