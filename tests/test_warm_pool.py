@@ -154,3 +154,30 @@ def test_a_server_that_fails_to_start_is_a_clear_error_and_leaves_nothing(warm_e
             if proc.create_time() >= started - 1 and proc.cwd().startswith(str(tmp_path / "warm")):
                 left.append(proc)
     assert not left, left
+
+
+def test_an_idle_extra_replica_goes_after_scaledown_ttl_and_the_minimum_stays(warm_env, tmp_path):
+    """replicas=(1, 2): once both are idle, one server stops after scaledown_ttl (30 s), one waits for idle_ttl."""
+    env = {k: v for k, v in warm_env.items() if k != "AIRFLOW__FLYTE__WARM_TTL_OVERRIDE_S"}
+    policy = dict(POLICY, replicas=[1, 2], concurrency=1, idle_ttl=600, scaledown_ttl=30)
+    procs = _acquirers(env, 2, policy)
+    seen = [json.loads(p.stdout.readline()) for p in procs]
+    assert seen[0]["name"] != seen[1]["name"]
+    for proc in procs:
+        proc.communicate("", timeout=60)
+    released = time.monotonic()
+    servers = tmp_path / "warm"
+
+    def names() -> list[str]:
+        return sorted(p.name for p in servers.iterdir() if p.is_dir())
+
+    time.sleep(20)
+    assert len(names()) == 2  # both still there well before scaledown_ttl
+    while len(names()) == 2 and time.monotonic() - released < 90:
+        time.sleep(0.5)
+    assert len(names()) == 1, names()
+    gone = next(s for s in seen if s["name"] not in names())
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(gone["supervisor"]).wait(timeout=15)  # its supervisor exits after removing the folder
+    time.sleep(5)
+    assert len(names()) == 1  # the minimum replica stays until idle_ttl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow_provider_flyte.bounds import check_local_fit
@@ -40,6 +41,11 @@ class LocalDaskHook(FlyteDaskHook):
         spawning = spawn_safe()
         spawning.__enter__()
         self.add_cleanup(spawning.__exit__, None, None, None)
+
+        quiet = _QuietClosedComms()  # registered before the close, so removed after it (cleanups run in reverse)
+        for name in _CLOSE_CHATTER:
+            logging.getLogger(name).addFilter(quiet)
+            self.add_cleanup(logging.getLogger(name).removeFilter, quiet)
 
         self.log.info("Starting a local Dask cluster: %s", kwargs)
         existing = set(_child_pids())
@@ -81,3 +87,25 @@ class LocalDaskHook(FlyteDaskHook):
             plugin = __getattr__("CodeWorkerPlugin")(root, files)
             client.register_plugin(plugin, name=plugin.plugin_name())
         self.pickle_by_value(cloudpickle)
+
+
+#: Loggers of the scheduler side that report a comm closed by the cluster's own close at INFO, with
+#: a traceback attached.
+_CLOSE_CHATTER = ("distributed.batched", "distributed.core")
+
+
+class _QuietClosedComms(logging.Filter):
+    """Keep distributed's INFO/DEBUG "comm closed" records, without the traceback of the closed stream.
+
+    The close of a local cluster closes its workers' comms; distributed logs that at INFO with the
+    ``CommClosedError`` attached. The line stays (at its own level); warnings and errors are untouched.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING and record.exc_info and record.exc_info[0] is not None:
+            from distributed.comm.core import CommClosedError
+
+            if issubclass(record.exc_info[0], CommClosedError):
+                record.exc_info = None
+                record.exc_text = None
+        return True
