@@ -10,31 +10,25 @@ supervisor removes it with the server folder.
 from __future__ import annotations
 
 import secrets
-import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_flyte.warm.servers import Started, executable, launch, own_dir, server_env, wait_for
+from airflow_provider_flyte.warm.servers import (
+    Started,
+    answers,
+    executable,
+    free_port,
+    launch,
+    own_dir,
+    server_env,
+    wait_for,
+)
 
 START_TIMEOUT_S = 120
 _PORT_FLAGS = ("--object-manager-port", "--node-manager-port", "--dashboard-agent-listen-port",
                "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> Started:
@@ -42,22 +36,22 @@ def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> St
     # like a local Ray.
     token = secrets.token_hex(32) if params.get("token_auth", True) else None
     temp_dir = own_dir(folder, tempfile.mkdtemp(prefix="fwr-", dir="/tmp"))
-    port = _free_port()
+    port = free_port()
     penv = server_env(folder, {k: v for k, v in env.items() if not k.startswith("RAY_")},
                       **({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if token else {}),
                       RAY_USAGE_STATS_ENABLED="0",
                       RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", AUTOSCALER_METRIC_PORT="0", DASHBOARD_METRIC_PORT="0")
     ports: list[str] = []
     for flag in _PORT_FLAGS:
-        ports += [flag, str(_free_port())]
+        ports += [flag, str(free_port())]
     argv = [executable("ray"), "start", "--head", "--block", "--disable-usage-stats",
             "--node-ip-address", "127.0.0.1", "--port", str(port), "--temp-dir", temp_dir,
             "--num-cpus", str(int(params.get("num_cpus", 1))), "--include-dashboard", "false",
-            "--ray-client-server-port", str(_free_port()), *ports, "--min-worker-port", "0", "--max-worker-port", "0"]
+            "--ray-client-server-port", str(free_port()), *ports, "--min-worker-port", "0", "--max-worker-port", "0"]
     procs = [launch(folder, "head", argv, penv)]
 
     def raylet_up() -> bool:
-        return _answers(port) and any(Path(temp_dir).glob("session_*/sockets/raylet*"))
+        return answers(port) and any(Path(temp_dir).glob("session_*/sockets/raylet*"))
 
     wait_for(raylet_up, "Ray head", procs, folder, START_TIMEOUT_S)
     return Started(address=f"gcs://127.0.0.1:{port}", token=token, procs=procs,

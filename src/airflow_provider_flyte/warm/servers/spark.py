@@ -10,30 +10,15 @@ env var of one task's UDFs reaches the next one's.
 from __future__ import annotations
 
 import secrets
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_flyte.warm.servers import Started, launch, server_env, wait_for
+from airflow_provider_flyte.warm.servers import Started, answers, free_port, launch, server_env, wait_for
 
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_TIMEOUT_S = 180
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> Started:
@@ -41,7 +26,7 @@ def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> St
 
     spark_home = Path(pyspark.__file__).resolve().parent
     token = secrets.token_hex(32)
-    port = _free_port()
+    port = free_port()
     conf = dict(params.get("conf") or {})
     master = conf.pop("spark.master", "local[*]")
     memory = conf.get("spark.driver.memory", "1g")
@@ -63,5 +48,5 @@ def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> St
     for key, value in sorted(conf.items()):
         argv += ["--conf", f"{key}={value}"]
     procs = [launch(folder, "connect", argv, penv)]
-    wait_for(lambda: _answers(port), "Spark Connect server", procs, folder, START_TIMEOUT_S)
+    wait_for(lambda: answers(port), "Spark Connect server", procs, folder, START_TIMEOUT_S)
     return Started(address=f"sc://localhost:{port}", token=token, procs=procs, extra={"master": master})
