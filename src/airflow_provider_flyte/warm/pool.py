@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.warm import state
@@ -53,14 +55,39 @@ class Lease:
         return any(path != self.path for path in state.leases(self.folder))
 
     def server_alive(self) -> bool:
-        """Whether the server is still up (supervisor and every engine process)."""
+        """Whether the server is still up: supervisor and every engine process, and its address accepts
+        connections (a SIGKILLed process closes its sockets before it shows as a zombie, and the task's
+        client sees the closed connection first)."""
         record = state.ServerRecord.load(self.folder)
         return (record is not None and record.state == state.READY and state.alive(record.supervisor)
-                and all(state.alive(p) for p in record.pids))
+                and not engine_died(record))
 
     def describe(self) -> str:
         pids = ",".join(str(int(p["pid"])) for p in self.record.pids)
         return f"{self.record.name} (supervisor pid {int(self.record.supervisor.get('pid', 0))}, server pid(s) {pids})"
+
+
+def engine_died(record: state.ServerRecord) -> bool:
+    """A ready server whose engine process exited or whose address refuses connections: its supervisor
+    notices within half a second, a task that ends fast (its client saw the connection drop) sooner."""
+    return record.state == state.READY and not (all(state.alive(p) for p in record.pids)
+                                                and address_answers(str(record.address)))
+
+
+def address_answers(address: str) -> bool:
+    """Whether the host and port of a server address (``tcp://``, ``sc://``, ``gcs://``) accept connections."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not port:
+        return True  # nothing to check: the process checks decide
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def effective_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,6 +116,12 @@ def acquire(engine: str, fingerprint: str, policy: Mapping[str, Any], *, server_
         with state.locked() as base:
             reap_dead(base)
             same = [(f, r) for f, r in state.servers(base) if r.fingerprint == fingerprint and r.state != state.STOPPING]
+            for folder, record in same:
+                if engine_died(record):  # its supervisor stops it
+                    log.warning("Warm %s server %s died: not reusing it", engine, record.name)
+                    record.state = state.STOPPING
+                    record.save(folder)
+            same = [(f, r) for f, r in same if r.state != state.STOPPING]
             chosen = next(((f, r) for f, r in same if len(state.leases(f)) < int(r.policy["concurrency"])), None)
             started = False
             if chosen is None and len(same) < int(policy["replicas"][1]):

@@ -141,7 +141,8 @@ class Supervisor:
                 log.error("warm server %s: process(es) %s exited; stopping the server", record.name, dead)
                 break
             with state.locked(self.base):
-                if not self.folder.exists():
+                now = state.ServerRecord.load(self.folder)
+                if now is None or now.state == state.STOPPING:  # gone, or a task found its engine dead
                     break
                 if state.leases(self.folder):
                     idle_since = time.monotonic()

@@ -252,11 +252,19 @@ def _dashboard_link(client: Any) -> str | None:
     return str(link) if link else None
 
 
+def _scheduler_lost(client: Any) -> bool:
+    """Whether the client lost its scheduler (it died): nothing is left to unregister there, and each
+    call would wait out the connect timeout."""
+    return str(getattr(client, "status", "running")) in ("connecting", "closing", "closed")
+
+
 def _remove_scheduler_plugin(client: Any, name: str) -> None:
     import cloudpickle
 
     from airflow_provider_flyte.hooks import dask_plugins
 
+    if _scheduler_lost(client):
+        return
     client.unregister_scheduler_plugin(name)
     registered = dask_plugins.__name__ in cloudpickle.list_registry_pickle_by_value()
     if not registered:
@@ -269,6 +277,8 @@ def _remove_scheduler_plugin(client: Any, name: str) -> None:
 
 
 def _remove_worker_plugin(client: Any, name: str) -> None:
+    if _scheduler_lost(client):
+        return
     client.unregister_worker_plugin(name)
 
 
