@@ -31,6 +31,8 @@ class LocalDaskHook(FlyteDaskHook):
         from distributed import Client, LocalCluster
 
         kwargs = self.cluster_kwargs()
+        # Workers keep a heartbeat to the closing scheduler out of the error level (see the module).
+        kwargs["preload"] = [*(dask.config.get("distributed.worker.preload", None) or []), WORKER_PRELOAD]
         # Before any process starts: more workers than this machine can hold would never come up.
         check_local_fit("WorkerGroup.number_of_workers", kwargs["n_workers"], kwargs.get("memory_limit"),
                         engine="Dask")
@@ -92,6 +94,9 @@ class LocalDaskHook(FlyteDaskHook):
 #: Loggers of the scheduler side that report a comm closed by the cluster's own close at INFO, with
 #: a traceback attached.
 _CLOSE_CHATTER = ("distributed.batched", "distributed.core")
+
+
+WORKER_PRELOAD = "airflow_provider_flyte.hooks.dask.worker_preload"
 
 
 class _QuietClosedComms(logging.Filter):
