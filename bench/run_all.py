@@ -1,13 +1,14 @@
 """All benchmarks in one command, each printing a markdown table, plus the machine they ran on.
 
-    .venv/bin/python -m bench.run_all [--quick] [--only lifecycle,parse,bundle,spark,expand]
-                                      [--trials 5] [--expand-trials 1] [--log FILE]
+    .venv/bin/python -m bench.run_all [--quick] [--only lifecycle,parse,bundle,spark,expand,warm]
+                                      [--trials 5] [--expand-trials 5] [--log FILE]
 
 Each section runs as its own process (engines keep global state; a failed section does not stop
 the others), in this order: lifecycle overhead per engine (bench_lifecycle.py), import and DAG
 parse cost (bench_parse.py), code bundle builds (bench_bundle.py), ``@flyte_task`` against
 ``@task.pyspark`` (bench_spark_providers.py, which creates its own venv for the apache-spark
-provider when missing), and ``.expand()`` under LocalExecutor (bench_expand.py). Sides are
+provider when missing), ``.expand()`` under LocalExecutor (bench_expand.py), and warm engines
+(``ReusePolicy``) against a cold start per task (bench_warm.py). Sides are
 alternated and medians taken inside each script. ``--quick`` is a smoke run (one trial,
 smallest sizes) to check the scripts work; its figures mean nothing. Everything printed is
 also written to ``--log`` (default ``bench-results.md`` in the current folder).
@@ -28,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("lifecycle", "parse", "bundle", "spark", "expand")
+SECTIONS = ("lifecycle", "parse", "bundle", "spark", "expand", "warm")
 
 
 def machine() -> list[str]:
@@ -69,6 +70,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "spark": ["bench_spark_providers.py", "--trials", t],
         "expand": ["bench_expand.py", "--trials", "1" if args.quick else str(args.expand_trials)]
         + (["--n", "2"] if args.quick else []),
+        "warm": ["bench_warm.py"] + (["--engines", "dask", "--n", "2"] if args.quick else []),
     }
 
 
@@ -77,7 +79,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 trial, smallest sizes")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--expand-trials", type=int, default=1, help="trials of the slow .expand() section")
+    parser.add_argument("--expand-trials", type=int, default=5, help="trials of the slow .expand() section")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy profiles of the lifecycle runs here")
     parser.add_argument("--log", type=Path, default=Path("bench-results.md"))
     args = parser.parse_args()

@@ -36,7 +36,7 @@ CONN_ID = "dask_e2e"
 SHOTS = (
     REPO / "docs" / "img"
     if os.environ.get("FLYTE_UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="flyte-connection-shots-"))
+    else Path(tempfile.gettempdir()) / f"flyte-connection-shots-{os.getpid()}"  # made by the fixture, not at import
 )
 
 
@@ -80,7 +80,8 @@ class Scheduler:
 
 @pytest.fixture(scope="module", autouse=True)
 def _remove_scratch_shots() -> Iterator[None]:
-    """Screenshots outside docs/img are scratch: removed when the module ends."""
+    """Screenshots outside docs/img are scratch: made when the module starts, removed when it ends."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
     yield
     if SHOTS.parent != REPO / "docs":
         shutil.rmtree(SHOTS, ignore_errors=True)

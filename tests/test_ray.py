@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +153,39 @@ def test_sigterm_to_the_task_process_leaves_no_ray_process_or_temp_dir(tmp_path)
         # Airflow's SIGTERM handler runs on_kill (the hook's post); Ray processes and temp dir go.
         wait_for(lambda: not alive(started) and not os.path.exists(probe["temp_dir"]),
                  timeout=60, what="the Ray processes to stop after SIGTERM")
-        # The task's ray.get then fails (Ray is gone) and the run ends as failed, without hanging.
+        # ray.get is unwound (KeyboardInterrupt), then Ray is torn down; the run ends as failed, without hanging.
         output, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             output = terminate_group(proc, signal.SIGKILL, timeout=30)
     assert "Task killed: tearing down Ray" in output
-    assert "DAGRUN_STATE=failed" in output, output[-3000:]
+    assert "DAGRUN_STATE=failed" in output, f"exit code {proc.returncode}\n{output[-3000:]}"
+    assert "TaskKilledError" in output, output[-3000:]  # unwound first (kill_unwinds_first), then torn down
+    _gone(probe, [p.pid for p in started])
+
+
+def test_a_killed_function_that_swallows_the_interrupt_still_gets_ray_torn_down_and_fails(tmp_path):
+    proc = start_dag_process("ray_process_dags.py", "ray_swallows_kill", env={"FLYTE_RAY_TEST_DIR": str(tmp_path)})
+    try:
+        wait_for(lambda: (tmp_path / "swallowing.json").exists() or proc.poll() is not None,
+                 timeout=240, what="the Ray task to start")
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        probe = _read_probe(tmp_path, "swallowing")
+        started = descendants(proc.pid)
+        assert any(p.name() == "raylet" for p in started)
+        killed_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        # KeyboardInterrupt is swallowed: the watchdog tears Ray down KILL_UNWIND_GRACE_S (5 s) later.
+        wait_for(lambda: not alive(started) and not os.path.exists(probe["temp_dir"]),
+                 timeout=60, what="the Ray processes to stop after SIGTERM")
+        assert time.monotonic() - killed_at >= 4.5, "torn down before the grace period: the unwind was not waited for"
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            output = terminate_group(proc, signal.SIGKILL, timeout=30)
+    assert "Ray did not unwind 5 s after the kill: tearing it down under it" in output, output[-3000:]
+    # the function then returned (Ray gone), and the task still fails as killed rather than succeeding
+    assert "TaskKilledError" in output and "DAGRUN_STATE=failed" in output, output[-3000:]
     _gone(probe, [p.pid for p in started])
 
 

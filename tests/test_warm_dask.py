@@ -90,6 +90,8 @@ def test_second_task_reuses_the_server_isolated_and_another_fingerprint_gets_its
     scheduler_pids = [first["scheduler_pid"], other["scheduler_pid"]]
     assert all(psutil.pid_exists(p) for p in scheduler_pids)
     assert len(_servers(warm_dir)) == 2
+    # the scheduler's copy of the code bundle is in the server's folder (its TMPDIR), so it goes with the server
+    assert [zip_ for server in _servers(warm_dir) for zip_ in server.glob("tmp/flyte-code-bundles/*.zip")]
 
     # the helper module changes; the next run (scope="global") reuses the server and sees the new code
     helper = TEST_DAGS / "helpers" / "warm_mod.py"

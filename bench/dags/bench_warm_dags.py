@@ -1,4 +1,6 @@
-"""Benchmark DAGs for bench_warm.py: the same .expand() over 20 small tasks per engine, cold and warm.
+"""Benchmark DAGs for bench_warm.py: the same .expand() over N small tasks per engine, cold and warm.
+
+N is bench_warm.py's ``--n`` (``FLYTE_BENCH_WARM_N``, default 20).
 
 Each mapped task returns how long it took from the task instance's start until its function ran
 (the engine acquire: task process start, imports, the hook's pre), and a tiny job's result.
@@ -6,6 +8,7 @@ Each mapped task returns how long it took from the task instance's start until i
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 
@@ -16,7 +19,7 @@ from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig
 from airflow_provider_flyte.plugins.spark import Spark
 
-N = 20
+N = int(os.environ.get("FLYTE_BENCH_WARM_N", "20"))
 CONFIGS = {
     "spark": Spark(spark_conf={"spark.master": "local[1]", "spark.driver.memory": "512m", "spark.ui.enabled": "false",
                                "spark.sql.shuffle.partitions": "1"}),

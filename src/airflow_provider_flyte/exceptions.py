@@ -25,6 +25,10 @@ class FlyteEngineError(RuntimeError):
     """An engine could not be started, reached or torn down."""
 
 
+class TaskKilledError(FlyteEngineError):
+    """Airflow stopped the task (SIGTERM: marked failed, cleared, or the worker shutting down)."""
+
+
 def _short_repr(value: Any, limit: int = 200) -> str:
     try:
         text = repr(value)

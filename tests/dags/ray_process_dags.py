@@ -1,7 +1,9 @@
-"""Ray DAGs run in child processes: one that runs until killed, two that must overlap in time."""
+"""Ray DAGs run in child processes: two that run until killed (one swallows the interrupt), two that must
+overlap in time."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime
 
@@ -30,6 +32,21 @@ def ray_sleeping():
     runs_until_killed()
 
 
+@dag(dag_id="ray_swallows_kill", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
+def ray_swallows_kill():
+    @ray_env.task
+    def swallows_the_interrupt() -> None:
+        import ray
+
+        ray.get(ray.remote(lambda: 1).remote())
+        ray_util.write_probe("swallowing")
+        while ray.is_initialized():  # user code that swallows KeyboardInterrupt: the kill's teardown comes anyway
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(0.2)
+
+    swallows_the_interrupt()
+
+
 def _concurrent(name: str):
     @dag(dag_id=f"ray_concurrent_{name}", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
     def ray_concurrent():
@@ -48,5 +65,6 @@ def _concurrent(name: str):
 
 
 ray_sleeping()
+ray_swallows_kill()
 ray_concurrent_a = _concurrent("a")
 ray_concurrent_b = _concurrent("b")

@@ -64,3 +64,27 @@ def dask_secret_digests() -> dict[str, str]:
     secret_file = Path(os.environ["FLYTE_SECRETS_DEFAULT_DIR"]) / "db_password"
     return {"env": digest(os.environ.get("API_TOKEN")), "file": digest(secret_file.read_text()),
             "worker": sorted(set(on_workers.values()))[0]}
+
+
+def removes_its_run_then(outcome: str) -> str:
+    """What a pod does when the worker removes its run meanwhile (the task was killed): the worker's
+    removal is done here, from the spec URI the pod was started with, then the task fails or returns."""
+    import sys
+
+    from airflow_provider_flyte.runtime import staging
+
+    staging.cleanup_run(sys.argv[-1])
+    if outcome == "fail":
+        raise RuntimeError("the task failed after its run was removed")
+    return outcome
+
+
+def sleeps_then_stops_slowly(stop_s: float) -> None:
+    """Prints a marker, sleeps until its pod is stopped, then takes ``stop_s`` to unwind (a slow teardown)."""
+    import time
+
+    print("remote task sleeping", flush=True)
+    try:
+        time.sleep(600)
+    finally:
+        time.sleep(stop_s)

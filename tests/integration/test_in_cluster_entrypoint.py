@@ -185,3 +185,18 @@ def test_the_entrypoint_leaves_no_process_or_folder(tmp_path: Path) -> None:
                  if "airflow_provider_flyte.runtime" in " ".join(p.info["cmdline"] or [])]
     assert not leftovers
     assert not [p for p in Path("/tmp").glob("flyte-pod-*")]
+
+
+@pytest.mark.parametrize("outcome, code", [("fail", 1), ("return", 3)])
+def test_a_run_removed_while_it_ran_is_not_put_back(remote_tasks: Any, store: str, tmp_path: Path, outcome: str,
+                                                    code: int) -> None:
+    """A pod stopped by its job's deletion writes nothing once the worker removed the run (no ``error.json``
+    recreating ``runs/<key>/``); the task itself needs no engine, so the plain entrypoint runs it."""
+    staged = stage_task(build_spec(TaskInfo(dag_id="remote", task_id=f"removed-{outcome}", run_id="manual__1",
+                                            project_root=TEST_DAGS), None, None, None),
+                        remote_tasks.removes_its_run_then, [outcome], {}, base=store)
+    proc = run_pod([*ENTRYPOINT, staged.spec_uri], pod_env(), tmp_path / "pod")
+    assert proc.returncode == code, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "was removed while the task ran" in proc.stdout, proc.stdout[-3000:]
+    runs = Path(store.removeprefix("file://")) / "runs"
+    assert not [p for p in runs.rglob("*") if p.is_file()], "the pod put its removed run back"

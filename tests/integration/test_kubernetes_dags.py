@@ -66,7 +66,8 @@ def _created_name(k8s: Any, resource: str) -> str:
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "waiting-in-the-worker"])
 def test_execution_timeout_fails_the_task_and_deletes_its_object(on_k8s: Any, dag_runner: Any, deferrable: bool,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
     monkeypatch.setenv("AIRFLOW__FLYTE__KUBERNETES_DEFERRABLE", str(deferrable).lower())
     monkeypatch.setenv("FLYTE_TEST_TIMEOUT_S", "25")
     started = time.monotonic()
@@ -76,4 +77,7 @@ def test_execution_timeout_fails_the_task_and_deletes_its_object(on_k8s: Any, da
     assert took < 25 + 60, f"the timed-out task took {took:.0f} s"
     assert on_k8s.server.count(verb="create", resource="daskjobs") == 1
     assert on_k8s.server.count(verb="delete", resource="daskjobs") >= 1
+    on_k8s.sim.wait_for(lambda: not on_k8s.sim.live_processes(), timeout=30, what="the job's pods stopped")
+    left = [p for p in (tmp_path / "store" / "runs").rglob("*") if p.is_file()]
+    assert not left, f"the timed-out task's staged run is in the store after its pods stopped: {left}"
     # nothing left: the k8s fixture checks objects and pod processes after the test

@@ -139,3 +139,95 @@ def test_kept_failed_objects_are_swept_after_expiry(k8s: Any, remote_tasks: Any)
     run_on_k8s(k8s, Dask(workers=WorkerGroup(number_of_workers=1)), remote_tasks.dask_workers_and_square, 1,
                task_id="after")
     assert jobs.find("app.kubernetes.io/managed-by=airflow-provider-flyte") == []
+
+
+def _sleeper(k8s: Any, remote_tasks: Any, task_id: str, *, deferrable: bool) -> TaskRunner:
+    """A runner for a Dask job whose task sleeps until its pod is stopped, then unwinds slowly."""
+    from airflow_provider_flyte import TaskEnvironment
+
+    config = Dask(workers=WorkerGroup(number_of_workers=1)).validated()
+    spec = build_spec(TaskInfo(dag_id="k8s", task_id=task_id, run_id="manual__1", project_root=TEST_DAGS),
+                      config, TaskEnvironment(name="k8s", image="sim/venv:1"), k8s.conn_id)
+    spec = spec.with_changes(options={"deferrable": deferrable, "startup_timeout": 120, "poll_interval": 0.5})
+    return TaskRunner(spec, config, remote_tasks.sleeps_then_stops_slowly)
+
+
+def _wait_until_it_sleeps(k8s: Any, pod: str) -> None:
+    import time
+
+    from airflow_provider_flyte.runtime.kubernetes_run import KubernetesJobs
+
+    jobs = KubernetesJobs(k8s.conn_id, "airflow_provider_flyte.manifests.dask")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if "remote task sleeping" in jobs.log_tail(pod, None):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the task never slept in {pod}: {k8s.problems()}")
+
+
+def _staged_runs(tmp_path: Path) -> list[Path]:
+    runs = tmp_path / "store" / "runs"
+    return [p for p in runs.rglob("*") if p.is_file()] if runs.exists() else []
+
+
+def _dask_jobs(k8s: Any) -> list[Any]:
+    return [obj for res, obj in k8s.server.store.all_objects() if res.plural == "daskjobs"]
+
+
+def test_a_killed_deferred_task_removes_its_run_after_its_pods_stopped(k8s: Any, remote_tasks: Any,
+                                                                       tmp_path: Path) -> None:
+    """The trigger's ``on_kill`` returns once the deleted job's pods stopped, its run removed: a pod that
+    unwinds slowly (3 s here) cannot put ``error.json`` back after the removal."""
+    import asyncio
+    import time
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    with pytest.raises(TaskDeferred) as deferred:
+        _sleeper(k8s, remote_tasks, "killed-deferred", deferrable=True).run((3.0,), {})
+    trigger = deferred.value.trigger
+    _wait_until_it_sleeps(k8s, trigger.ref.log_pod)
+    assert _staged_runs(tmp_path), "nothing was staged"
+    started = time.monotonic()
+    asyncio.run(trigger.on_kill())
+    took = time.monotonic() - started
+    assert not k8s.sim.live_processes(), f"on_kill returned after {took:.1f} s with the job's pods still running"
+    assert not _dask_jobs(k8s), "the DaskJob was not deleted"
+    assert not _staged_runs(tmp_path), _staged_runs(tmp_path)
+    assert took < 25, f"on_kill took {took:.1f} s (the triggerer gives it 30)"
+
+
+def test_killing_a_task_that_waits_in_the_worker_deletes_its_job_and_its_run(k8s: Any, remote_tasks: Any,
+                                                                            tmp_path: Path) -> None:
+    """``on_kill`` in the worker (Airflow SIGKILLs 5 s after SIGTERM): the job and its staged run go at once."""
+    import threading
+    import time
+
+    runner = _sleeper(k8s, remote_tasks, "killed-in-worker", deferrable=False)
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            runner.run((0.5,), {})
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=run, daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _dask_jobs(k8s):
+        time.sleep(0.2)
+    (job,) = _dask_jobs(k8s)
+    _wait_until_it_sleeps(k8s, f"{job['metadata']['name']}-runner")  # the Dask hook's log pod
+    started = time.monotonic()
+    runner.kill()
+    took = time.monotonic() - started
+    assert took < 5, f"on_kill took {took:.1f} s: Airflow SIGKILLs the task 5 s after SIGTERM"
+    assert not _dask_jobs(k8s), "the job was not deleted"
+    assert not _staged_runs(tmp_path), f"the staged run was left: {_staged_runs(tmp_path)}"
+    waiter.join(timeout=60)
+    assert outcome and outcome[0] is not None, "the killed task reported success"
+    k8s.sim.wait_for(lambda: not k8s.sim.live_processes(), timeout=30, what="the job's pods stopped")
+    assert not _staged_runs(tmp_path), f"a stopping pod put the run back: {_staged_runs(tmp_path)}"

@@ -68,6 +68,9 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     default_ports: ClassVar[dict[str, int]] = {}
     #: The placement a subclass implements (``None`` on the engine's base class).
     placement: ClassVar[str | None] = None
+    #: ``on_kill`` during the function unwinds it before ``post`` (the engine's client cannot be
+    #: torn down under one of its own blocked calls, which the signal handler runs inside).
+    kill_unwinds_first: ClassVar[bool] = False
 
     def __new__(cls, config: Any = None, spec: TaskSpec | None = None, **kwargs: Any) -> Any:
         if cls.placement is None and "config_type" in cls.__dict__:

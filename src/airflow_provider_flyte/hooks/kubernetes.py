@@ -239,8 +239,8 @@ class KubernetesPlacement:
         from airflow_provider_flyte.runtime import kubernetes_run as k8s
 
         ref = self._ref
-        if k8s.KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace).delete(ref.name):
-            self.log.info("Deleted %s", ref.describe())
+        k8s.delete_job(k8s.KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace), ref,
+                       pod_stop_wait_s=k8s.KILL_POD_STOP_WAIT_S, out=self.log)
 
     def interrupt(self) -> None:
         """The worker waits in ``time.sleep``/HTTP calls, which the timeout interrupts by itself."""

@@ -10,6 +10,8 @@ application, ``spark-submit .../airflow_provider_flyte/runtime/__main__.py <spec
    with the ``in_cluster`` placement (the engine is the one this pod belongs to);
 4. write the result (cloudpickle) or the error with its remote traceback next to the spec, and
    exit 0 or 1. A node of a multi-node job without global rank 0 writes nothing and exits 0.
+   Nothing is written either once the worker has removed the run (the task was killed; exit 3,
+   or 1 for an error): a pod stopped by its job's deletion must not put the run back.
 
 The store's credentials come from ``--conn-id`` / the spec's staging connection (an
 ``AIRFLOW_CONN_<ID>`` variable in the pod) or the pod's own (IRSA, workload identity).
@@ -35,6 +37,8 @@ log = logging.getLogger("airflow_provider_flyte.runtime")
 EXIT_TASK_FAILED = 1
 #: Exit status when not even the spec could be read (nothing was written to the store).
 EXIT_NO_SPEC = 2
+#: Exit status of a run whose staged spec was removed while it ran (the task was killed): nothing written.
+EXIT_RUN_REMOVED = 3
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -61,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = _run(document, workdir, args.conn_id)
     except BaseException as exc:
         log.exception("The task failed")
-        _write_error(document, exc, args.conn_id)
+        _write_error(document, exc, args)
         return EXIT_TASK_FAILED
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -77,8 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         error = TypeError(f"the task returned a {type(result).__name__} that cannot be sent back: {exc}. "
                           "Return plain values (numbers, strings, lists, dicts).")
-        _write_error(document, error, args.conn_id)
+        _write_error(document, error, args)
         return EXIT_TASK_FAILED
+    if not _still_staged(args):
+        return EXIT_RUN_REMOVED
     staging.write_result(document, data, conn_id=args.conn_id)
     log.info("Result written to %s", document["staging"]["result_uri"])
     return 0
@@ -100,10 +106,27 @@ def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
     return runner.run(call["args"], call["kwargs"])
 
 
-def _write_error(document: dict[str, Any], exc: BaseException, conn_id: str | None) -> None:
+def _still_staged(args: argparse.Namespace) -> bool:
+    """Whether the worker still waits for this run (it removes the run of a killed or timed-out task)."""
     from airflow_provider_flyte.runtime import staging
 
     try:
-        staging.write_error(document, staging.error_from_exception(exc), conn_id=conn_id)
+        staged = staging.spec_exists(args.spec_uri, conn_id=args.conn_id)
+    except Exception:
+        log.warning("Could not check the staged run %s; writing the outcome anyway", args.spec_uri, exc_info=True)
+        return True
+    if not staged:
+        log.warning("The staged run %s was removed while the task ran (it was killed or timed out): "
+                    "its outcome is not written", args.spec_uri)
+    return staged
+
+
+def _write_error(document: dict[str, Any], exc: BaseException, args: argparse.Namespace) -> None:
+    from airflow_provider_flyte.runtime import staging
+
+    if not _still_staged(args):
+        return
+    try:
+        staging.write_error(document, staging.error_from_exception(exc), conn_id=args.conn_id)
     except Exception:
         log.exception("Could not write the error to the staging store")

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds after ``execution_timeout`` fired before a task still inside its engine is interrupted.
 INTERRUPT_GRACE_S = 1.0
+#: Seconds a killed task's function may take to unwind before its engine is torn down under it.
+KILL_UNWIND_GRACE_S = 5.0
 
 
 class Interruptible(Protocol):

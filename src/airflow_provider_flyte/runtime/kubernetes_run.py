@@ -40,6 +40,12 @@ FATAL_WAITING_REASONS = frozenset({
 TASK_LABELS = ("dag_id", "task_id", "run_id", "map_index")
 DEFAULT_STARTUP_TIMEOUT_S = 300.0
 DEFAULT_POLL_INTERVAL_S = 2.0
+#: Seconds a failed or killed job's pods get to stop before its staged run is removed a second time.
+POD_STOP_WAIT_S = 20.0
+#: The same on ``on_kill`` in the worker, which Airflow SIGKILLs 5 s after its SIGTERM.
+KILL_POD_STOP_WAIT_S = 3.0
+#: Pod phases in which no container runs any more (nothing in the pod can write to the store).
+FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 
 
 class KubernetesJobError(FlyteEngineError):
@@ -220,6 +226,15 @@ class KubernetesJobs:
         return list(retry(self.hook.core_v1_client.list_namespaced_pod)(
             self.namespace, label_selector=selector).items)
 
+    def wait_pods_stopped(self, selector: str, timeout: float, interval: float = 0.25) -> list[str]:
+        """Wait up to ``timeout`` s until no pod of ``selector`` runs; the names of those that still do."""
+        deadline = time.monotonic() + timeout
+        while True:
+            running = running_pods(self.pods(selector)) if selector else []
+            if not running or time.monotonic() >= deadline:
+                return running
+            time.sleep(interval)
+
     def log_pod(self, ref: JobRef) -> str | None:
         """The pod whose log is the task's (driver, submitter, job runner, rank 0), once it exists."""
         if ref.log_pod:
@@ -284,6 +299,11 @@ def startup_problem(pods: list[Any]) -> tuple[str, bool] | None:
             if condition.type == "PodScheduled" and condition.status == "False" and condition.reason == "Unschedulable":
                 return f"pod {name}: Unschedulable: {condition.message or ''}".strip(), False
     return None
+
+
+def running_pods(pods: list[Any]) -> list[str]:
+    """Names of the pods whose containers may still run (a deleted pod stays listed until they stopped)."""
+    return [str(p.metadata.name) for p in pods if getattr(p.status, "phase", None) not in FINISHED_PHASES]
 
 
 def selector_of(labels: Mapping[str, str], keys: tuple[str, ...] | None = None) -> str:
@@ -426,8 +446,6 @@ def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
 
 
 def _dispose(jobs: KubernetesJobs, ref: JobRef, *, failed: bool, out: Any) -> None:
-    from airflow_provider_flyte.runtime import staging
-
     if failed and ref.keep_failed_s > 0:
         stamp = expiry_stamp(ref.keep_failed_s)
         try:
@@ -436,12 +454,41 @@ def _dispose(jobs: KubernetesJobs, ref: JobRef, *, failed: bool, out: Any) -> No
             return
         except Exception:
             out.warning("Could not annotate %s for keeping; deleting it", ref.describe(), exc_info=True)
+    # a succeeded job's outcome is written: its pods have nothing left to write
+    delete_job(jobs, ref, pod_stop_wait_s=POD_STOP_WAIT_S if failed else 0.0, out=out)
+
+
+def delete_job(jobs: KubernetesJobs, ref: JobRef, *, pod_stop_wait_s: float, out: Any = None) -> None:
+    """Delete the object and its staged run; with ``pod_stop_wait_s``, wait for its pods to stop and remove the run again.
+
+    A pod of a deleted job gets SIGTERM and may still write ``error.json``. The entrypoint writes
+    nothing once ``spec.json`` is gone; the second removal catches a pod that looked just before.
+    """
+    out = out or log
     if jobs.delete(ref.name):
         out.info("Deleted %s", ref.describe())
+    remove_staged_run(ref, out)
+    if pod_stop_wait_s <= 0 or not ref.selector:
+        return
+    try:
+        running = jobs.wait_pods_stopped(ref.selector, pod_stop_wait_s)
+    except Exception as exc:  # as the trigger does: remove the run again all the same
+        out.warning("Could not list the pods of %s: %s", ref.describe(), _reason(exc))
+        running = []
+    if running:
+        out.warning("Pods of %s still running %.0f s after its deletion: %s", ref.describe(), pod_stop_wait_s,
+                    ", ".join(running))
+    remove_staged_run(ref, out)
+
+
+def remove_staged_run(ref: JobRef, out: Any = None) -> None:
+    """Remove the job's staged spec, payload and outcome (bundles stay: other runs share them)."""
+    from airflow_provider_flyte.runtime import staging
+
     try:
         staging.cleanup_run(ref.spec_uri, conn_id=ref.staging_conn_id)
     except Exception:
-        out.warning("Could not remove the staged run %s", ref.spec_uri, exc_info=True)
+        (out or log).warning("Could not remove the staged run %s", ref.spec_uri, exc_info=True)
 
 
 def complete(event: Mapping[str, Any], *, logger: Any = None) -> Any:

@@ -10,16 +10,22 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.context import TaskContext, task_context
+from airflow_provider_flyte.exceptions import TaskKilledError
 from airflow_provider_flyte.masking import redacted, register_sensitive
 from airflow_provider_flyte.runtime import environ, registry
 from airflow_provider_flyte.runtime.calls import call_maybe_async
 from airflow_provider_flyte.runtime.diagnose import translate
-from airflow_provider_flyte.runtime.guards import interrupt_on_timeout, terminate_on_sigterm
+from airflow_provider_flyte.runtime.guards import (
+    KILL_UNWIND_GRACE_S,
+    interrupt_on_timeout,
+    terminate_on_sigterm,
+)
 from airflow_provider_flyte.runtime.spec import TaskSpec
 from airflow_provider_flyte.secrets import exposed as exposed_secrets
 
@@ -46,6 +52,8 @@ class TaskRunner:
         self.fn = fn
         self.log = logger or log
         self.hook: FlyteEngineHook[Any] | None = None
+        self._in_function = False  # the user's function is running (on the main thread)
+        self._killed = False
 
     def make_hook(self) -> FlyteEngineHook[Any]:
         """The hook for this task: the engine's class for the config's type, at the placement it chooses."""
@@ -92,20 +100,63 @@ class TaskRunner:
                 task_ctx.data.update(data)
                 if on_ready is not None:
                     on_ready(hook)
-                with task_context(task_ctx), timeout_guard.in_engine():
-                    return hook.run(self.fn, args, kwargs)
-        except Exception as exc:
+                with task_context(task_ctx), timeout_guard.in_engine(), self._function_running():
+                    result = hook.run(self.fn, args, kwargs)
+        except BaseException as exc:
+            if self._killed:  # kill() unwound the function; post has run (session's finally)
+                raise self._killed_error(hook) from exc
+            if not isinstance(exc, Exception):
+                raise
             # An engine error with a known user cause (memory, a port, Java) says so; the original is its cause.
             translated = translate(exc, hook.engine_name)
             if translated is None:
                 raise
             raise translated from exc
+        if self._killed:  # the function swallowed the interrupt; its engine was torn down all the same
+            raise self._killed_error(hook)
+        return result
+
+    def _killed_error(self, hook: FlyteEngineHook[Any]) -> TaskKilledError:
+        return TaskKilledError(f"{self.spec.task.display_name}: the task was killed (SIGTERM) while it ran; "
+                               f"{hook.engine_name} was torn down")
+
+    @contextlib.contextmanager
+    def _function_running(self) -> Iterator[None]:
+        self._in_function = threading.current_thread() is threading.main_thread()
+        try:
+            yield
+        finally:
+            self._in_function = False
 
     def kill(self) -> None:
-        """Tear down whatever the run started (``on_kill``); safe to call at any time, more than once."""
-        if self.hook is not None:
-            self.log.info("Task killed: tearing down %s", self.hook.engine_name)
-            self.hook.post()
+        """Tear down whatever the run started (``on_kill``); safe to call at any time, more than once.
+
+        Airflow calls it from its SIGTERM handler, on the main thread, wherever the function is
+        blocked. For engines whose client cannot be torn down under its own blocked call
+        (``kill_unwinds_first``), it raises ``KeyboardInterrupt`` there instead (the one exception
+        ``ray.get`` lets through): the function unwinds and the session's ``finally`` runs ``post``.
+        If the function has not unwound :data:`KILL_UNWIND_GRACE_S` later, ``post`` runs anyway.
+        """
+        hook = self.hook
+        if hook is None:
+            return
+        self.log.info("Task killed: tearing down %s", hook.engine_name)
+        if (hook.kill_unwinds_first and self._in_function and not self._killed
+                and threading.current_thread() is threading.main_thread()):
+            self._killed = True
+            threading.Thread(target=self._post_unless_unwound, args=(hook,), name="flyte-kill-teardown",
+                             daemon=True).start()
+            raise KeyboardInterrupt(f"task killed: unwinding before {hook.engine_name} is torn down")
+        hook.post()
+
+    def _post_unless_unwound(self, hook: FlyteEngineHook[Any]) -> None:
+        deadline = time.monotonic() + KILL_UNWIND_GRACE_S
+        while self._in_function and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._in_function:
+            self.log.warning("%s did not unwind %.0f s after the kill: tearing it down under it",
+                             hook.engine_name, KILL_UNWIND_GRACE_S)
+            hook.post()
 
 
 @contextlib.contextmanager

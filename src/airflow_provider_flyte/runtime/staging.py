@@ -542,6 +542,17 @@ def write_error(spec: Mapping[str, Any], error: Mapping[str, Any], *, conn_id: s
     return _uri(path)
 
 
+def spec_exists(spec_uri: str, *, conn_id: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Whether the run's ``spec.json`` is still in the store (the worker removes a killed or finished run).
+
+    The entrypoint asks before it writes an outcome, so that a pod stopped by its job's deletion
+    does not put a run back that the worker has just removed.
+    """
+    _check_timeout(timeout)
+    path = _path(spec_uri, conn_id, "spec_exists(spec_uri=...)")
+    return _exists(_filesystem(path, timeout), path, timeout)
+
+
 def error_from_exception(exc: BaseException) -> dict[str, Any]:
     """``{"type", "message", "traceback"}`` for :func:`write_error`."""
     kind = type(exc)

@@ -6,8 +6,7 @@ provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker
 object and its pods, applies the same decision rule as a worker that waits
 (:func:`airflow_provider_flyte.runtime.kubernetes_run.evaluate`) and yields exactly one final
 event. ``on_kill`` (the task was marked failed or cleared while deferred) deletes the object and
-the staged run; a
-triggerer restart does not (the trigger is handed to another triggerer and goes on waiting).
+the staged run; a triggerer restart does not (the trigger is handed to another triggerer and goes on waiting).
 """
 
 from __future__ import annotations
@@ -19,7 +18,14 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_flyte.runtime.kubernetes_run import JobRef, api_status, evaluate
+from airflow_provider_flyte.runtime.kubernetes_run import (
+    POD_STOP_WAIT_S,
+    JobRef,
+    api_status,
+    evaluate,
+    remove_staged_run,
+    running_pods,
+)
 
 
 class FlyteKubernetesJobTrigger(BaseTrigger):
@@ -103,7 +109,12 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
                 await asyncio.sleep(self.poll_interval)
 
     async def on_kill(self) -> None:
-        """The task was killed while deferred (marked failed, cleared): delete its job."""
+        """The task was killed while deferred (marked failed, cleared): delete its job and its staged run.
+
+        The run is removed once at once and again after the job's pods stopped (at most
+        ``POD_STOP_WAIT_S``, inside the triggerer's ``on_kill_timeout``): a pod given SIGTERM by
+        the deletion may write ``error.json`` just before it sees the run gone.
+        """
         from kubernetes_asyncio import client
 
         ref = self.ref
@@ -117,14 +128,27 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
             except Exception as exc:
                 if api_status(exc) != 404:
                     raise
-        await asyncio.to_thread(self._remove_staged_run)
+            await asyncio.to_thread(remove_staged_run, ref, self.log)
+            if ref.selector:
+                running = await self._wait_pods_stopped(api_client, POD_STOP_WAIT_S)
+                if running:
+                    self.log.warning("Pods of %s still running %.0f s after its deletion: %s", ref.describe(),
+                                     POD_STOP_WAIT_S, ", ".join(running))
+                await asyncio.to_thread(remove_staged_run, ref, self.log)
 
-    def _remove_staged_run(self) -> None:
-        """The staged spec, bundle and payload of the killed run: nobody reads its outcome now."""
-        from airflow_provider_flyte.runtime import staging
+    async def _wait_pods_stopped(self, api_client: Any, timeout: float) -> list[str]:
+        from kubernetes_asyncio import client
 
         ref = self.ref
-        try:
-            staging.cleanup_run(ref.spec_uri, conn_id=ref.staging_conn_id)
-        except Exception:
-            self.log.warning("Could not remove the staged run %s", ref.spec_uri, exc_info=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                listed = await client.CoreV1Api(api_client).list_namespaced_pod(ref.namespace,
+                                                                                label_selector=ref.selector)
+            except Exception as exc:
+                self.log.warning("Could not list the pods of %s: %s", ref.describe(), exc)
+                return []
+            running = running_pods(list(listed.items))
+            if not running or time.monotonic() >= deadline:
+                return running
+            await asyncio.sleep(0.25)

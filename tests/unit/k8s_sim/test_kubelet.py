@@ -77,9 +77,10 @@ def test_deleting_a_pod_stops_its_processes(k8s: K8s) -> None:
     k8s.sim.wait_for(lambda: any("sleep 300" in " ".join(_cmdline(p)) for p in k8s.sim.pids("default", "sleepy")), 10)
     pids = k8s.sim.pids("default", "sleepy")
     start = time.monotonic()
-    k8s.core.delete_namespaced_pod("sleepy", "default")
-    # graceful deletion: Terminating (deletionTimestamp) until the kubelet has stopped the containers
-    assert k8s.core.read_namespaced_pod("sleepy", "default").metadata.deletion_timestamp is not None
+    deleted = k8s.core.delete_namespaced_pod("sleepy", "default")
+    # graceful deletion: the API answers with the pod Terminating (deletionTimestamp); the kubelet removes it
+    # once its containers stopped, which can be at once (a read right after the delete may already 404)
+    assert deleted.metadata.deletion_timestamp is not None
     k8s.sim.wait_for(lambda: not k8s.core.list_namespaced_pod("default", field_selector="metadata.name=sleepy").items,
                      10)
     k8s.sim.wait_for(lambda: not [p for p in pids if psutil.pid_exists(p)

@@ -89,6 +89,9 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
     hook_name = "Flyte Ray"
     config_type = RayJobConfig
     engine_name = "Ray"
+    # SIGTERM's handler runs inside ``ray.get``'s C++ wait: ``ray.shutdown()`` there frees the core
+    # worker that call still uses (a crash, seen once in CI). Unwind with KeyboardInterrupt first.
+    kill_unwinds_first = True
     accepted_conn_types = {"flyte_ray": GCS_SCHEME}
     default_ports = {CLIENT_SCHEME: 10001, GCS_SCHEME: 6379}
 

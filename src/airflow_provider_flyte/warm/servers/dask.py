@@ -18,7 +18,9 @@ START_TIMEOUT_S = 120
 
 def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> Started:
     dask = executable("dask")
-    penv = server_env(folder, env)
+    tmp = folder / "tmp"  # the scheduler's copy of each code bundle (and any temp file) goes with the server
+    tmp.mkdir(exist_ok=True)
+    penv = server_env(folder, env, TMPDIR=str(tmp))
     scheduler_file = folder / "scheduler.json"
     procs = [launch(folder, "scheduler", [dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                           "--dashboard-address", "127.0.0.1:0",
