@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from airflow.sdk import BaseHook
 
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.runtime import environ
+from airflow_provider_flyte.runtime import environ, heap
 from airflow_provider_flyte.runtime.calls import call_maybe_async
 from airflow_provider_flyte.runtime.environ import restore as restore_environ
 from airflow_provider_flyte.runtime.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
@@ -95,6 +95,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         self.python_callable = python_callable
         self._cleanup = contextlib.ExitStack()
         self._pending_cleanups = 0
+        self._heap_frozen = False  # session() froze the heap after pre; post thaws it
         self._lock = threading.RLock()  # on_kill may re-enter post() from a signal handler
         self._cluster: ClusterTarget | None = None
         #: UI URLs found during ``pre`` (``{"spark_ui": "http://..."}``), shown as operator extra links.
@@ -196,6 +197,9 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         """Tear down what :meth:`pre` started. Idempotent and safe to call from ``on_kill``."""
         with self._lock:
             started = time.monotonic()
+            if self._heap_frozen:  # first: teardown may rely on collecting what pre made
+                self._heap_frozen = False
+                heap.thaw()
             pending, self._pending_cleanups = self._pending_cleanups, 0
             self._cleanup.close()
             if pending:
@@ -224,7 +228,11 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         """``pre`` ... ``post`` around a block, with the environment's ``env_vars`` applied."""
         try:
             self._apply_env_vars()
-            yield self.pre()
+            # The engine's imports and start without collections over the task's heap (runtime/heap.py).
+            with heap.collection_paused():
+                self._heap_frozen = True
+                data = self.pre()
+            yield data
         finally:
             self.post()
 
