@@ -1,11 +1,12 @@
 """All benchmarks in one command, each printing a markdown table, plus the machine they ran on.
 
-    .venv/bin/python -m bench.run_all [--quick] [--only lifecycle,parse,bundle,spark,expand,warm]
+    .venv/bin/python -m bench.run_all [--quick] [--only lifecycle,parse,heap,bundle,spark,expand,warm]
                                       [--trials 5] [--expand-trials 5] [--log FILE]
 
 Each section runs as its own process (engines keep global state; a failed section does not stop
 the others), in this order: lifecycle overhead per engine (bench_lifecycle.py), import and DAG
-parse cost (bench_parse.py), code bundle builds (bench_bundle.py), ``@flyte_task`` against
+parse cost (bench_parse.py), engine client imports with the collector paused
+(bench_heap.py), code bundle builds (bench_bundle.py), ``@flyte_task`` against
 ``@task.pyspark`` (bench_spark_providers.py, which creates its own venv for the apache-spark
 provider when missing), ``.expand()`` under LocalExecutor (bench_expand.py), and warm engines
 (``ReusePolicy``) against a cold start per task (bench_warm.py). Sides are
@@ -29,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("lifecycle", "parse", "bundle", "spark", "expand", "warm")
+SECTIONS = ("lifecycle", "parse", "heap", "bundle", "spark", "expand", "warm")
 
 
 def machine() -> list[str]:
@@ -65,6 +66,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         + (["--engines", "dask"] if args.quick else [])
         + (["--profile", str(args.profile)] if args.profile else []),
         "parse": ["bench_parse.py", "--trials", t],
+        "heap": ["bench_heap.py", "--trials", t],
         "bundle": ["bench_bundle.py", "--repeat", "1" if args.quick else str(max(args.trials, 5))]
         + (["--modules", "100", "--mb", "4"] if args.quick else []),
         "spark": ["bench_spark_providers.py", "--trials", t],

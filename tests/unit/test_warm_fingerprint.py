@@ -31,6 +31,29 @@ def test_spark_server_settings_are_the_jvms_and_the_rest_is_per_session():
     assert bigger.server_params() != hook.server_params()
 
 
+def test_spark_properties_a_connect_session_cannot_set_go_to_the_server_and_credentials_never_do():
+    """``spark.ui.enabled`` and static SQL conf are read at start (a Connect session refuses them); Hadoop
+    conf may carry a secret key, so it stays on the task's session and out of the server's command line."""
+    from airflow_provider_flyte.clusters import ClusterTarget
+
+    conf = {"spark.ui.enabled": "false", "spark.executorEnv.MODE": "batch", "spark.serializer": "kryo",
+            "spark.sql.warehouse.dir": "/tmp/wh", "spark.sql.shuffle.partitions": "4",
+            "spark.ssl.keyPassword": "pw"}
+    hook = FlyteSparkHook(Spark(spark_conf=conf, hadoop_conf={"fs.s3a.secret.key": "s3cr3t"}), SPEC)
+    server = hook.server_params()["conf"]
+    assert {k: server[k] for k in ("spark.ui.enabled", "spark.executorEnv.MODE", "spark.serializer",
+                                   "spark.sql.warehouse.dir")} == {
+        "spark.ui.enabled": "false", "spark.executorEnv.MODE": "batch", "spark.serializer": "kryo",
+        "spark.sql.warehouse.dir": "/tmp/wh"}
+    assert not [k for k in server if k.startswith("spark.hadoop.")] and "s3cr3t" not in repr(server)
+    assert "spark.ssl.keyPassword" not in server  # a sensitive-looking key stays off the server's command line
+    session = hook.cluster_conf(ClusterTarget(conn_id="warm:x", conn_type="spark_connect", address="sc://localhost:1"))
+    assert session == {"spark.sql.shuffle.partitions": "4", "spark.hadoop.fs.s3a.secret.key": "s3cr3t",
+                       "spark.ssl.keyPassword": "pw"}
+    with_ui = FlyteSparkHook(Spark(spark_conf={**conf, "spark.ui.enabled": "true"}), SPEC)
+    assert with_ui.server_params() != hook.server_params()  # another server, not a refused session setting
+
+
 def test_dask_fingerprint_is_worker_count_threads_and_memory_plus_env_and_scope():
     one = FlyteDaskHook(Dask(workers=WorkerGroup(number_of_workers=1)), SPEC).server_params()
     two = FlyteDaskHook(Dask(workers=WorkerGroup(number_of_workers=2)), SPEC).server_params()

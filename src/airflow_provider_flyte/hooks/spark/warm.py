@@ -2,9 +2,11 @@
 
 Each task gets its own Spark Connect session (its own artifacts: the code bundle is added to that
 session only), released in ``post``; the server stays up for the next task until ``idle_ttl``.
-Properties fixed at server start (``spark.master``, ``spark.executor.*``, ``spark.driver.*``,
-``spark.jars*``, ``spark.pyspark.*``) choose the server (the fingerprint); the others (Spark SQL conf)
-are set on the task's session only.
+Spark SQL conf (``spark.sql.*``, except the static ones Spark reads only at start) and Hadoop conf
+(``spark.hadoop.*``: it may hold credentials, which never go into a server's command line) are set on
+the task's session only. Every other property (``spark.master``, ``spark.executor.*``,
+``spark.driver.*``, ``spark.ui.*``, ...) is one Spark reads at start, which a Connect session cannot
+set: it is set on the server and chooses it (the fingerprint).
 """
 
 from __future__ import annotations
@@ -15,17 +17,30 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_flyte.hooks.spark import LOCAL_MASTER
 from airflow_provider_flyte.hooks.spark.attach import AttachSparkHook
 from airflow_provider_flyte.hooks.warm import WarmRun, lease_server
+from airflow_provider_flyte.masking import is_sensitive
 from airflow_provider_flyte.runtime.spec import WARM
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.clusters import ClusterTarget
 
 SERVER_MODULE = "airflow_provider_flyte.warm.servers.spark"
-_SERVER_PREFIXES = ("spark.master", "spark.executor.", "spark.driver.", "spark.jars", "spark.pyspark.")
+_SESSION_PREFIXES = ("spark.sql.", "spark.hadoop.")
+#: Spark SQL's static conf (StaticSQLConf): read when the server starts, refused by a session.
+_STATIC_SQL = ("spark.sql.warehouse.dir", "spark.sql.catalogImplementation", "spark.sql.extensions",
+               "spark.sql.globalTempDatabase", "spark.sql.queryExecutionListeners",
+               "spark.sql.streaming.streamingQueryListeners", "spark.sql.hive.metastore.", "spark.sql.connect.",
+               "spark.sql.ui.", "spark.sql.event.truncate.length", "spark.sql.sources.schemaStringLengthThreshold")
 
 
 def is_server_setting(key: str) -> bool:
-    return key == "spark.master" or key.startswith(_SERVER_PREFIXES)
+    """Whether only the server can take ``key`` (Spark reads it at start); then it is in the fingerprint.
+
+    A key that looks sensitive (Airflow's rules: secret, password, token, key, ...) is never put on a
+    server's command line: it goes to the task's session, as on an existing Connect server.
+    """
+    if key.startswith(_SESSION_PREFIXES) and not key.startswith(_STATIC_SQL):
+        return False
+    return not is_sensitive(key)
 
 
 class WarmSparkHook(WarmRun, AttachSparkHook):
