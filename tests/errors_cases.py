@@ -210,6 +210,8 @@ CASES = [
          'ReusePolicy.scope: scope must be "global" or "run" (got \'dag\'). Fix: pass scope="global" (share across runs) or scope="run"'),
     Case('reuse-elastic', 'construction', 'TaskEnvironment(name="e", plugin_config=Elastic(nnodes=1, nproc_per_node=1), reusable=ReusePolicy())',
          "TaskEnvironment.plugin_config: Cannot set plugin_config when environment is reusable. (got 'Elastic'). Fix: drop reusable=..., or run the Elastic task in an environment of its own (only Spark, RayJobConfig and Dask engines can be kept warm)"),
+    Case('reuse-spark-binding', 'construction', 'TaskEnvironment(name="e", plugin_config=Spark(spark_conf={"spark.connect.grpc.binding.address": "0.0.0.0"}), reusable=ReusePolicy())',
+         "Spark.spark_conf['spark.connect.grpc.binding.address']: a warm Spark server sets this itself (it listens on loopback only, on a port it picks, in a folder of its own) (got '0.0.0.0'). Fix: remove 'spark.connect.grpc.binding.address' from spark_conf, or drop reusable=... to start Spark per task"),
     Case('reuse-true', 'construction', 'TaskEnvironment(name="e", plugin_config=Spark(), reusable=True)',
          "TaskEnvironment.reusable: Expected reusable to be of type ReusePolicy, got <class 'bool'> (got True). Fix: pass reusable=ReusePolicy(replicas=1, idle_ttl=300), or reusable='off'"),
     Case('reuse-ray-shutdown', 'construction', 'TaskEnvironment(name="e", plugin_config=RayJobConfig(worker_node_config=[], shutdown_after_job_finishes=True), reusable=ReusePolicy(replicas=1))',

@@ -133,6 +133,21 @@ def as_policy(value: Any, *, field: str) -> ReusePolicy | None:
                            "pass reusable=ReusePolicy(replicas=1, idle_ttl=300), or reusable='off'")
 
 
+#: Spark properties a warm Spark server sets itself: it listens on loopback, on a port it picks, in its own folder.
+WARM_SPARK_OWNED = ("spark.connect.grpc.binding.", "spark.local.dir")
+
+
+def _check_warm_spark_conf(spark_conf: Any) -> None:
+    if not isinstance(spark_conf, dict):  # a template: its keys are known after rendering
+        return
+    owned = sorted(k for k in spark_conf if isinstance(k, str) and k.startswith(WARM_SPARK_OWNED))
+    if owned:
+        raise FlyteConfigError(
+            f"Spark.spark_conf[{owned[0]!r}]", spark_conf[owned[0]],
+            "a warm Spark server sets this itself (it listens on loopback only, on a port it picks, in a folder "
+            "of its own)", f"remove {owned[0]!r} from spark_conf, or drop reusable=... to start Spark per task")
+
+
 def check_reuse(policy: ReusePolicy | None, config: Any, *, supports_reuse: bool, field: str) -> None:
     """The engine's reuse rules for ``config`` (a plugin config, not a template), at parse time."""
     if policy is None or config is None:
@@ -141,6 +156,8 @@ def check_reuse(policy: ReusePolicy | None, config: Any, *, supports_reuse: bool
         raise FlyteConfigError(field, type(config).__name__, "Cannot set plugin_config when environment is reusable.",
                                f"drop reusable=..., or run the {type(config).__name__} task in an environment of "
                                "its own (only Spark, RayJobConfig and Dask engines can be kept warm)")
+    if type(config).__name__ == "Spark":
+        _check_warm_spark_conf(config.spark_conf)
     if type(config).__name__ != "RayJobConfig":
         return
     if policy.max_replicas != 1:
