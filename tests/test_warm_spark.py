@@ -19,6 +19,9 @@ def test_second_task_reuses_the_connect_server_with_a_session_of_its_own(dag_run
     assert log.count("Started warm Spark server") == 1 and log.count("Reusing warm Spark server") == 1
     # per-session conf: task 1's change does not reach task 2; server-side UDF workers are fresh
     assert first["partitions"] == second["partitions"] == "3"
+    # a start-time property went to the server (not refused by each task's session with a warning)
+    assert first["kryo_max"] == second["kryo_max"] == "96m"
+    assert "Spark Connect does not let a session set these properties" not in log
     assert second["worker"] == {"env": None, "global": None}
     pids = first["server"]["pids"]
     assert all(psutil.pid_exists(p) for p in pids)

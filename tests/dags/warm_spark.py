@@ -14,8 +14,9 @@ from airflow_provider_flyte.plugins.spark import Spark
 
 warm_env = TaskEnvironment(
     name="warm_spark",
+    # spark.kryoserializer.buffer.max is read at start: a Connect session refuses it, so the server must take it
     plugin_config=Spark(spark_conf={"spark.master": "local[1]", "spark.driver.memory": "768m",
-                                    "spark.sql.shuffle.partitions": "3"}),
+                                    "spark.sql.shuffle.partitions": "3", "spark.kryoserializer.buffer.max": "96m"}),
     reusable=ReusePolicy(replicas=1, idle_ttl=30),
 )
 
@@ -45,11 +46,12 @@ def _report() -> dict:
 
     spark = ctx().data["spark_session"]
     partitions = spark.conf.get("spark.sql.shuffle.partitions")
+    kryo_max = spark.conf.get("spark.kryoserializer.buffer.max")
     spark.conf.set("spark.sql.shuffle.partitions", "7")  # this session only
     look = udf(_look, "string")
     seen = json.loads(spark.range(1).select(look("id").alias("v")).collect()[0]["v"])
     port = spark.client._builder.endpoint.rsplit(":", 1)[1]
-    return {"session": spark.session_id, "server": _server_of(port), "partitions": partitions, "worker": seen,
+    return {"session": spark.session_id, "server": _server_of(port), "partitions": partitions, "kryo_max": kryo_max, "worker": seen,
             "sum": spark.range(4).groupBy().sum("id").collect()[0][0]}
 
 
