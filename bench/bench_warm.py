@@ -7,12 +7,18 @@ the whole-DAG wall time of each run and their ratio, the median acquire (the run
 line) with and without the Spark Connect client's import (the hook logs it apart), and the median
 time a task took from its start to its function's first line (task process, imports, acquire).
 
-    PYTHONPATH=src:. .venv/bin/python bench/bench_warm.py [--engines spark,ray,dask]
+Before the run the provider's modules and the DAG folder are byte-compiled, as a wheel install and
+the DAG processor leave them: a source checkout run with ``PYTHONDONTWRITEBYTECODE=1`` (as on the
+development machines) would otherwise compile the provider from source in every task process, which
+no deployment does (``--source-only`` measures that case).
+
+    PYTHONPATH=src:. .venv/bin/python bench/bench_warm.py [--engines spark,ray,dask] [--source-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import shutil
@@ -65,6 +71,13 @@ def run_one(airflow: Standalone, dag_id: str, n: int, show_log: bool = False) ->
     return _seconds(run), statistics.median(acquires), statistics.median(without_import), statistics.median(to_function)
 
 
+def compile_like_an_install(*folders: Path) -> None:
+    """Byte-compile ``folders`` (``pip install`` compiles a wheel's modules; a checkout may not have them)."""
+    for folder in folders:
+        if not compileall.compile_dir(str(folder), quiet=1):
+            raise SystemExit(f"byte-compiling {folder} failed")
+
+
 def _provider_lines(log: str) -> list[str]:
     return [line[:220] for line in log.splitlines() if "airflow_provider_flyte" in line or "ready in" in line]
 
@@ -74,12 +87,18 @@ def main() -> int:
     parser.add_argument("--engines", default="spark,ray,dask")
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--show-log", action="store_true", help="print the provider's log lines of one task per run")
+    parser.add_argument("--source-only", action="store_true",
+                        help="leave the provider and the DAG folder without bytecode (every process compiles them)")
     args = parser.parse_args()
     warm_dir = tempfile.mkdtemp(prefix="flyte-bench-warm-")
     airflow = Standalone([DAGS], parallelism=2, extra_env={"AIRFLOW__FLYTE__WARM_DIR": warm_dir,
                                                          "FLYTE_BENCH_WARM_N": str(args.n)})
     rows = []
     try:
+        if not args.source_only:
+            import airflow_provider_flyte
+
+            compile_like_an_install(Path(airflow_provider_flyte.__file__).parent, airflow.dags)
         airflow.start()
         for engine in args.engines.split(","):
             cold_wall, cold_acquire, _, cold_start = run_one(airflow, f"bench_warm_{engine}_cold", args.n,

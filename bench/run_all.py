@@ -1,6 +1,6 @@
 """All benchmarks in one command, each printing a markdown table, plus the machine they ran on.
 
-    .venv/bin/python -m bench.run_all [--quick] [--only lifecycle,parse,heap,bundle,spark,expand,warm]
+    .venv/bin/python -m bench.run_all [--quick] [--only lifecycle,parse,heap,bundle,spark,expand,warm,warm_acquire]
                                       [--trials 5] [--expand-trials 5] [--log FILE]
 
 Each section runs as its own process (engines keep global state; a failed section does not stop
@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("lifecycle", "parse", "heap", "bundle", "spark", "expand", "warm")
+SECTIONS = ("lifecycle", "parse", "heap", "bundle", "spark", "expand", "warm", "warm_acquire")
 
 
 def machine() -> list[str]:
@@ -73,6 +73,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "expand": ["bench_expand.py", "--trials", "1" if args.quick else str(args.expand_trials)]
         + (["--n", "2"] if args.quick else []),
         "warm": ["bench_warm.py"] + (["--engines", "dask", "--n", "2"] if args.quick else []),
+        "warm_acquire": ["bench_warm_acquire.py", "--trials", t],
     }
 
 
