@@ -3,8 +3,13 @@ session of its own; after the idle TTL (lowered by the test/ops knob) no process
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+
 import psutil
 
+from tests.standalone import LOOPBACK
 from tests.test_warm_dask import _servers, _wait_gone, warm_dir  # noqa: F401  (fixture)
 
 
@@ -28,3 +33,61 @@ def test_second_task_reuses_the_connect_server_with_a_session_of_its_own(dag_run
     (folder,) = _servers(warm_dir)
     _wait_gone(warm_dir, pids, timeout=90)
     assert not folder.exists()
+
+
+def _listening(pids: list[int]) -> set[str]:
+    """The addresses the server's processes (and their children) listen on."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parent = psutil.Process(pid)
+            for proc in [parent, *parent.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    found |= {c.laddr.ip for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+    return found
+
+
+def _server_pids(warm_dir) -> tuple[str, list[int]]:  # noqa: F811
+    (folder,) = _servers(warm_dir)
+    record = json.loads((folder / "server.json").read_text())
+    return record["address"], [int(p["pid"]) for p in record["pids"]]
+
+
+def test_a_binding_address_from_the_trigger_form_fails_the_task_before_any_server_starts(dag_runner, warm_dir,  # noqa: F811
+                                                                                           capfd):
+    """Parse cannot see the keys of a whole-field template; the rendered config is checked before the engine starts."""
+    bad = {"spark.master": "local[1]", "spark.driver.memory": "512m", "spark.connect.grpc.binding.address": "0.0.0.0"}
+    result = dag_runner.run("warm_spark_templated.py", "warm_spark_templated", run_conf={"spark_conf": bad})
+    assert result.states == {("count", -1): "failed"}
+    log = capfd.readouterr().out
+    assert ("Spark.spark_conf['spark.connect.grpc.binding.address']: a warm Spark server sets this itself" in log
+            and "(got '0.0.0.0')" in log)
+    assert _servers(warm_dir) == []
+    # the same DAG with the trigger form's default runs on a warm server that listens on loopback only
+    result = dag_runner.run("warm_spark_templated.py", "warm_spark_templated")
+    assert result.state == "success", result.states
+    assert result.value("count")["count"] == 5
+    address, pids = _server_pids(warm_dir)
+    assert address.endswith(f":{result.value('count')['port']}")
+    listening = _listening(pids)
+    assert listening and listening <= LOOPBACK, listening
+
+
+def test_the_server_keeps_its_own_binding_whatever_its_params_say(warm_dir):  # noqa: F811
+    """Below the hook: params that would move the server (the hook drops them) are overridden by the server."""
+    from airflow_provider_flyte import ReusePolicy
+    from airflow_provider_flyte.hooks.spark.warm import SERVER_MODULE
+    from airflow_provider_flyte.warm import pool
+
+    conf = {"spark.master": "local[1]", "spark.driver.memory": "512m",
+            "spark.connect.grpc.binding.address": "0.0.0.0", "spark.local.dir": str(warm_dir.parent / "elsewhere")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    lease = pool.acquire("Spark", "binding", ReusePolicy(replicas=1, idle_ttl=30).to_dict(), server_module=SERVER_MODULE,
+                         params={"conf": conf}, env=env)
+    try:
+        _, pids = _server_pids(warm_dir)
+        listening = _listening(pids)
+        assert listening and listening <= LOOPBACK, listening
+        assert not (warm_dir.parent / "elsewhere").exists()
+    finally:
+        lease.release()

@@ -63,18 +63,3 @@ def test_dask_fingerprint_is_worker_count_threads_and_memory_plus_env_and_scope(
     assert base != fingerprint("Dask", one, env_vars={"A": "1"}, image=None, run_key=None)
     assert base != fingerprint("Dask", one, env_vars={}, image="img:2", run_key=None)
     assert base != fingerprint("Dask", one, env_vars={}, image=None, run_key="dag/run_1")
-
-
-def test_a_rendered_spark_conf_cannot_move_a_warm_server_off_loopback():
-    """Parse refuses a literal binding address (errors catalogue: reuse-spark-binding); one that arrives through a
-    template is dropped from the server's settings, and not sent to the session either."""
-    from airflow_provider_flyte.clusters import ClusterTarget
-
-    conf = {"spark.connect.grpc.binding.address": "0.0.0.0", "spark.connect.grpc.binding.port": "15002",
-            "spark.local.dir": "/data", "spark.sql.shuffle.partitions": "4"}
-    hook = FlyteSparkHook(Spark(spark_conf="{{ params.conf }}"), SPEC)
-    hook.config = Spark(spark_conf=conf)  # what rendering gives; the parse-time check saw only the template
-    server = hook.server_params()["conf"]
-    assert not [k for k in server if k.startswith(("spark.connect.grpc.binding.", "spark.local.dir"))], server
-    session = hook.cluster_conf(ClusterTarget(conn_id="warm:x", conn_type="spark_connect", address="sc://localhost:1"))
-    assert session == {"spark.sql.shuffle.partitions": "4"}

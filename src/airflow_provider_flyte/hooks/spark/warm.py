@@ -18,7 +18,6 @@ from airflow_provider_flyte.hooks.spark import LOCAL_MASTER
 from airflow_provider_flyte.hooks.spark.attach import AttachSparkHook
 from airflow_provider_flyte.hooks.warm import WarmRun, lease_server
 from airflow_provider_flyte.masking import is_sensitive
-from airflow_provider_flyte.reuse import WARM_SPARK_OWNED
 from airflow_provider_flyte.runtime.spec import WARM
 
 if TYPE_CHECKING:
@@ -51,9 +50,6 @@ class WarmSparkHook(WarmRun, AttachSparkHook):
     def server_params(self) -> dict[str, Any]:
         """The settings fixed at server start: the JVM's and executors' properties."""
         conf = {k: str(v) for k, v in self.config.effective_conf().items() if is_server_setting(k)}
-        for key in [k for k in conf if k.startswith(WARM_SPARK_OWNED)]:  # a rendered template (parse refuses a literal)
-            self.log.warning("Ignoring %s=%s: a warm Spark server listens on loopback only, on a port it picks, in a "
-                             "folder of its own", key, conf.pop(key))
         conf.setdefault("spark.master", LOCAL_MASTER)
         conf.setdefault("spark.pyspark.python", sys.executable)
         if self.task.project_root is not None:  # executors import the DAG folder's helpers, as locally

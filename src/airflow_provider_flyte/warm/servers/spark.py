@@ -1,8 +1,9 @@
 """A warm Spark server: a Spark Connect server (``spark-submit --class SparkConnectServer``) on 127.0.0.1.
 
-Start-up settings (the fingerprint) are the properties a running JVM cannot change: ``spark.master``,
-``spark.executor.*``, ``spark.driver.*`` (``spark.driver.memory`` sizes the server JVM), ``spark.jars*``,
-``spark.pyspark.*``. The server requires a per-server token (``SPARK_CONNECT_AUTHENTICATE_TOKEN``);
+Its settings (``params["conf"]``, the fingerprint) are the properties a Connect session cannot set:
+``spark.master``, ``spark.executor.*``, ``spark.driver.*`` (``spark.driver.memory`` sizes the server JVM),
+``spark.ui.*``, static SQL conf, ... (``hooks/spark/warm.py`` chooses them). The gRPC binding and
+``spark.local.dir`` are the server's own and no setting overrides them. The server requires a per-server token (``SPARK_CONNECT_AUTHENTICATE_TOKEN``);
 Python workers are not reused between UDF runs (``spark.python.worker.reuse=false``), so no module or
 env var of one task's UDFs reaches the next one's.
 """
@@ -40,13 +41,15 @@ def start(params: Mapping[str, Any], folder: Path, env: Mapping[str, str]) -> St
                       SPARK_CONNECT_AUTHENTICATE_TOKEN=token)
     argv = [str(spark_home / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS, "--name", folder.name,
             "--master", str(master),
-            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-            "--conf", f"spark.connect.grpc.binding.port={port}",
             "--conf", "spark.ui.enabled=false",
-            "--conf", "spark.python.worker.reuse=false",
-            "--conf", f"spark.local.dir={folder / 'work'}"]
+            "--conf", "spark.python.worker.reuse=false"]
     for key, value in sorted(conf.items()):
         argv += ["--conf", f"{key}={value}"]
+    # Last, so no property in params can override them (spark-submit: the last --conf wins): the server
+    # listens on loopback only, on the port picked here, and works in its own folder.
+    argv += ["--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+             "--conf", f"spark.connect.grpc.binding.port={port}",
+             "--conf", f"spark.local.dir={folder / 'work'}"]
     procs = [launch(folder, "connect", argv, penv)]
     wait_for(lambda: answers(port), "Spark Connect server", procs, folder, START_TIMEOUT_S)
     return Started(address=f"sc://localhost:{port}", token=token, procs=procs, extra={"master": master})
