@@ -59,6 +59,9 @@ from tests.k8s.logs import ContainerLog, LogHub, rfc3339nano
 from tests.k8s.sandbox import PodNetwork
 from tests.k8s.store import ApiError, Store, now
 
+#: How long a container whose process exited may take to finish writing its log before it counts as terminated.
+LOG_DRAIN_S = 5.0
+
 _SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
            "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1, "k": 10**3, "K": 10**3,
            "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
@@ -124,6 +127,7 @@ class ContainerRun:
     done: bool = False  # terminated for good (no restart coming)
     exit_code: int | None = None
     started_once: bool = False
+    exited_at: float | None = None  # when the kubelet first saw the process gone (its log may still be draining)
     container_id: str = ""
 
     @property
@@ -499,6 +503,15 @@ class Kubelet:
     def _reap(self, run: PodRun, pod: dict[str, Any], c: ContainerRun) -> None:
         if c.proc is None or c.proc.poll() is None:
             return
+        # As a kubelet does, the container is terminated once its output is in its log: the pump thread may
+        # still be draining the pipe. A process the container left behind may hold the pipe open, so the
+        # wait is bounded.
+        if c.log is not None and not c.log.closed:
+            if c.exited_at is None:
+                c.exited_at = time.monotonic()
+            if time.monotonic() - c.exited_at < LOG_DRAIN_S:
+                return
+        c.exited_at = None
         rc = c.proc.returncode
         code = 128 - rc if rc < 0 else rc
         started = c.state.get("running", {}).get("startedAt", now())
