@@ -19,6 +19,12 @@ MIN_WORKER_MEMORY = 64 * 2**20
 MAX_WORKERS = 10_000
 #: Local worker processes per CPU of this machine before starting them is refused.
 LOCAL_WORKERS_PER_CPU = 4
+#: CPUs of one worker or node: more than the largest machines have (a Dask worker runs a thread per CPU,
+#: a Ray node as many tasks at once: ``cpu=10**9`` would be a million threads).
+MAX_CPUS_PER_WORKER = 1024
+#: Threads of one local worker per CPU of this machine before starting it is refused (I/O-bound work
+#: may want a few per CPU; more only thrashes).
+LOCAL_THREADS_PER_CPU = 16
 
 
 def machine_cpus() -> int:
@@ -58,6 +64,17 @@ def check_count(field: str, value: Any, *, minimum: int, fix: str, why: str = ""
                                f"use at most {maximum}; a larger count is almost always a typo")
 
 
+def check_cpus_per_worker(field: str, value: Any, cpus: float | None = None) -> None:
+    """A worker's or node's CPUs (``cpus``, else ``value``) are at most :data:`MAX_CPUS_PER_WORKER`."""
+    cpus = value if cpus is None else cpus
+    if cpus is not None and cpus > MAX_CPUS_PER_WORKER:
+        raise FlyteConfigError(
+            field, value, f"more than {MAX_CPUS_PER_WORKER} CPUs for one worker (no machine has that many; each CPU "
+            "is a thread or a task slot of the worker)", f"ask for at most {MAX_CPUS_PER_WORKER} CPUs per worker, "
+            "and for more workers instead",
+        )
+
+
 def check_worker_memory(field: str, value: Any, limit_bytes: int | None) -> None:
     """A worker's memory is at least :data:`MIN_WORKER_MEMORY` (``1Mi`` is a typo for ``1Gi``)."""
     if limit_bytes is not None and limit_bytes < MIN_WORKER_MEMORY:
@@ -69,11 +86,12 @@ def check_worker_memory(field: str, value: Any, limit_bytes: int | None) -> None
 
 
 def check_local_fit(field: str, workers: int, memory_per_worker: int | None, *, engine: str,
-                    cpus: int | None = None, memory: int | None = None) -> None:
+                    cpus: int | None = None, memory: int | None = None, threads_per_worker: int | None = None) -> None:
     """``workers`` local worker processes fit this machine (CPUs and memory), else a clear error.
 
     :param cpus: this machine's CPUs (default: :func:`machine_cpus`).
     :param memory: this machine's memory in bytes (default: :func:`machine_memory`).
+    :param threads_per_worker: each worker's threads, at most :data:`LOCAL_THREADS_PER_CPU` per CPU.
     """
     cpus = machine_cpus() if cpus is None else cpus
     memory = machine_memory() if memory is None else memory
@@ -85,9 +103,21 @@ def check_local_fit(field: str, workers: int, memory_per_worker: int | None, *, 
             field, workers, f"this machine has {cpus} CPU(s); more than {most} local {engine} worker processes "
             "would not start in any useful time", fix,
         )
+    _check_local_threads(threads_per_worker, cpus, engine)
     each = max(memory_per_worker or 0, MIN_WORKER_MEMORY)
     if workers * each > memory:
         raise FlyteConfigError(
             field, workers, f"{workers} workers x {human_bytes(each)} is more than this machine's memory "
             f"({human_bytes(memory)})", fix,
+        )
+
+
+def _check_local_threads(threads: int | None, cpus: int, engine: str) -> None:
+    most = cpus * LOCAL_THREADS_PER_CPU
+    if threads is not None and threads > most:
+        raise FlyteConfigError(
+            "WorkerGroup.resources.cpu", threads, f"this machine has {cpus} CPU(s); more than {most} threads in one "
+            f"local {engine} worker ({LOCAL_THREADS_PER_CPU} per CPU) would only thrash",
+            f"ask for at most {most} CPUs per worker (Resources(cpu=...)), or run on a cluster (conn_id=...) "
+            f"that has them ({engine} runs on this worker when the task has no conn_id)",
         )

@@ -20,6 +20,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from airflow_provider_flyte.exceptions import FlyteConfigError
+
 SECTION = "Cluster size"
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
@@ -40,6 +42,7 @@ def knob(
     json_type = _JSON_TYPES.get(type(default))
     if json_type is None:
         raise TypeError(f"knob(default={default!r}): use a bool, int, float or str default")
+    _check_default(title, default, minimum, maximum, values)
     spec: dict[str, Any] = {"type": json_type, "title": title, "section": section, **schema}
     if description:
         spec["description"] = description
@@ -50,6 +53,22 @@ def knob(
     if values is not None:
         spec["enum"] = list(values)
     return Param(default, **spec)
+
+
+def _check_default(title: str, default: Any, minimum: float | None, maximum: float | None,
+                   values: Sequence[Any] | None) -> None:
+    """The default is a value the Param itself accepts (else the trigger form opens with an invalid value)."""
+    field = f"Param {title!r}"
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise FlyteConfigError(f"{field}.minimum", minimum, f"the minimum is above the maximum ({maximum})",
+                               "pass minimum <= maximum")
+    if values is not None and default not in values:
+        raise FlyteConfigError(f"{field}.default", default, f"not one of the Param's values {list(values)}",
+                               "pass a default from values=..., or add it to values")
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric and (minimum is not None and default < minimum or maximum is not None and default > maximum):
+        raise FlyteConfigError(f"{field}.default", default, f"outside the Param's own bounds ({minimum} to {maximum})",
+                               "pass a default between minimum and maximum, or widen the bounds")
 
 
 def spark_executors(default: int = 2, *, minimum: int = 1, maximum: int = 32, **kw: Any) -> Param:

@@ -13,6 +13,7 @@ A config-layer module: it imports no hook, runner or engine.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 
 #: Flyte's minimum for ``idle_ttl`` and ``scaledown_ttl``.
 MIN_TTL_S = 30
+#: Warm servers per fingerprint: each replica is a whole engine (a JVM, a Ray instance, a Dask cluster) on the
+#: one Airflow worker machine, so more than this never fit it.
+MAX_REPLICAS = 64
+#: Tasks attached to one server at once: far more than one Airflow worker runs at once (default parallelism: 32).
+MAX_CONCURRENCY = 256
 _SCOPES = ("global", "run")
 
 
@@ -54,6 +60,11 @@ class ReusePolicy:
             raise FlyteConfigError("ReusePolicy.concurrency", self.concurrency,
                                    "concurrency must be an int of at least 1 (tasks attached to one server at once)",
                                    "pass concurrency=1 (the default) or more")
+        if self.concurrency > MAX_CONCURRENCY:
+            raise FlyteConfigError("ReusePolicy.concurrency", self.concurrency,
+                                   f"concurrency must be at most {MAX_CONCURRENCY}: one Airflow worker never runs that "
+                                   "many tasks at once (its default parallelism is 32)", "pass a realistic concurrency, "
+                                   "e.g. concurrency=4; to run more tasks at once, raise replicas")
         if self.replicas[1] == 1 and self.concurrency == 1:
             log.debug("ReusePolicy with one replica and concurrency 1: a second task waits for the first "
                       "or runs cold")
@@ -105,13 +116,17 @@ def _replicas(value: Any) -> tuple[int, int]:
     if low > high:
         raise FlyteConfigError(field, value, f"the minimum ({low}) is above the maximum ({high})",
                                f"pass (min, max) with min <= max, e.g. replicas=({high}, {low})")
+    if high > MAX_REPLICAS:
+        raise FlyteConfigError(field, value, f"replicas must be at most {MAX_REPLICAS}: each replica is a whole warm "
+                               "engine server on the Airflow worker machine, and more do not fit one machine",
+                               "pass replicas=2, or (min, max) such as replicas=(1, 4)")
     return (low, high)
 
 
 def _ttl(name: str, value: Any) -> timedelta:
     field = f"ReusePolicy.{name}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = timedelta(seconds=value)
+        value = _seconds(field, name, value)
     elif not isinstance(value, timedelta):
         raise FlyteConfigError(field, value, f"{name} must be an int (seconds) or a timedelta",
                                f"pass {name}=60 or {name}=timedelta(minutes=1)")
@@ -119,6 +134,17 @@ def _ttl(name: str, value: Any) -> timedelta:
         raise FlyteConfigError(field, value.total_seconds(), f"{name} must be at least {MIN_TTL_S} seconds",
                                f"pass {name}={MIN_TTL_S} or more")
     return value
+
+
+def _seconds(field: str, name: str, value: float) -> timedelta:
+    """A number of seconds as a ``timedelta``: finite, and no longer than ``timedelta`` holds (~2.7 million years)."""
+    fix = f"pass a number of seconds, e.g. {name}=300 or {name}=timedelta(hours=1)"
+    if not math.isfinite(value):
+        raise FlyteConfigError(field, value, f"{name} must be a finite number of seconds", fix)
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:
+        raise FlyteConfigError(field, value, f"{name} is longer than a timedelta holds", fix) from None
 
 
 def as_policy(value: Any, *, field: str) -> ReusePolicy | None:

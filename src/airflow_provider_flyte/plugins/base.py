@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import types
 import typing
 from typing import Any, ClassVar, TypeVar
 
@@ -181,11 +182,21 @@ def _is_dataclass_type(tp: Any) -> bool:
 
 
 def _convert(cls: type, name: str, value: Any, *, strict: bool) -> Any:
+    if isinstance(value, bool) and _number_not_bool(typing.get_type_hints(cls)[name]):
+        raise FlyteConfigError(f"{cls.__name__}.{name}", value,
+                               f"a bool where a number is expected ({value} would count as {int(value)})",
+                               f"pass a number, e.g. {name}=1, not True or False")
     adapter = _adapter(cls, name, strict)
     try:
         return adapter.validate_python(value, strict=None)
     except ValidationError as exc:
         raise _config_error(cls, name, value, exc) from None
+
+
+def _number_not_bool(hint: Any) -> bool:
+    """``int | None``, ``int | str``...: a number is wanted, and a bool is no answer (``True`` is not 1 worker)."""
+    members = set(typing.get_args(hint)) if typing.get_origin(hint) in (typing.Union, types.UnionType) else {hint}
+    return bool(members & {int, float}) and not members & {bool, Any}
 
 
 #: How pydantic names a composite member of a union in an error's location (``function-after[...]``).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_provider_flyte.bounds import check_count, check_worker_memory
+from airflow_provider_flyte.bounds import check_count, check_cpus_per_worker, check_worker_memory
 from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.resources import Resources, memory_bytes
 
@@ -29,8 +29,8 @@ class WorkerGroup(PluginConfig):
     :param number_of_workers: how many workers; locally, the ``LocalCluster``'s ``n_workers``
         (``None`` means the default, 1).
     :param image: container image of the worker pods on Kubernetes.
-    :param resources: per-worker resources; locally ``cpu`` sets each worker's threads and
-        ``memory`` its memory limit.
+    :param resources: per-worker resources; locally ``cpu`` sets each worker's threads (at most 1024,
+        and 16 per CPU of the machine) and ``memory`` its memory limit.
     """
 
     number_of_workers: int | None = 1
@@ -43,6 +43,8 @@ class WorkerGroup(PluginConfig):
             why="with no worker, submitted work waits forever",
             fix="use 1 or more, e.g. WorkerGroup(number_of_workers=2), or None for the default (1)",
         )
+        if self.resources is not None:
+            check_cpus_per_worker("WorkerGroup.resources.cpu", self.resources.cpu, self.resources.cpu_request)
         memory = self.resources.memory if self.resources is not None else None
         if memory is not None:
             limit = memory[1] if isinstance(memory, tuple) else memory

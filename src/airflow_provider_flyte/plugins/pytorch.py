@@ -12,8 +12,21 @@ from typing import Any, Literal
 from airflow_provider_flyte.bounds import check_count
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
+from airflow_provider_flyte.plugins.known_keys import check_known_keys
 
 _NNODES_FIX = 'use a positive int (nnodes=2) or a "MIN:MAX" range with 1 <= MIN <= MAX (nnodes="1:4")'
+
+
+#: The ``rdzv_configs`` keys torch's rendezvous reads, per backend (static copies of what
+#: ``torch.distributed.elastic.rendezvous`` reads; tests/unit/plugins/test_engine_key_lists.py compares them).
+#: ``timeout`` is the launcher's (``LaunchConfig``), the other keys the backend's handler's and store's.
+_DYNAMIC_KEYS = ("timeout", "join_timeout", "last_call_timeout", "close_timeout", "heartbeat_timeout",
+                 "keep_alive_interval", "keep_alive_max_attempt", "read_timeout")
+RDZV_CONFIG_KEYS: dict[str, frozenset[str]] = {
+    "c10d": frozenset({*_DYNAMIC_KEYS, "is_host", "store_type"}),
+    "etcd-v2": frozenset({*_DYNAMIC_KEYS, "protocol", "ssl_cert", "ssl_cert_key", "ca_cert"}),
+    "etcd": frozenset({"timeout", "last_call_timeout", "protocol", "cert", "key", "cacert", "etcd_prefix"}),
+}
 
 
 @dataclass
@@ -77,6 +90,10 @@ class Elastic(PluginConfig):
         _at_least(self, "max_restarts", 0)
         _at_least(self, "nccl_heartbeat_timeout_sec", 1)
         _at_least(self, "nccl_collective_timeout_sec", 1)
+        known = RDZV_CONFIG_KEYS[self.rdzv_backend]
+        check_known_keys("Elastic.rdzv_configs", self.rdzv_configs, known,
+                         problem=f"not a setting the {self.rdzv_backend} rendezvous reads (torch would ignore it)",
+                         fix=f"use one of {', '.join(sorted(known))}")
         for key, value in self.rdzv_configs.items():
             if key.endswith("timeout") and (
                 isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_flyte.bounds import check_count, check_worker_memory
+from airflow_provider_flyte.bounds import check_count, check_cpus_per_worker, check_worker_memory
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
-from airflow_provider_flyte.plugins.ray_checks import check_num_cpus, check_ray_address, check_runtime_env
+from airflow_provider_flyte.plugins.ray_checks import check_ray_address, check_ray_start_params, check_runtime_env
 from airflow_provider_flyte.resources import Resources
 
 # A Kubernetes label value: KubeRay puts the group name in pod labels.
@@ -58,8 +58,8 @@ class AutoscalerOptionsConfig(PluginConfig):
 class HeadNodeConfig(PluginConfig):
     """The Ray head node.
 
-    :param ray_start_params: ``ray start`` parameters (``{"num-cpus": "2"}``); locally only
-        ``num-cpus`` is used.
+    :param ray_start_params: ``ray start`` options without ``--`` (``{"num-cpus": "2"}``), checked against
+        Ray's list; locally only ``num-cpus`` is used.
     :param pod_template: pod template of the head pod on Kubernetes.
     :param requests: resources requested for the head (its CPUs size the local instance).
     :param limits: resource limits of the head.
@@ -72,7 +72,7 @@ class HeadNodeConfig(PluginConfig):
 
     def check(self) -> None:
         _check_requests_within_limits("HeadNodeConfig", self.requests, self.limits)
-        check_num_cpus("HeadNodeConfig", self.ray_start_params)
+        check_ray_start_params("HeadNodeConfig", self.ray_start_params)
 
 
 @dataclass
@@ -83,7 +83,8 @@ class WorkerNodeConfig(PluginConfig):
     :param replicas: number of worker nodes in the group.
     :param min_replicas: lower bound for the autoscaler.
     :param max_replicas: upper bound for the autoscaler.
-    :param ray_start_params: ``ray start`` parameters; locally only ``num-cpus`` is used.
+    :param ray_start_params: ``ray start`` options without ``--``, checked against Ray's list; locally
+        only ``num-cpus`` is used.
     :param pod_template: pod template of the worker pods on Kubernetes.
     :param requests: resources requested per worker (its CPUs size the local instance).
     :param limits: resource limits per worker.
@@ -126,7 +127,7 @@ class WorkerNodeConfig(PluginConfig):
                 "set replicas <= max_replicas",
             )
         _check_requests_within_limits("WorkerNodeConfig", self.requests, self.limits)
-        check_num_cpus("WorkerNodeConfig", self.ray_start_params)
+        check_ray_start_params("WorkerNodeConfig", self.ray_start_params)
         check_count("WorkerNodeConfig.replicas", self.replicas, minimum=0, fix="use a realistic number of nodes")
 
 
@@ -198,6 +199,8 @@ def _check_requests_within_limits(where: str, requests: Resources | None, limits
     for name, resources in (("requests", requests), ("limits", limits)):  # a Ray node is a worker process too
         if resources is not None and resources.memory is not None:
             check_worker_memory(f"{where}.{name}.memory", resources.memory, resources.memory_request_bytes)
+        if resources is not None:
+            check_cpus_per_worker(f"{where}.{name}.cpu", resources.cpu, resources.cpu_request)
     if requests is None or limits is None:
         return
     pairs = (

@@ -35,7 +35,7 @@ class LocalDaskHook(FlyteDaskHook):
         kwargs["preload"] = [*(dask.config.get("distributed.worker.preload", None) or []), WORKER_PRELOAD]
         # Before any process starts: more workers than this machine can hold would never come up.
         check_local_fit("WorkerGroup.number_of_workers", kwargs["n_workers"], kwargs.get("memory_limit"),
-                        engine="Dask")
+                        engine="Dask", threads_per_worker=kwargs.get("threads_per_worker"))
         local_dir = self.scratch_dir("dask", tag=self.task.slug)
 
         # Nannies spawn worker processes at start and again on restarts (memory limit, crash):
