@@ -269,7 +269,7 @@ def test_bad_ray_input_is_refused_naming_the_field():
         ray_manifest.build_manifest(RayJobConfig(worker_node_config=[], head_node_config=HeadNodeConfig(
             ray_start_params="{{ params.ray }}")), _target())
     with pytest.raises(FlyteConfigError, match=r"^RayJobConfig\.runtime_env: .*YAML"):
-        ray_manifest.build_manifest(RayJobConfig(worker_node_config=[], runtime_env={"x": object()}), _target())
+        ray_manifest.build_manifest(RayJobConfig(worker_node_config=[], runtime_env={"config": object()}), _target())
     with pytest.raises(FlyteConfigError, match=r"^JobTarget\.command: "):
         ray_manifest.build_manifest(_ray_minimal(), _target(command=[], args=[]))
 
@@ -321,7 +321,7 @@ def test_ray_job_state_without_status_is_new():
 
 def _elastic_full() -> Elastic:
     return Elastic(
-        nnodes="2:4", nproc_per_node=8, rdzv_backend="etcd-v2",
+        nnodes="2:4", nproc_per_node=8, rdzv_backend="c10d",  # is_host below is a c10d setting
         run_policy=RunPolicy(clean_pod_policy="all", ttl_seconds_after_finished=600, active_deadline_seconds=3600,
                              backoff_limit=2),
         monitor_interval=5, max_restarts=1, rdzv_configs={"timeout": 120, "join_timeout": 60, "is_host": False},
@@ -369,7 +369,7 @@ def test_every_elastic_field_maps_to_its_pytorchjob_field():
     worker = spec["pytorchReplicaSpecs"]["Worker"]
     assert (worker["replicas"], worker["restartPolicy"]) == (4, "OnFailure")  # max nodes; backoffLimit counts
     assert spec["elasticPolicy"] == {
-        "rdzvBackend": "etcd-v2", "minReplicas": 2, "maxReplicas": 4, "maxRestarts": 1,
+        "rdzvBackend": "c10d", "minReplicas": 2, "maxReplicas": 4, "maxRestarts": 1,
         "rdzvConf": [{"key": "is_host", "value": "false"}, {"key": "join_timeout", "value": "60"},
                      {"key": "timeout", "value": "120"}],
     }
