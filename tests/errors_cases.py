@@ -137,7 +137,7 @@ CASES = [
     Case('ray-start-param-flag', 'construction', 'HeadNodeConfig(ray_start_params={"block": "yes"})',
          'HeadNodeConfig.ray_start_params[\'block\']: ray start --block takes "true" (adds the flag) or "false" (got \'yes\'). Fix: use e.g. {"block": "true"}'),
     Case('ray-start-param-cpus-huge', 'construction', 'HeadNodeConfig(ray_start_params={"num-cpus": "100000"})',
-         "HeadNodeConfig.ray_start_params['num-cpus']: more than 1024 CPUs for one worker (no machine has that many; each CPU is a thread or a task slot of the worker) (got 100000). Fix: ask for at most 1024 CPUs per worker, and for more workers instead"),
+         "HeadNodeConfig.ray_start_params['num-cpus']: more than 1024 CPUs for one worker (no machine has that many; each CPU is a thread or a task slot of the worker) (got '100000'). Fix: ask for at most 1024 CPUs per worker, and for more workers instead"),
     Case('ray-node-cpus-huge', 'construction', 'WorkerNodeConfig(group_name="g", replicas=1, requests=Resources(cpu=10**9))',
          'WorkerNodeConfig.requests.cpu: more than 1024 CPUs for one worker (no machine has that many; each CPU is a thread or a task slot of the worker) (got 1000000000). Fix: ask for at most 1024 CPUs per worker, and for more workers instead'),
     Case('ray-replicas-bool', 'construction', 'WorkerNodeConfig(group_name="g", replicas=True)',

@@ -120,7 +120,7 @@ def _check_start_value(field: str, key: str, value: str) -> None:
     kind = RAY_START_OPTIONS[key]
     if _takes(kind, value):
         if key == "num-cpus":
-            check_cpus_per_worker(field, int(value))
+            check_cpus_per_worker(field, value, int(value))
         return
     if key in _COUNTED:
         raise FlyteConfigError(field, value, f"not a number of {_COUNTED[key]}",
