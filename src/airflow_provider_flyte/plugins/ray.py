@@ -13,7 +13,11 @@ from typing import Any
 from airflow_provider_flyte.bounds import check_count, check_cpus_per_worker, check_worker_memory
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
-from airflow_provider_flyte.plugins.ray_checks import check_ray_address, check_ray_start_params, check_runtime_env
+from airflow_provider_flyte.plugins.ray_checks import (
+    check_ray_address,
+    check_ray_start_params,
+    check_runtime_env,
+)
 from airflow_provider_flyte.resources import Resources
 
 # A Kubernetes label value: KubeRay puts the group name in pod labels.

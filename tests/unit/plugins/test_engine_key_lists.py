@@ -38,7 +38,7 @@ def test_ray_start_options_are_ray_s():
     from ray.scripts.scripts import start
 
     rays = {next(o for o in option.opts if o.startswith("--"))[2:]: _click_kind(option) for option in start.params}
-    assert RAY_START_OPTIONS == rays
+    assert rays == RAY_START_OPTIONS
 
 
 def test_runtime_env_fields_are_ray_s():
@@ -70,8 +70,8 @@ def test_rdzv_configs_keys_are_those_torch_s_rendezvous_reads():
 
     # The launcher sets and documents rdzv_configs["timeout"] for every backend.
     assert re.search(r'rdzv_configs\["timeout"\]', Path(launcher.__file__).read_text())
-    assert RDZV_CONFIG_KEYS == {
+    assert {
         "c10d": _keys_read_by(dynamic_rendezvous, c10d_rendezvous_backend) | {"timeout"},
         "etcd-v2": _keys_read_by(dynamic_rendezvous, etcd_rendezvous_backend) | {"timeout"},
         "etcd": _keys_read_by(etcd_rendezvous) | {"timeout"},
-    }
+    } == RDZV_CONFIG_KEYS
