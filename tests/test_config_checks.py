@@ -241,4 +241,4 @@ def test_a_local_dask_worker_with_more_threads_than_the_machine_fails_before_it_
     assert result.states[("too_many_threads", -1)] == "failed"
     message = (tmp_path / "too_many_threads.error").read_text()
     assert message.startswith("WorkerGroup.resources.cpu: this machine has "), message
-    assert "threads in one local Dask worker" in message and "Fix: ask for at most" in message
+    assert "threads in one local Dask worker (16 per CPU)" in message and "Fix: ask for at most" in message

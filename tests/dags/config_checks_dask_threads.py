@@ -9,11 +9,11 @@ from airflow.sdk import Param, dag
 from helpers.pytorch_util import write_failure
 
 from airflow_provider_flyte import Resources, flyte_task
-from airflow_provider_flyte.bounds import LOCAL_THREADS_PER_CPU, machine_cpus
+from airflow_provider_flyte.bounds import machine_cpus
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 
-#: One thread more than a local worker of this machine may have.
-TOO_MANY_THREADS = machine_cpus() * LOCAL_THREADS_PER_CPU + 1
+#: One thread more than a local worker of this machine may have (bounds.LOCAL_THREADS_PER_CPU: 16 per CPU).
+TOO_MANY_THREADS = machine_cpus() * 16 + 1
 
 
 @dag(dag_id="config_checks_dask_threads", schedule=None, start_date=datetime(2025, 1, 1), catchup=False,
