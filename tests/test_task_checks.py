@@ -82,20 +82,28 @@ def test_run_time_inputs_are_applied_or_fail_clearly(dag_runner, tmp_path, monke
     out, err = capfd.readouterr()
     text = "\n".join([out, err, *(r.getMessage() for r in caplog.records)])
 
-    assert result.states[("sized", -1)] == "success", text[-3000:]
-    assert result.value("sized") == {"threads": [3], "memory_limit": [512 * 2**20]}
-
-    assert result.states[("bad_extra", -1)] == "failed"
-    assert ("connection 'task_checks_bad_extra'.extra: not JSON (Expecting property name enclosed in double quotes"
-            in text), text[-3000:]
-    assert "Fix: write the extras as a JSON object" in text
-    assert f"127.0.0.1:{dead}) within" not in text  # it stopped at the extra: no probe without the extras
-    assert "PLANTED-EXTRA-1" not in text
-
-    assert result.states[("k8s_down", -1)] == "failed"
-    assert (f"Cannot reach the Kubernetes API at http://127.0.0.1:{dead} (connection 'task_checks_k8s_down')"
-            in text), text[-3000:]
-
-    assert result.states[("warm_dir_file", -1)] == "failed"
-    assert f"[flyte] warm_dir: a file is in the way: the state folder of warm engines must be a folder (got '{warm_file}')" in text
-    assert warm_file.is_file()
+    # Every check of the one run is reported, so a failure names each case that went wrong.
+    expected = {
+        "sized: TaskEnvironment.resources sizes each local Dask worker": (
+            result.states[("sized", -1)] == "success"
+            and result.xcoms.get(("sized", -1)) == {"threads": [3], "memory_limit": [512 * 2**20]}),
+        "bad_extra: the task fails naming the connection's extra, without showing it": (
+            result.states[("bad_extra", -1)] == "failed"
+            and "connection 'task_checks_bad_extra'.extra: not JSON (Expecting property name enclosed in double "
+                "quotes" in text
+            and "Fix: write the extras as a JSON object" in text
+            and f"127.0.0.1:{dead}) within" not in text  # it stopped at the extra: no probe without the extras
+            and "PLANTED-EXTRA-1" not in text),
+        "k8s_down: the task fails naming the API address and the connection": (
+            result.states[("k8s_down", -1)] == "failed"
+            and f"Cannot reach the Kubernetes API at http://127.0.0.1:{dead} (connection 'task_checks_k8s_down')"
+                in text
+            and "Fix: check that the cluster is running" in text),
+        "warm_dir_file: the task fails naming [flyte] warm_dir and its value": (
+            result.states[("warm_dir_file", -1)] == "failed"
+            and "[flyte] warm_dir: a file is in the way: the state folder of warm engines must be a folder "
+                f"(got '{warm_file}'). Fix: point [flyte] warm_dir" in text
+            and warm_file.is_file()),
+    }
+    wrong = [case for case, ok in expected.items() if not ok]
+    assert not wrong, f"{wrong}; states {result.states}; sized returned {result.xcoms.get(('sized', -1))}"
