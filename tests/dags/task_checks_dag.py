@@ -14,7 +14,7 @@ from datetime import datetime
 
 from airflow.sdk import dag
 
-from airflow_provider_flyte import ReusePolicy, Resources, TaskEnvironment, ctx, flyte_task
+from airflow_provider_flyte import Resources, ReusePolicy, TaskEnvironment, ctx, flyte_task
 from airflow_provider_flyte.plugins.dask import Dask
 
 sized_env = TaskEnvironment(name="task_checks_sized", plugin_config=Dask(), resources=Resources(cpu="3", memory="512Mi"))

@@ -23,8 +23,8 @@ from airflow_provider_flyte import field_checks, registry
 from airflow_provider_flyte.context import TaskContext, ctx
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.operators.base import FlyteOperator, build_spec, check_nodes, flyte_to_airflow
+from airflow_provider_flyte.plugins.base import PluginConfig
 
 
 class _FlyteDecoratedOperator(DecoratedOperator, FlyteOperator):  # type: ignore[misc]

@@ -24,6 +24,7 @@ from airflow_provider_flyte.clusters import ClusterTarget, probe, resolve_cluste
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.get_provider_info import CONNECTION_FORMS, connection_field_behaviour
 
+
 def check_extra(conn_id: str, raw: str | None) -> None:
     """A connection's ``extra`` is a JSON object, else a clear error (Airflow would log a traceback and use none).
 
