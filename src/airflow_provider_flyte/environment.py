@@ -197,8 +197,8 @@ def check_secret_env_vars(secrets: Sequence[Secret], env_vars: dict[str, str] | 
                 "TaskEnvironment.secrets", name,
                 f"the secret {secret.where} is exposed as env var {name!r}, which {taken[name]} also sets, so one "
                 "of the two values would be silently dropped",
-                f"give the secret another name (Secret(key={secret.key!r}, ..., as_env_var=\"OTHER_NAME\")) or "
-                f"remove {name!r} from env_vars",
+                f"give the secret another name (Secret(key={secret.key!r}, ..., as_env_var=\"OTHER_NAME\"))"
+                + (f" or remove {name!r} from env_vars" if name in (env_vars or {}) else ""),
             )
         taken[name] = f"the secret {secret.where}"
 
