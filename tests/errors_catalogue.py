@@ -123,6 +123,19 @@ def bundle_with_unreadable_file() -> None:
                 raise FlyteConfigError(exc.field, exc.value, exc.problem.replace(root, "<project>"), exc.fix) from None
 
 
+def warm_dir_on_a_file() -> None:
+    """What a warm task does first, with ``[flyte] warm_dir`` naming a file (its temp path shown as <file>)."""
+    import tempfile
+
+    from airflow_provider_flyte.warm.state import WARM_DIR_ENV, root
+
+    with tempfile.NamedTemporaryFile() as file, mock.patch.dict(os.environ, {WARM_DIR_ENV: file.name}):
+        try:
+            root()
+        except FlyteConfigError as exc:
+            raise FlyteConfigError(exc.field, "<file>", exc.problem, exc.fix) from None
+
+
 def job(x: int = 1) -> int:
     """A task function for the decorator cases."""
     return x
@@ -160,7 +173,7 @@ _NAMES = (
     "airflow_provider_flyte.plugins.spark:Spark", "airflow_provider_flyte.plugins.spark_conf:check_local_driver_memory", "airflow_provider_flyte.runtime.diagnose:translate",
     "airflow_provider_flyte.params:spark_executors", "airflow_provider_flyte.params:spark_executor_memory",
 )
-_HELPERS = ("job", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
+_HELPERS = ("job", "warm_dir_on_a_file", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
             "java_gateway_exited", "fail")
 
 

@@ -116,6 +116,9 @@ def resolve_cluster(
         from airflow_provider_flyte.masking import register
 
         register(conn.password, None)  # the task SDK masks it too; this also covers a pod's --conn-id
+    from airflow_provider_flyte.hooks.connections import check_extra
+
+    check_extra(conn_id, conn.extra)  # before extra_dejson, which logs a traceback and returns {}
     target = ClusterTarget(
         conn_id=conn_id,
         conn_type=conn_type,

@@ -16,7 +16,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig, is_template
 from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.reuse import ReusePolicy, as_policy, check_reuse
-from airflow_provider_flyte.secrets import secrets_from_request
+from airflow_provider_flyte.secrets import Secret, secrets_from_request
 from airflow_provider_flyte.user_code import project_root
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ class TaskEnvironment:
                 'use Resources(cpu="2", memory="4Gi")',
             )
         self.secrets_list = secrets_from_request(self.secrets, field="TaskEnvironment.secrets")
+        check_secret_env_vars(self.secrets_list, self.env_vars)
         if isinstance(self.pod_template, str):
             raise FlyteConfigError("TaskEnvironment.pod_template", self.pod_template,
                                    "a named pod template cannot be looked up on Airflow (Flyte's backend resolves "
@@ -173,14 +174,33 @@ class TaskEnvironment:
 
     def task(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
         """Flyte-style ``@env.task`` / ``@env.task(retries=2, timeout=600, short_name="...")``."""
-        from airflow_provider_flyte.decorators.flyte import flyte_task
+        from airflow_provider_flyte.decorators.flyte import check_positional, flyte_task
 
+        check_positional("TaskEnvironment.task", python_callable)
         return flyte_task(python_callable, env=self, **kwargs)
 
     @property
     def project_root(self) -> Path | None:
         """The folder the code bundle is built from (the DAG folder that holds the declaring file)."""
         return project_root(self.declaring_file) if self.declaring_file else None
+
+
+def check_secret_env_vars(secrets: Sequence[Secret], env_vars: dict[str, str] | None) -> None:
+    """Each secret's env var is its own: one that ``env_vars`` (or another secret) also sets would hide a value."""
+    taken = {name: f"env_vars[{name!r}]" for name in env_vars or {}}
+    for secret in secrets:
+        name = secret.as_env_var
+        if name is None:
+            continue
+        if name in taken:
+            raise FlyteConfigError(
+                "TaskEnvironment.secrets", name,
+                f"the secret {secret.where} is exposed as env var {name!r}, which {taken[name]} also sets, so one "
+                "of the two values would be silently dropped",
+                f"give the secret another name (Secret(key={secret.key!r}, ..., as_env_var=\"OTHER_NAME\"))"
+                + (f" or remove {name!r} from env_vars" if name in (env_vars or {}) else ""),
+            )
+        taken[name] = f"the secret {secret.where}"
 
 
 def check_cache(value: Any, *, field: str) -> None:

@@ -57,3 +57,56 @@ def check_seconds(field: str, value: Any, *, allow_zero: bool = False) -> None:
 def check_optional_bool(field: str, value: Any) -> None:
     if value is not None and not isinstance(value, bool):
         raise FlyteConfigError(field, value, "not a bool", "pass True, False, or None for the default")
+
+
+def retry_count(field: str, value: Any) -> Any:
+    """Airflow's ``retries`` from an int or Flyte's ``RetryStrategy(count=...)`` (``None``: the default)."""
+    if value is None:
+        return None
+    count = value if isinstance(value, (int, float, str)) else getattr(value, "count", value)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise FlyteConfigError(field, value, "not a number of retries",
+                               "pass a whole number, 0 or more, e.g. retries=2 (or Flyte's RetryStrategy(count=2))")
+    return count
+
+
+def check_task_function(field: str, fn: Any) -> None:
+    """A task's function must return its value: a generator's items would never reach XCom."""
+    import inspect
+
+    kind = ("an async generator" if inspect.isasyncgenfunction(fn)
+            else "a generator" if inspect.isgeneratorfunction(fn) else None)
+    if kind is not None:
+        raise FlyteConfigError(
+            field, getattr(fn, "__name__", fn),
+            f"{kind} function (it has yield): a task returns one value, which Airflow stores as XCom",
+            "return the values instead of yielding them, e.g. return list(...) (or collect them inside the task)",
+        )
+
+
+def check_op_args(field: str, value: Any) -> None:
+    """``op_args``: a list or tuple of positional arguments (or an ``XComArg`` that renders to one)."""
+    if value is None or _is_xcom_arg(value):
+        return
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        raise FlyteConfigError(field, value, "not a list of positional arguments",
+                               "pass a list, e.g. op_args=[1, 'a']; keyword arguments go in op_kwargs={'name': value}")
+
+
+def check_op_kwargs(field: str, value: Any) -> None:
+    """``op_kwargs``: a mapping of argument names to values (or an ``XComArg`` that renders to one)."""
+    if value is None or _is_xcom_arg(value):
+        return
+    if not isinstance(value, Mapping):
+        raise FlyteConfigError(field, value, "not a dict of argument names to values",
+                               "pass a dict, e.g. op_kwargs={'n': 2}; positional arguments go in op_args=[...]")
+    for name in value:
+        if not isinstance(name, str):
+            raise FlyteConfigError(f"{field}[{name!r}]", name, "an argument name must be a string",
+                                   "use the function's parameter names as keys, e.g. op_kwargs={'n': 2}")
+
+
+def _is_xcom_arg(value: Any) -> bool:
+    from airflow.sdk.definitions._internal.mixins import ResolveMixin
+
+    return isinstance(value, ResolveMixin)

@@ -19,11 +19,12 @@ from typing import Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, _TaskDecorator
 
-from airflow_provider_flyte import registry
+from airflow_provider_flyte import field_checks, registry
 from airflow_provider_flyte.context import TaskContext, ctx
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.operators.base import FlyteOperator, build_spec, check_nodes, flyte_to_airflow
+from airflow_provider_flyte.plugins.base import PluginConfig
 
 
 class _FlyteDecoratedOperator(DecoratedOperator, FlyteOperator):  # type: ignore[misc]
@@ -166,6 +167,11 @@ def flyte_task(
         if env is not None:
             raise TypeError("flyte_task: pass the environment once, positionally or as env=")
         env, python_callable = python_callable, None
+    check_positional("flyte_task", python_callable)
+    for name in ("op_args", "op_kwargs"):
+        if name in kwargs:
+            raise FlyteConfigError(f"flyte_task.{name}", kwargs[name], "the decorator takes no function arguments",
+                                   "pass them when calling the task in the DAG: my_task(1, n=2)")
     if env is not None and not isinstance(env, TaskEnvironment):
         raise FlyteConfigError("flyte_task.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")')
     kwargs, env = flyte_to_airflow(kwargs, env, where="flyte_task", operator_class=_FlyteDecoratedOperator)
@@ -176,11 +182,28 @@ def flyte_task(
     outputs: Any = attr.NOTHING if multiple_outputs is None else multiple_outputs
 
     def decorate(fn: Callable[..., Any]) -> FlyteTaskDecorator:
-        if not callable(fn):
-            raise TypeError("No positional arguments allowed while using @task, use named arguments instead")
+        check_positional("flyte_task", fn)
+        field_checks.check_task_function("flyte_task.python_callable", fn)
         return FlyteTaskDecorator(function=fn, multiple_outputs=outputs, operator_class=_FlyteDecoratedOperator,
                                   kwargs=dict(kwargs))
 
     if python_callable is not None:
         return decorate(python_callable)  # type: ignore[return-value]
     return decorate  # type: ignore[return-value]
+
+
+def check_positional(where: str, value: Any) -> None:
+    """What ``@flyte_task(...)`` / ``@env.task(...)`` take positionally: a function (or, for ``flyte_task``, an env)."""
+    if value is None or callable(value):
+        return
+    if isinstance(value, PluginConfig):
+        raise FlyteConfigError(
+            where, type(value).__name__, "a plugin config passed positionally: only a function or a TaskEnvironment "
+            "goes there", f"pass it by name: @flyte_task(plugin_config={type(value).__name__}(...)), or put it in "
+            "an environment: @flyte_task(TaskEnvironment(name=..., plugin_config=...))",
+        )
+    what = ("@env.task decorates a function" if where.endswith(".task")
+            else "flyte_task takes a TaskEnvironment or a function positionally")
+    raise FlyteConfigError(where, value, f"not a function: {what}",
+                           "write the decorator above a def, and pass options by name, e.g. "
+                           "@env.task(retries=2) or @flyte_task(env, retries=2)")

@@ -14,13 +14,14 @@ command and the pod whose log is the task's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.manifests import pod_settings
 from airflow_provider_flyte.runtime.spec import KUBERNETES
 
@@ -117,7 +118,8 @@ class KubernetesPlacement:
 
         assert self.conn_id is not None
         jobs = k8s.KubernetesJobs(self.conn_id, self.manifest_module, self.option(NAMESPACE))
-        jobs.sweep_expired()
+        with api_unreachable_error(jobs):  # the first call to the API: a server that is down says so here
+            jobs.sweep_expired()
         from airflow_provider_flyte.manifests.base import task_labels
 
         labels = task_labels(self.task)
@@ -244,6 +246,21 @@ class KubernetesPlacement:
 
     def interrupt(self) -> None:
         """The worker waits in ``time.sleep``/HTTP calls, which the timeout interrupts by itself."""
+
+
+@contextlib.contextmanager
+def api_unreachable_error(jobs: Any) -> Iterator[None]:
+    """urllib3's ``MaxRetryError`` (no answer after the retries) as an error naming the API address and connection."""
+    from urllib3.exceptions import MaxRetryError
+
+    try:
+        yield
+    except MaxRetryError as exc:
+        address = getattr(getattr(jobs.hook.api_client, "configuration", None), "host", None) or "?"
+        raise FlyteEngineError(
+            f"Cannot reach the Kubernetes API at {address} (connection {jobs.conn_id!r}): {exc.reason}. Fix: check "
+            "that the cluster is running and that the connection's kubeconfig (or in-cluster setting) names it."
+        ) from exc
 
 
 def _json_conf(key: str, kind: type) -> Any:

@@ -67,6 +67,8 @@ class FlyteOperator(BaseOperator):
         keep_failed_s: float | None = None,
         **kwargs: Any,
     ) -> None:
+        field_checks.check_op_args(f"{self.error_name()}.op_args", op_args)
+        field_checks.check_op_kwargs(f"{self.error_name()}.op_kwargs", op_kwargs)
         # Flyte's task parameters (resources=Resources(...), env_vars, timeout, short_name, secrets ...)
         # become Airflow's or the environment's before BaseOperator sees them.
         kwargs, env = flyte_to_airflow(kwargs, env, where=self.error_name(), operator_class=type(self))
@@ -84,6 +86,7 @@ class FlyteOperator(BaseOperator):
                 f"{self.error_name()}.python_callable", python_callable, "not callable",
                 "pass a function",
             )
+        field_checks.check_task_function(f"{self.error_name()}.python_callable", python_callable)
         if env is not None and not isinstance(env, TaskEnvironment):
             raise FlyteConfigError(
                 f"{self.error_name()}.env", env, "not a TaskEnvironment", 'use TaskEnvironment(name="...")'
@@ -398,8 +401,10 @@ def flyte_to_airflow(kwargs: Mapping[str, Any], env: Any, *, where: str, operato
             raise FlyteConfigError(f"{where}.timeout", timeout, "not a timeout Airflow can enforce",
                                    "pass seconds (int) or a timedelta; Flyte's Timeout(max_queued_time=...) "
                                    "has no Airflow counterpart")
-    if "retries" in out and not isinstance(out["retries"], int) and hasattr(out["retries"], "count"):
-        out["retries"] = out["retries"].count  # Flyte's RetryStrategy(count=...)
+    if "retries" in out:  # an int, or Flyte's RetryStrategy(count=...)
+        out["retries"] = field_checks.retry_count(f"{where}.retries", out["retries"])
+    if "resources" in out:
+        check_airflow_resources(f"{where}.resources", out["resources"])
     if "short_name" in out:
         short = out.pop("short_name")
         if short is not None:
@@ -427,6 +432,23 @@ def flyte_to_airflow(kwargs: Mapping[str, Any], env: Any, *, where: str, operato
         except FlyteConfigError as exc:
             raise _as_task_parameter(exc, where, changes) from None
     return out, env
+
+
+#: The keys of Airflow's own ``BaseOperator.resources`` dict.
+_AIRFLOW_RESOURCE_KEYS = ("cpus", "ram", "disk", "gpus")
+
+
+def check_airflow_resources(field: str, value: Any) -> None:
+    """``resources`` that is not Flyte's ``Resources``: Airflow's dict, else a clear error naming Flyte's form."""
+    if value is None or (isinstance(value, dict) and set(value) <= set(_AIRFLOW_RESOURCE_KEYS)):
+        return
+    raise FlyteConfigError(
+        field, value,
+        "not Flyte's Resources, and not Airflow's BaseOperator.resources (a dict of "
+        f"{', '.join(_AIRFLOW_RESOURCE_KEYS)})",
+        'use Resources(cpu=2, memory="4Gi") (from airflow_provider_flyte import Resources) to size the task\'s '
+        "engine and pods",
+    )
 
 
 def _as_task_parameter(exc: FlyteConfigError, where: str, changes: Mapping[str, Any]) -> FlyteConfigError:

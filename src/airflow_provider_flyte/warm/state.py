@@ -24,6 +24,8 @@ from typing import Any
 
 import psutil
 
+from airflow_provider_flyte.exceptions import FlyteConfigError
+
 #: Environment form of ``[flyte] warm_dir``.
 WARM_DIR_ENV = "AIRFLOW__FLYTE__WARM_DIR"
 RECORD = "server.json"
@@ -42,8 +44,21 @@ def root(*, create: bool = True) -> Path:
             raw = None
     path = Path(raw or Path(tempfile.gettempdir()) / f"flyte-warm-{os.getuid()}")
     if create:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise _not_a_folder(path, configured=bool(raw)) from None
     return path
+
+
+def _not_a_folder(path: Path, *, configured: bool) -> FlyteConfigError:
+    """``[flyte] warm_dir`` (or the default state folder) is a file, or lies under one."""
+    field = "[flyte] warm_dir" if configured else "the warm-engine state folder (default of [flyte] warm_dir)"
+    return FlyteConfigError(
+        field, str(path), "a file is in the way: the state folder of warm engines must be a folder",
+        f"point [flyte] warm_dir (env {WARM_DIR_ENV}) at a folder the worker may create, or unset it to use "
+        f"<tmp>/flyte-warm-<uid>; or move the file away",
+    )
 
 
 @contextlib.contextmanager

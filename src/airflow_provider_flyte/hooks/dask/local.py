@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow_provider_flyte.bounds import check_local_fit
+from airflow_provider_flyte.bounds import check_local_fit, check_worker_memory
 from airflow_provider_flyte.child_processes import spawn_safe
 from airflow_provider_flyte.hooks.dask import (
     _CLOSE_TIMEOUT_S,
@@ -16,6 +16,8 @@ from airflow_provider_flyte.hooks.dask import (
     _close_cluster,
     _reap_new_workers,
     _worker_pids,
+    worker_memory_limit,
+    worker_threads,
 )
 from airflow_provider_flyte.runtime.spec import LOCAL
 from airflow_provider_flyte.user_code import modules_to_pickle_by_value
@@ -31,6 +33,7 @@ class LocalDaskHook(FlyteDaskHook):
         from distributed import Client, LocalCluster
 
         kwargs = self.cluster_kwargs()
+        kwargs.update(self.environment_sizing(kwargs))
         # Workers keep a heartbeat to the closing scheduler out of the error level (see the module).
         kwargs["preload"] = [*(dask.config.get("distributed.worker.preload", None) or []), WORKER_PRELOAD]
         # Before any process starts: more workers than this machine can hold would never come up.
@@ -70,6 +73,22 @@ class LocalDaskHook(FlyteDaskHook):
 
         self._ship_code(client)
         return {"dask_client": client}
+
+    def environment_sizing(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Threads and memory limit per worker from ``TaskEnvironment.resources``, where ``WorkerGroup.resources``
+        sets none (docs/porting-from-flyte.md: the environment's resources size Dask's threads/memory)."""
+        resources = self.spec.resources_obj
+        sizing: dict[str, Any] = {}
+        if resources is None:
+            return sizing
+        threads = worker_threads(resources)
+        if threads is not None and "threads_per_worker" not in kwargs:
+            sizing["threads_per_worker"] = threads
+        memory = worker_memory_limit(resources)
+        if memory is not None and "memory_limit" not in kwargs:
+            check_worker_memory("TaskEnvironment.resources.memory", resources.memory, memory)
+            sizing["memory_limit"] = memory
+        return sizing
 
     def _ship_code(self, client: Any) -> None:
         """Make the task's code reachable on every worker.
