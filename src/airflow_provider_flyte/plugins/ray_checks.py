@@ -7,7 +7,7 @@ config is built.
 
 from __future__ import annotations
 
-from airflow_provider_flyte.addresses import parse_address
+from airflow_provider_flyte.addresses import parse_address, shown
 from airflow_provider_flyte.exceptions import FlyteConfigError
 
 _ADDRESS_FIX = "use a Ray Client address (ray://host:10001) or the cluster's GCS address (host:6379)"
@@ -19,7 +19,7 @@ def check_ray_address(field: str, address: str | None) -> None:
         return
     parsed = parse_address(field, address, default_scheme="gcs", fix=_ADDRESS_FIX)
     if parsed.scheme not in ("ray", "gcs"):
-        raise FlyteConfigError(field, address, "not a Ray address", _ADDRESS_FIX)
+        raise FlyteConfigError(field, shown(address), "not a Ray address", _ADDRESS_FIX)
 
 
 def check_runtime_env(runtime_env: dict | None) -> None:  # type: ignore[type-arg]
