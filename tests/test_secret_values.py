@@ -136,10 +136,10 @@ def test_templates_read_params_variables_and_connections_never_conf():
         op(plugin_config=Spark(spark_conf={"spark.a": "{{ dag_run.conf['a'] }}"}))
     with pytest.raises(FlyteConfigError, match=r"may not read Airflow's configuration \(conf\)"):
         op(plugin_config=Spark(spark_conf={"spark.a": "{{ conf.get('core', 'fernet_key') }}"}))
-    with pytest.raises(FlyteConfigError, match=r"TaskEnvironment\.env_vars: plugin config templates may not read "
+    with pytest.raises(FlyteConfigError, match=r"TaskEnvironment\.env_vars: env_vars templates may not read "
                                                r"dag_run\.conf"):
         op(plugin_config=Spark(), env=TaskEnvironment(name="e", env_vars={"A": "{{ dag_run.conf['a'] }}"}))
-    with pytest.raises(FlyteConfigError, match=r"TaskEnvironment\.env_vars: a plugin config template uses a Param "
+    with pytest.raises(FlyteConfigError, match=r"TaskEnvironment\.env_vars: an env_vars template uses a Param "
                                                r"the DAG does not declare \(got \['m'\]\)"):
         op(plugin_config=Spark(), env=TaskEnvironment(name="e", env_vars={"A": "{{ params.m }}"}))
     with pytest.raises(FlyteConfigError) as info:

@@ -150,7 +150,7 @@ class FlyteOperator(BaseOperator):
         names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - declared)
         if names:
             raise FlyteConfigError(
-                field, names, "a plugin config template uses a Param the DAG does not declare",
+                field, names, f"{_a_template_of(field)} uses a Param the DAG does not declare",
                 "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
                 "Params, never extra keys of a trigger's conf",
             )
@@ -481,16 +481,24 @@ def check_templates(field: str, value: Any) -> None:
     for template in _string_templates(value):
         if _RUN_CONF.search(template):
             raise FlyteConfigError(
-                field, template, "plugin config templates may not read dag_run.conf",
+                field, template, f"{_templates_of(field)} may not read dag_run.conf",
                 "declare a Param (e.g. airflow_provider_flyte.params.spark_executors()) and use "
                 "{{ params.<name> }}, so the trigger form validates the value",
             )
         if _AIRFLOW_CONF.search(template):
             raise FlyteConfigError(
-                field, template, "plugin config templates may not read Airflow's configuration (conf)",
+                field, template, f"{_templates_of(field)} may not read Airflow's configuration (conf)",
                 "put the value in a Variable and use {{ var.value.<name> }} (masked in logs), or declare a Param "
                 "and use {{ params.<name> }}",
             )
+
+
+def _templates_of(field: str) -> str:
+    return "env_vars templates" if field == ENV_VARS_FIELD else "plugin config templates"
+
+
+def _a_template_of(field: str) -> str:
+    return "an env_vars template" if field == ENV_VARS_FIELD else "a plugin config template"
 
 
 def check_conn_id_not_templated(field: str, conn_id: str | None) -> None:
@@ -498,8 +506,8 @@ def check_conn_id_not_templated(field: str, conn_id: str | None) -> None:
     if conn_id is not None and is_template(conn_id):
         raise FlyteConfigError(
             field, conn_id, "conn_id is not templated: it is read as a connection id when the DAG is parsed",
-            'write the connection id itself, e.g. conn_id="my_cluster"; to choose a cluster per run, declare a '
-            "Param per choice and branch to one task per connection",
+            'write the connection id itself, e.g. conn_id="my_cluster"; to choose a cluster per run, make one task '
+            "per connection and pick one with a @task.branch that reads the Param",
         )
 
 
@@ -551,7 +559,7 @@ def undeclared_params_error(field: str, config: Any, declared: Mapping[str, Any]
     names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - set(declared))
     value = names if names else str(exc)
     return FlyteConfigError(
-        field, value, f"a plugin config template uses a Param the DAG does not declare ({exc})",
+        field, value, f"{_a_template_of(field)} uses a Param the DAG does not declare ({exc})",
         "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
         "Params, never extra keys of a trigger's conf",
     )
