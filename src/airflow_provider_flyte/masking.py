@@ -32,8 +32,9 @@ from typing import Any
 STORE_KEY = re.compile(r"(?:^|[._])(?:account[._]key|sas)(?:[._]|$)", re.IGNORECASE)
 #: ``scheme://`` and the authority after it (up to the path, query, fragment, a ``;`` parameter or a space).
 _AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#;\s]*)")
-#: ``name=value`` in a query (``?a=1&password=x``), a connection string (``;token=x``) or a DSN (``password=x``).
-_PARAMETER = re.compile(r"(?:^|[;?&\s])([A-Za-z_][\w.-]*)\s*=\s*([^;&\s]+)")
+#: ``name=value`` in a query (``?a=1&password=x``), a connection string (``;token=x``), a DSN (``password=x``)
+#: or a JVM option (``-Djavax.net.ssl.keyStorePassword=x``).
+_PARAMETER = re.compile(r"(?:^|[;?&\s])(?:-D)?([A-Za-z_][\w.-]*)\s*=\s*([^;&\s]+)")
 MASK = "***"
 
 
@@ -88,10 +89,14 @@ def redact_text(text: str) -> str:
     for user, password in _userinfo(text):
         out = out.replace(f"//{user}:{password}@" if password else f"//{user}@",
                           f"//{user}:{MASK}@" if password else f"//{MASK}@")
-    for name, value in _PARAMETER.findall(text):
-        if is_sensitive(name):
-            out = re.sub(rf"(\b{re.escape(name)}\s*=\s*){re.escape(value)}", rf"\g<1>{MASK}", out)
-    return out
+    return _PARAMETER.sub(_masked_parameter, out)
+
+
+def _masked_parameter(match: re.Match[str]) -> str:
+    """One ``name=value`` match with its value as ``***`` when the name is sensitive."""
+    if not is_sensitive(match.group(1)):
+        return match.group(0)
+    return match.group(0)[: match.start(2) - match.start(0)] + MASK
 
 
 def _userinfo(text: str) -> list[tuple[str, str]]:

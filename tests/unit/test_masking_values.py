@@ -17,6 +17,8 @@ SHAPES = [
     ("host=h password=pw-dsn1 dbname=x", ["pw-dsn1"], "host=h password=*** dbname=x"),
     ("postgresql://u:p%40ss-enc@h", ["p%40ss-enc", "p@ss-enc"], "postgresql://u:***@h"),
     ("ray://tok-only-user@h", [], "ray://***@h"),  # no password: only shown redacted (a token as user)
+    ("-Xmx1g -Djavax.net.ssl.keyStorePassword=ks-pw-1 -Da=b", ["ks-pw-1"],
+     "-Xmx1g -Djavax.net.ssl.keyStorePassword=*** -Da=b"),
     ("spark://h:7077", [], "spark://h:7077"),
     ("local[2]", [], "local[2]"),
 ]
