@@ -14,8 +14,8 @@ import pytest
 
 from airflow_provider_flyte.exceptions import FlyteConfigError
 
-SPARK_VARIABLE = "VarSecret-sv-spark-2c81"
-ENV_VARIABLE = "VarSecret-sv-env-77d3"
+SPARK_VARIABLE = "VarValue-sv-spark-2c81"
+ENV_VARIABLE = "VarValue-sv-env-77d3"
 CONN_PASSWORD = "ConnPw-sv-a9f3e2"
 CONNECT_TOKEN = "ConnectTok-sv-4d0e"
 
@@ -43,8 +43,8 @@ def worker_masking():
 
 @pytest.fixture
 def planted(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_VAR_SV_SPARK_SECRET", SPARK_VARIABLE)
-    monkeypatch.setenv("AIRFLOW_VAR_SV_ENV_SECRET", ENV_VARIABLE)
+    monkeypatch.setenv("AIRFLOW_VAR_SV_SPARK_SETTING", SPARK_VARIABLE)
+    monkeypatch.setenv("AIRFLOW_VAR_SV_ENV_SETTING", ENV_VARIABLE)
     monkeypatch.setenv("AIRFLOW_CONN_SV_DB", json.dumps({"conn_type": "postgres", "host": "127.0.0.1",
                                                          "login": "app", "password": CONN_PASSWORD}))
     monkeypatch.setenv("AIRFLOW_CONN_SV_CONNECT", json.dumps({

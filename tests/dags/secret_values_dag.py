@@ -38,7 +38,7 @@ SPARK = Spark(
         "spark.hadoop.fs.azure.sas.data.svacct.blob.core.windows.net": AZURE_SAS,
         "spark.hadoop.fs.gs.auth.service.account.private.key": GCS_PRIVATE_KEY,
         "spark.executorEnv.DATABASE_URL": f"postgresql://app:{DB_PASSWORD}@127.0.0.1:5432/app",
-        "spark.flyte.sv.from_variable": "{{ var.value.sv_spark_secret }}",
+        "spark.flyte.sv.from_variable": "{{ var.value.sv_spark_setting }}",
         "spark.flyte.sv.from_connection": "{{ conn.sv_db.password }}",
         "spark.flyte.sv.executors": "{{ params.n }}",
     },
@@ -54,7 +54,7 @@ env = TaskEnvironment(
     env_vars={
         "SV_N": "{{ params.n }}",
         "SV_DB_URL": "postgresql://app:{{ conn.sv_db.password }}@127.0.0.1/app",
-        "SV_FROM_VARIABLE": "{{ var.value.sv_env_secret }}",
+        "SV_FROM_VARIABLE": "{{ var.value.sv_env_setting }}",
     },
 )
 
