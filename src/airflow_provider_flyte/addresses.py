@@ -4,6 +4,9 @@ Engine-independent, used by connections (:mod:`~airflow_provider_flyte.clusters`
 that carry an address (``RayJobConfig.address``). A malformed address is a
 :class:`~airflow_provider_flyte.exceptions.FlyteConfigError` naming the field, never a bare
 ``ValueError`` from ``urllib`` and never silently replaced by a default port.
+
+An address may carry a credential (``ray://user:PW@h``, ``sc://h:15002/;token=T``): every message
+shows it through :func:`shown`, which replaces the credential with ``***``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.masking import redact_text
 
 _FORBIDDEN = set(" \t\r\n\"'<>\\^`{|}")
 
@@ -30,25 +34,32 @@ class Address(NamedTuple):
         return host if self.port is None else f"{host}:{self.port}"
 
 
+def shown(address: str) -> str:
+    """``address`` as messages show it: a userinfo password or token, a ``token=`` parameter as ``***``."""
+    return redact_text(address)
+
+
 def parse_address(field: str, address: str, *, default_scheme: str, fix: str) -> Address:
     """``h:6379`` / ``tcp://h:8786/`` -> :class:`Address`; a space, an empty host or a bad port raise."""
     text = address.strip()
     bad = sorted(_FORBIDDEN & set(text))
     if bad:
-        raise FlyteConfigError(field, address, f"the address contains {bad[0]!r}, which no host name may hold", fix)
+        raise FlyteConfigError(field, shown(address), f"the address contains {bad[0]!r}, which no host name may hold",
+                               fix)
     try:
         parts = urlsplit(text if "://" in text else f"{default_scheme}://{text}")
     except ValueError as exc:  # "local[2]": brackets that hold no IP address
-        raise FlyteConfigError(field, address, f"not a host address ({exc})", fix) from None
+        raise FlyteConfigError(field, shown(address), f"not a host address ({shown(str(exc))})", fix) from None
     if not parts.hostname:
-        raise FlyteConfigError(field, address, "the address has no host", fix)
+        raise FlyteConfigError(field, shown(address), "the address has no host", fix)
     try:
         port = parts.port
     except ValueError:
         port_text = parts.netloc.rsplit("]", 1)[-1].rpartition(":")[2]
-        raise FlyteConfigError(field, address, f"the port {port_text!r} is not a number from 1 to 65535", fix) from None
+        raise FlyteConfigError(field, shown(address), f"the port {port_text!r} is not a number from 1 to 65535",
+                               fix) from None
     if port == 0:
-        raise FlyteConfigError(field, address, "the port '0' is not a number from 1 to 65535", fix)
+        raise FlyteConfigError(field, shown(address), "the port '0' is not a number from 1 to 65535", fix)
     user = parts.netloc.rpartition("@")[0]
     return Address(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), user)
 

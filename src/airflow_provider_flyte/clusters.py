@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_flyte.addresses import check_port, parse_address
+from airflow_provider_flyte.addresses import check_port, parse_address, shown
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 
 DEFAULT_PROBE_TIMEOUT_S = 10.0
@@ -62,7 +62,7 @@ class ClusterTarget:
         return value
 
     def describe(self) -> str:
-        return f"connection {self.conn_id!r} ({self.address})"
+        return f"connection {self.conn_id!r} ({shown(self.address)})"
 
 
 def resolve_cluster(
@@ -112,9 +112,10 @@ def resolve_cluster(
     netloc = parsed._replace(port=port).netloc
     rest = parsed.rest
     scheme = parsed.scheme
-    if conn.password:
-        from airflow_provider_flyte.masking import register
+    from airflow_provider_flyte.masking import register, register_sensitive
 
+    register_sensitive(host)  # a token or password written in the address (sc://h/;token=..., ray://u:pw@h)
+    if conn.password:
         register(conn.password, None)  # the task SDK masks it too; this also covers a pod's --conn-id
     from airflow_provider_flyte.hooks.connections import check_extra
 

@@ -7,8 +7,9 @@ placement and runs ``pre`` → the callable → ``post``. It then pushes the res
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -18,7 +19,7 @@ from airflow_provider_flyte import field_checks
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
-from airflow_provider_flyte.masking import register_sensitive
+from airflow_provider_flyte.masking import register_all, register_sensitive
 from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
 from airflow_provider_flyte.reuse import check_reuse
 from airflow_provider_flyte.runtime.runner import TaskRunner
@@ -99,9 +100,13 @@ class FlyteOperator(BaseOperator):
         if self.conn_id is not None and (not isinstance(self.conn_id, str) or not self.conn_id.strip()):
             raise FlyteConfigError(f"{self.error_name()}.conn_id", self.conn_id, "not a connection id",
                                    'pass the connection id as a non-empty string, e.g. conn_id="my_cluster"')
+        check_conn_id_not_templated(f"{self.error_name()}.conn_id", self.conn_id)
         if plugin_config is None and env is not None:
             plugin_config = env.plugin_config
         self._check_config(plugin_config)
+        if env is not None and env.env_vars:
+            check_templates(ENV_VARS_FIELD, env.env_vars)
+            self._check_declared_params(ENV_VARS_FIELD, env.env_vars)
         self.plugin_config = plugin_config
         if env is not None and env.description and not self.doc_md:
             self.doc_md = env.description
@@ -129,13 +134,7 @@ class FlyteOperator(BaseOperator):
         env = getattr(self, "env", None)
         if entry is not None and env is not None:
             check_reuse(env.reusable, config, supports_reuse=entry.supports_reuse, field=field)
-        for template in _string_templates(config):
-            if _CONF_ACCESS.search(template):
-                raise FlyteConfigError(
-                    field, template, "plugin config templates may not read dag_run.conf",
-                    "declare a Param (e.g. airflow_provider_flyte.params.spark_executors()) and use "
-                    "{{ params.<name> }}, so the trigger form validates the value",
-                )
+        check_templates(field, config)
         self._check_declared_params(field, config)
         if self.plugin_type is not None and not is_template(config) and type(config) is not self.plugin_type:
             raise FlyteConfigError(
@@ -154,7 +153,7 @@ class FlyteOperator(BaseOperator):
         names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - declared)
         if names:
             raise FlyteConfigError(
-                field, names, "a plugin config template uses a Param the DAG does not declare",
+                field, names, f"{_a_template_of(field)} uses a Param the DAG does not declare",
                 "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
                 "Params, never extra keys of a trigger's conf",
             )
@@ -180,23 +179,37 @@ class FlyteOperator(BaseOperator):
             XComArg.apply_upstream_relationship(self, ref)
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render the plugin config against declared Params only, then the other fields as usual."""
+        """Render the plugin config and ``env_vars`` against declared Params only, then the other fields as usual.
+
+        Whatever a ``{{ var.* }}`` / ``{{ conn.* }}`` template renders to is registered with the masker
+        before Airflow stores the rendered fields or logs anything.
+        """
         if jinja_env is None:
             jinja_env = self.get_template_env()
         # Render a private copy: configs are often shared by several tasks (env.plugin_config).
-        self.plugin_config = copy_config(self.plugin_config)
+        original = self.plugin_config
+        self.plugin_config = copy_config(original)
         restricted = _declared_params_only(context, self)
-        try:
+        with _undeclared_params_named(f"{self.error_name()}.plugin_config", original, restricted):
             self._do_render_template_fields(self, ("plugin_config",), restricted, jinja_env, set())
-        except Exception as exc:
-            if type(exc).__name__ != "UndefinedError":  # jinja2's; only that one has a known cause here
-                raise
-            raise undeclared_params_error(f"{self.error_name()}.plugin_config", self.plugin_config,
-                                          restricted["params"], exc) from None
-        # Before Airflow stores the rendered fields: a sensitive value a template produced is masked there too.
+        # Before Airflow stores the rendered fields: a secret a template produced is masked there too.
+        register_all(list(_rendered_secrets(original, self.plugin_config)))
         register_sensitive(self.plugin_config)
+        self._render_env_vars(restricted, jinja_env)
         others = tuple(f for f in self.template_fields if f != "plugin_config")
         self._do_render_template_fields(self, others, context, jinja_env, set())
+
+    def _render_env_vars(self, context: Any, jinja_env: Any) -> None:
+        """``TaskEnvironment.env_vars`` templates, rendered by the plugin config's rules (this task's copy)."""
+        env = self.env
+        if env is None or not _string_templates(env.env_vars or {}):
+            return
+        with _undeclared_params_named(ENV_VARS_FIELD, env.env_vars, context):
+            rendered = {name: str(self.render_template(value, context, jinja_env))
+                        for name, value in (env.env_vars or {}).items()}
+        register_all(list(_rendered_secrets(env.env_vars, rendered)))
+        register_sensitive(rendered)
+        self.env = env.clone_with(env_vars=rendered)
 
     def execute(self, context: Context) -> Any:
         config = self.resolved_config()
@@ -476,7 +489,75 @@ def _changed_env(env: Any, changes: dict[str, Any], *, where: str, name: str) ->
     return env.clone_with(**changes)
 
 
-_CONF_ACCESS = re.compile(r"\bdag_run\b[^}]*\bconf\b|\bconf\s*\.|\bconf\s*\[|\bvar\.|\bconn\.")
+ENV_VARS_FIELD = "TaskEnvironment.env_vars"
+#: ``dag_run.conf``: a trigger's free-form conf, which the trigger form does not validate.
+_RUN_CONF = re.compile(r"\bdag_run\b[^}]*\bconf\b")
+#: ``conf.x`` / ``conf[...]`` on its own: Airflow's configuration (it holds the metadata DB's URL, keys ...).
+_AIRFLOW_CONF = re.compile(r"(?<![.\w])conf\s*[.\[]")
+#: ``var.value.x`` / ``var.json.x`` / ``conn.x...``: a Variable or a Connection, whose rendering is secret.
+_SECRET_SOURCE = re.compile(r"(?<![.\w])(?:var|conn)\s*\.")
+
+
+def check_templates(field: str, value: Any) -> None:
+    """Templates in a plugin config or ``env_vars`` may read declared Params, Variables and Connections only."""
+    for template in _string_templates(value):
+        if _RUN_CONF.search(template):
+            raise FlyteConfigError(
+                field, template, f"{_templates_of(field)} may not read dag_run.conf",
+                "declare a Param (e.g. airflow_provider_flyte.params.spark_executors()) and use "
+                "{{ params.<name> }}, so the trigger form validates the value",
+            )
+        if _AIRFLOW_CONF.search(template):
+            raise FlyteConfigError(
+                field, template, f"{_templates_of(field)} may not read Airflow's configuration (conf)",
+                "put the value in a Variable and use {{ var.value.<name> }} (masked in logs), or declare a Param "
+                "and use {{ params.<name> }}",
+            )
+
+
+def _templates_of(field: str) -> str:
+    return "env_vars templates" if field == ENV_VARS_FIELD else "plugin config templates"
+
+
+def _a_template_of(field: str) -> str:
+    return "an env_vars template" if field == ENV_VARS_FIELD else "a plugin config template"
+
+
+def check_conn_id_not_templated(field: str, conn_id: str | None) -> None:
+    """``conn_id`` picks where the task runs when the DAG is parsed: a template there would be a literal id."""
+    if conn_id is not None and is_template(conn_id):
+        raise FlyteConfigError(
+            field, conn_id, "conn_id is not templated: it is read as a connection id when the DAG is parsed",
+            'write the connection id itself, e.g. conn_id="my_cluster"; to choose a cluster per run, make one task '
+            "per connection and pick one with a @task.branch that reads the Param",
+        )
+
+
+def _rendered_secrets(original: Any, rendered: Any) -> Iterator[Any]:
+    """What each ``{{ var.* }}`` / ``{{ conn.* }}`` template of ``original`` rendered to in ``rendered``."""
+    if isinstance(original, str):
+        if is_template(original) and _SECRET_SOURCE.search(original):
+            yield rendered
+    elif isinstance(original, PluginConfig):
+        for name in original.template_fields:
+            yield from _rendered_secrets(getattr(original, name), getattr(rendered, name, None))
+    elif isinstance(original, dict) and isinstance(rendered, dict):
+        for key, item in original.items():
+            yield from _rendered_secrets(item, rendered.get(key))
+    elif isinstance(original, (list, tuple)) and isinstance(rendered, (list, tuple)):
+        for item, done in zip(original, rendered, strict=False):
+            yield from _rendered_secrets(item, done)
+
+
+@contextlib.contextmanager
+def _undeclared_params_named(field: str, value: Any, context: Any) -> Iterator[None]:
+    """Jinja's ``UndefinedError`` while rendering ``value`` -> the error naming the undeclared Param."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ != "UndefinedError":  # jinja2's; only that one has a known cause here
+            raise
+        raise undeclared_params_error(field, value, context["params"], exc) from None
 
 
 def _string_templates(value: Any) -> list[str]:
@@ -500,7 +581,7 @@ def undeclared_params_error(field: str, config: Any, declared: Mapping[str, Any]
     names = sorted({a or b for t in _string_templates(config) for a, b in _PARAM_REF.findall(t)} - set(declared))
     value = names if names else str(exc)
     return FlyteConfigError(
-        field, value, f"a plugin config template uses a Param the DAG does not declare ({exc})",
+        field, value, f"{_a_template_of(field)} uses a Param the DAG does not declare ({exc})",
         "declare it, e.g. @dag(params={'n': Param(2, type='integer')}); plugin configs see only declared "
         "Params, never extra keys of a trigger's conf",
     )

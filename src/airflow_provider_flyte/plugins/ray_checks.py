@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Mapping
 
-from airflow_provider_flyte.addresses import parse_address
+from airflow_provider_flyte.addresses import parse_address, shown
 from airflow_provider_flyte.bounds import check_cpus_per_worker
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.known_keys import check_known_keys
@@ -29,7 +29,7 @@ def check_ray_address(field: str, address: str | None) -> None:
         return
     parsed = parse_address(field, address, default_scheme="gcs", fix=_ADDRESS_FIX)
     if parsed.scheme not in ("ray", "gcs"):
-        raise FlyteConfigError(field, address, "not a Ray address", _ADDRESS_FIX)
+        raise FlyteConfigError(field, shown(address), "not a Ray address", _ADDRESS_FIX)
 
 
 #: ``ray.runtime_env.RuntimeEnv.known_fields``: the ``runtime_env`` keys Ray reads (others go to plugins).

@@ -263,7 +263,9 @@ class _AddressTarget(ClusterTarget):
     """A cluster named by ``RayJobConfig.address`` rather than by a connection."""
 
     def describe(self) -> str:
-        return f"RayJobConfig.address ({self.address})"
+        from airflow_provider_flyte.addresses import shown
+
+        return f"RayJobConfig.address ({shown(self.address)})"
 
 
 def _with_scheme_and_port(address: str) -> str:
