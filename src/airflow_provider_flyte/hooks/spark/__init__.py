@@ -25,6 +25,7 @@ from urllib.parse import quote, unquote
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
+from airflow_provider_flyte.runtime.diagnose import exception_chain, keep_message
 from airflow_provider_flyte.user_code import prepend_path
 
 if TYPE_CHECKING:
@@ -137,6 +138,13 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         else:
             session.sparkContext.cancelAllJobs()
 
+    def capture_error(self, exc: BaseException) -> None:
+        """Read the JVM errors' text in ``exc``'s chain now: their ``str()`` asks the JVM, which ``post`` stops."""
+        jvm_errors = _jvm_error_types()
+        for error in exception_chain(exc):
+            if isinstance(error, jvm_errors):
+                keep_message(error, _jvm_error_text(error))
+
     def _owned_session(self, builder: Any, conf: dict[str, str], *, reused: str) -> Any:
         """``builder.getOrCreate()``; stopped in post when this task created the context."""
         from pyspark import SparkContext
@@ -222,6 +230,25 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+def _jvm_error_types() -> tuple[type[BaseException], ...]:
+    """PySpark's and py4j's exception types whose ``str()`` needs the JVM (none before pyspark is imported)."""
+    if "pyspark" not in sys.modules:
+        return ()
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    return CapturedException, Py4JJavaError
+
+
+def _jvm_error_text(error: BaseException) -> str:
+    """``str(error)`` while the JVM is up; what Python holds of it already if the JVM cannot answer."""
+    try:
+        return str(error)
+    except Exception as exc:
+        held = getattr(error, "_desc", None) or getattr(error, "errmsg", None) or type(error).__name__
+        return f"{held} (the JVM could not give the full message: {type(exc).__name__})"
 
 
 def _set_runtime_conf(session: Any, key: str, value: str) -> None:
