@@ -12,8 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 SPARK_ERRORS = "spark_errors_dag.py"
 MISSING_COLUMN = "no_such_column_xyz"  # as in tests/dags/spark_errors_dag.py
 UDF_MESSAGE = "the user's UDF refuses this row on purpose"
@@ -23,7 +21,7 @@ def _task_logs(output: str) -> dict[str, str]:
     """Each task's part of ``dag.test()``'s console output."""
     starts = list(re.finditer(r"\[DAG TEST\] starting task_id=(\w+)", output))
     ends = [m.start() for m in starts[1:]] + [len(output)]
-    return {m.group(1): output[m.start():end] for m, end in zip(starts, ends)}
+    return {m.group(1): output[m.start():end] for m, end in zip(starts, ends, strict=True)}
 
 
 def _failures(path: Path) -> dict[str, dict[str, Any]]:
@@ -34,6 +32,13 @@ def _failures(path: Path) -> dict[str, dict[str, Any]]:
 def test_jvm_errors_keep_their_text_and_type_through_teardown(dag_runner, capfd, tmp_path, monkeypatch) -> None:
     errors_file = tmp_path / "errors.jsonl"
     monkeypatch.setenv("FLYTE_TEST_ERRORS_FILE", str(errors_file))
+    java_home = tmp_path / "broken-java"
+    (java_home / "bin").mkdir(parents=True)
+    (java_home / "bin" / "java").write_text('#!/bin/sh\necho "Error: could not find libjava.so" >&2\nexit 1\n')
+    (java_home / "bin" / "java").chmod(0o755)
+    monkeypatch.setenv("FLYTE_TEST_BROKEN_JAVA_HOME", str(java_home))
+    for name in ("HADOOP_CONF_DIR", "YARN_CONF_DIR"):
+        monkeypatch.delenv(name, raising=False)
     result = dag_runner.run(SPARK_ERRORS, "spark_errors")
     out, err = capfd.readouterr()
     logs, failed = _task_logs(out + err), _failures(errors_file)
@@ -57,8 +62,20 @@ def test_jvm_errors_keep_their_text_and_type_through_teardown(dag_runner, capfd,
     # A JVM OutOfMemoryError (item: docs/errors.md's translation): translated, the Py4JJavaError quoted and chained.
     oom = failed["driver_out_of_memory"]
     assert oom["type"] == "airflow_provider_flyte.exceptions.FlyteEngineError", oom
-    assert "most likely for using more memory than it has" in oom["text"], oom
+    assert "a JVM ran out of memory (java.lang.OutOfMemoryError). Fix: give Spark more memory" in oom["text"], oom
     assert "Py4JJavaError: An error occurred while calling z:java.nio.ByteBuffer.allocate" in oom["text"], oom
     assert oom["cause"]["type"] == "py4j.protocol.Py4JJavaError", oom
     assert "java.lang.OutOfMemoryError: Java heap space" in oom["cause"]["text"], oom
     assert "py4j.protocol.Py4JJavaError: An error occurred while calling" in logs["driver_out_of_memory"]
+
+    # spark-submit that exits before its gateway is up: its own message, not "Java is missing".
+    yarn = failed["yarn_without_hadoop_conf"]
+    assert yarn["type"] == "airflow_provider_flyte.exceptions.FlyteEngineError", yarn
+    assert yarn["text"].startswith("Spark: spark-submit could not start the driver: "), yarn
+    assert "When running with master 'yarn' either HADOOP_CONF_DIR or YARN_CONF_DIR must be set" in yarn["text"], yarn
+    assert "Java" not in yarn["text"], yarn
+    assert "SparkSubmitArguments.validateSubmitArguments" in logs["yarn_without_hadoop_conf"]  # its output, forwarded
+
+    java = failed["broken_java"]
+    assert java["text"].startswith("Spark: Spark could not start its JVM: Java is missing or broken"), java
+    assert java["text"].endswith("spark-submit said: Error: could not find libjava.so"), java

@@ -14,12 +14,15 @@ from typing import Any
 
 from airflow.sdk import dag
 
-from airflow_provider_flyte import ctx, flyte_task
+from airflow_provider_flyte import TaskEnvironment, ctx, flyte_task
 from airflow_provider_flyte.plugins.spark import Spark
 
 QUIET = Spark(spark_conf={"spark.ui.enabled": "false"})
 MISSING_COLUMN = "no_such_column_xyz"
 UDF_MESSAGE = "the user's UDF refuses this row on purpose"
+#: A Java installation whose ``bin/java`` prints one line and fails (the test makes it).
+BROKEN_JAVA = TaskEnvironment(name="broken_java", plugin_config=QUIET,
+                              env_vars={"JAVA_HOME": os.environ.get("FLYTE_TEST_BROKEN_JAVA_HOME", "/nonexistent")})
 
 
 def describe(exc: BaseException | None) -> dict[str, Any] | None:
@@ -73,10 +76,20 @@ def spark_errors():
         jvm = ctx().data["spark_session"].sparkContext._jvm
         jvm.java.nio.ByteBuffer.allocate(2_000_000_000)
 
+    @flyte_task(plugin_config=Spark(spark_conf={"spark.master": "yarn", "spark.ui.enabled": "false"}))
+    def yarn_without_hadoop_conf() -> None:
+        """spark-submit refuses ``yarn`` without ``HADOOP_CONF_DIR`` and exits before its gateway is up."""
+
+    @BROKEN_JAVA.task
+    def broken_java() -> None:
+        """Java itself fails: the one case that reads "Java is missing or broken"."""
+
     missing_column()
     failing_udf()
     bad_shuffle_partitions()
     driver_out_of_memory()
+    yarn_without_hadoop_conf()
+    broken_java()
 
 
 spark_errors()

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 
 _MAX_ENGINE_MESSAGE = 500
+#: The fix for a missing or broken Java, in every message that names that cause.
+INSTALL_JAVA = ("install Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME to a "
+                "Java installation")
+NO_JAVA = f"Spark could not start its JVM: Java is missing or broken on this machine. Fix: {INSTALL_JAVA}"
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,17 @@ class Cause:
 
 CAUSES = (
     Cause(
+        "JVM out of memory",
+        re.compile(r"java\.lang\.OutOfMemoryError"),
+        "a JVM ran out of memory (java.lang.OutOfMemoryError). Fix: give Spark more memory "
+        '(spark.driver.memory for the driver, which also runs the tasks of a local run; spark.executor.memory '
+        "for executors), bring less data back to the driver (collect, toPandas), or split the work into "
+        "smaller pieces",
+    ),
+    Cause(
         "out of memory",
         re.compile(r"KilledWorker|all those workers died|exceeded \d+% memory budget|OutOfMemoryError"
-                   r"|running low on memory|java\.lang\.OutOfMemoryError|Cannot allocate memory", re.IGNORECASE),
+                   r"|running low on memory|Cannot allocate memory", re.IGNORECASE),
         "a worker was killed, most likely for using more memory than it has. Fix: give the workers more "
         'memory (e.g. WorkerGroup(resources=Resources(memory="4Gi")), spark.executor.memory, the Ray '
         "node's memory), or split the work into smaller pieces",
@@ -46,8 +58,7 @@ CAUSES = (
         "no Java",
         re.compile(r"JAVA_GATEWAY_EXITED|Java gateway process exited|JAVA_HOME is not set"
                    r"|No such file or directory: '?java'?", re.IGNORECASE),
-        "Spark could not start its JVM: Java is missing or broken on this machine. Fix: install Java 17 or "
-        "newer (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME to a Java installation",
+        NO_JAVA,
     ),
 )
 
