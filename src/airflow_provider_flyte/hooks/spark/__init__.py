@@ -305,7 +305,8 @@ def _launch_gateway(conf: dict[str, str]) -> None:
         finally:
             os.close(write_end)  # spark-submit holds its own copy: the pipe ends when it exits
     except PySparkRuntimeError as exc:
-        if exc.getCondition() != "JAVA_GATEWAY_EXITED":
+        condition = getattr(exc, "getCondition", exc.getErrorClass)()  # getErrorClass before pyspark 4
+        if condition != "JAVA_GATEWAY_EXITED":
             raise
         raise submit_failed(output.lines(timeout=_SUBMIT_OUTPUT_WAIT_S)) from exc
     SparkContext._gateway = gateway
