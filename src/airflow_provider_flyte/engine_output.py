@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import deque
 from typing import IO
 
 _LEVELS = {
@@ -31,30 +32,60 @@ _PATTERNS = (
 _CONTINUATION = re.compile(r"^(\s|at |Caused by|Traceback|\.\.\. \d+ more)")
 
 
-def line_level(line: str, previous: int = logging.INFO) -> int:
-    """The level ``line`` states; ``previous`` for a continuation line; INFO otherwise."""
+def stated_level(line: str) -> int | None:
+    """The level ``line`` states itself (log4j, glog, Python logging), ``None`` if it states none."""
     for pattern in _PATTERNS:
         match = pattern.search(line)
         if match:
             return _LEVELS[match.group(1)]
-    if _CONTINUATION.match(line):
-        return previous
-    return logging.INFO
+    return None
 
 
-def forward(stream: IO[bytes], logger: logging.Logger, *, name: str = "engine output") -> threading.Thread:
-    """Log each line of ``stream`` until it closes (a daemon thread; it ends with the process)."""
+def is_continuation(line: str) -> bool:
+    """Whether ``line`` continues the one before (a stack frame, indented text, ``Caused by``)."""
+    return bool(_CONTINUATION.match(line))
 
-    def pump() -> None:
+
+def line_level(line: str, previous: int = logging.INFO) -> int:
+    """The level ``line`` states; ``previous`` for a continuation line; INFO otherwise."""
+    level = stated_level(line)
+    if level is not None:
+        return level
+    return previous if is_continuation(line) else logging.INFO
+
+
+class ForwardedOutput(threading.Thread):
+    """The thread logging an engine process's output; keeps its last ``keep`` lines in :attr:`tail`."""
+
+    def __init__(self, stream: IO[bytes], logger: logging.Logger, *, name: str, keep: int = 0) -> None:
+        super().__init__(name=name, daemon=True)
+        self._stream = stream
+        self._logger = logger
+        self.tail: deque[str] = deque(maxlen=keep)
+
+    def run(self) -> None:
         level = logging.INFO
-        with stream:
-            for raw in iter(stream.readline, b""):
+        with self._stream:
+            for raw in iter(self._stream.readline, b""):
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 if not line.strip():
                     continue
                 level = line_level(line, level)
-                logger.log(level, "%s", line)
+                self._logger.log(level, "%s", line)
+                self.tail.append(line)
 
-    thread = threading.Thread(target=pump, name=name, daemon=True)
+    def lines(self, timeout: float) -> list[str]:
+        """The kept lines once the stream closed (the process exited), or after ``timeout`` seconds."""
+        self.join(timeout)
+        return list(self.tail)
+
+
+def forward(stream: IO[bytes], logger: logging.Logger, *, name: str = "engine output",
+            keep: int = 0) -> ForwardedOutput:
+    """Log each line of ``stream`` until it closes (a daemon thread; it ends with the process).
+
+    ``keep``: how many of the last lines the returned thread holds in ``tail`` (to quote them in an error).
+    """
+    thread = ForwardedOutput(stream, logger, name=name, keep=keep)
     thread.start()
     return thread

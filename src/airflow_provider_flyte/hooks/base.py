@@ -233,8 +233,26 @@ class FlyteEngineHook(BaseHook, Generic[C]):
                 self._heap_frozen = True
                 data = self.pre()
             yield data
+        except Exception as exc:
+            self._keep_error_text(exc)
+            raise
         finally:
             self.post()
+
+    def capture_error(self, exc: BaseException) -> None:
+        """Make the engine's part of ``exc`` (and its chain) readable after :meth:`post`.
+
+        Called with the task's exception while the engine is still up, before :meth:`post` tears it
+        down. Errors whose ``str()`` asks the engine for their text (PySpark's JVM exceptions) keep
+        the text read now (:func:`~airflow_provider_flyte.runtime.diagnose.keep_message`), so the
+        task log and the runner's translation quote it. The default does nothing.
+        """
+
+    def _keep_error_text(self, exc: Exception) -> None:
+        try:
+            self.capture_error(exc)
+        except Exception:  # never hide the task's own error behind this one
+            log.warning("Could not read the %s error's text before teardown", self.engine_name, exc_info=True)
 
     def _apply_env_vars(self) -> None:
         if self.spec.env_vars:

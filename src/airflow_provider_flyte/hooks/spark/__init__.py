@@ -17,14 +17,18 @@ Either way functions from the DAG file are pickled by value with ``pyspark.cloud
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.engine_output import is_continuation, stated_level
+from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
+from airflow_provider_flyte.runtime.diagnose import NO_JAVA, exception_chain, keep_message
 from airflow_provider_flyte.user_code import prepend_path
 
 if TYPE_CHECKING:
@@ -32,6 +36,18 @@ if TYPE_CHECKING:
 
 LOCAL_MASTER = "local[*]"
 _JVM_EXIT_TIMEOUT_S = 20
+#: How many of spark-submit's last output lines a failed start keeps, and how long it waits for them.
+_SUBMIT_LINES_KEPT = 200
+_SUBMIT_OUTPUT_WAIT_S = 5
+_SUBMIT_MESSAGE_LINES = 5
+_MAX_SUBMIT_MESSAGE = 1000
+#: spark-submit's output when Java itself is missing, unrunnable or too old.
+_JAVA_BROKEN = re.compile(
+    r"JAVA_HOME is not set|java: (?:command )?not found|bin/java: (?:No such file|Permission denied|cannot execute)"
+    r"|UnsupportedClassVersionError|compiled by a more recent version of the Java Runtime"
+)
+#: spark-class's line when ``java`` could not even run Spark's launcher (it printed no command to run).
+_LAUNCHER_FAILED = re.compile(r"spark-class: line \d+: CMD: bad array subscript")
 #: ``[flyte] code_bundle`` / ``AIRFLOW__FLYTE__CODE_BUNDLE``: ``false`` ships no code to clusters.
 #: Connection extra: seconds to wait for the cluster's port before failing (default 10).
 _CONNECT_MODE_ENV = ("SPARK_CONNECT_MODE_ENABLED",)
@@ -137,6 +153,13 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         else:
             session.sparkContext.cancelAllJobs()
 
+    def capture_error(self, exc: BaseException) -> None:
+        """Read the JVM errors' text in ``exc``'s chain now: their ``str()`` asks the JVM, which ``post`` stops."""
+        jvm_errors = _jvm_error_types()
+        for error in exception_chain(exc):
+            if isinstance(error, jvm_errors):
+                keep_message(error, _jvm_error_text(error))
+
     def _owned_session(self, builder: Any, conf: dict[str, str], *, reused: str) -> Any:
         """``builder.getOrCreate()``; stopped in post when this task created the context."""
         from pyspark import SparkContext
@@ -224,6 +247,25 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
+def _jvm_error_types() -> tuple[type[BaseException], ...]:
+    """PySpark's and py4j's exception types whose ``str()`` needs the JVM (none before pyspark is imported)."""
+    if "pyspark" not in sys.modules:
+        return ()
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    return CapturedException, Py4JJavaError
+
+
+def _jvm_error_text(error: BaseException) -> str:
+    """``str(error)`` while the JVM is up; what Python holds of it already if the JVM cannot answer."""
+    try:
+        return str(error)
+    except Exception as exc:
+        held = getattr(error, "_desc", None) or getattr(error, "errmsg", None) or type(error).__name__
+        return f"{held} (the JVM could not give the full message: {type(exc).__name__})"
+
+
 def _set_runtime_conf(session: Any, key: str, value: str) -> None:
     with contextlib.suppress(Exception):  # static confs cannot change on a live context
         session.conf.set(key, value)
@@ -239,12 +281,14 @@ def _launch_gateway(conf: dict[str, str]) -> None:
     """Start the driver JVM (as ``getOrCreate`` would) with its output on a pipe into the task log.
 
     Left on the task's stderr, every line the JVM or its Python workers print (``WARN
-    NativeCodeLoader``, "Setting default log level") would be an ERROR line of the task log.
+    NativeCodeLoader``, "Setting default log level") would be an ERROR line of the task log. The
+    pipe is read from before ``spark-submit`` starts, so when it exits before the gateway is up (it
+    refused a property, ``yarn`` without ``HADOOP_CONF_DIR``) its own words are in the log and the error.
     """
-    import logging
-    from subprocess import PIPE, STDOUT
+    from subprocess import STDOUT
 
     from pyspark import SparkConf, SparkContext
+    from pyspark.errors import PySparkRuntimeError
     from pyspark.java_gateway import launch_gateway
 
     from airflow_provider_flyte.engine_output import forward
@@ -252,12 +296,43 @@ def _launch_gateway(conf: dict[str, str]) -> None:
     spark_conf = SparkConf()
     for key, value in conf.items():
         spark_conf.set(key, value)
-    gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": PIPE, "stderr": STDOUT})
-    # Under spark-submit (the in-cluster driver) the JVM runs already (PYSPARK_GATEWAY_PORT): no process of ours
-    if getattr(gateway, "proc", None) is not None and gateway.proc.stdout is not None:
-        forward(gateway.proc.stdout, logging.getLogger("spark"), name="spark driver output")
+    read_end, write_end = os.pipe()
+    output = forward(os.fdopen(read_end, "rb"), logging.getLogger("spark"), name="spark driver output",
+                     keep=_SUBMIT_LINES_KEPT)
+    try:
+        try:
+            gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": write_end, "stderr": STDOUT})
+        finally:
+            os.close(write_end)  # spark-submit holds its own copy: the pipe ends when it exits
+    except PySparkRuntimeError as exc:
+        condition = getattr(exc, "getCondition", exc.getErrorClass)()  # getErrorClass before pyspark 4
+        if condition != "JAVA_GATEWAY_EXITED":
+            raise
+        raise submit_failed(output.lines(timeout=_SUBMIT_OUTPUT_WAIT_S)) from exc
     SparkContext._gateway = gateway
     SparkContext._jvm = gateway.jvm
+
+
+def submit_failed(lines: list[str]) -> FlyteEngineError:
+    """The error for a ``spark-submit`` that exited before its gateway was up, from what it printed."""
+    said = _submit_message(lines)
+    output = "\n".join(lines)
+    if not said or _JAVA_BROKEN.search(output) or _LAUNCHER_FAILED.search(output):
+        printed = f"spark-submit said: {said}" if said else "spark-submit printed nothing"
+        return FlyteEngineError(f"Spark: {NO_JAVA}. {printed}")
+    return FlyteEngineError(
+        f"Spark: spark-submit could not start the driver: {said}. Fix: change what it names (a property in "
+        "Spark.spark_conf or the connection's spark.* extras, or the environment it asks for); its whole "
+        "output is in the task log above"
+    )
+
+
+def _submit_message(lines: list[str]) -> str:
+    """spark-submit's own message: its lines that state no level below ERROR, without stack frames."""
+    said = [line.strip() for line in lines if not is_continuation(line) and not _LAUNCHER_FAILED.search(line)
+            and (stated_level(line) or logging.ERROR) >= logging.ERROR]
+    text = " ".join(said[:_SUBMIT_MESSAGE_LINES]).rstrip(".")
+    return text if len(text) <= _MAX_SUBMIT_MESSAGE else text[: _MAX_SUBMIT_MESSAGE - 3] + "..."
 
 
 def _stop_connect_session(session: Any) -> None:

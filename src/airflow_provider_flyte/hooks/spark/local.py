@@ -14,6 +14,7 @@ from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S, ClusterTarg
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
 from airflow_provider_flyte.plugins.spark_conf import check_local_driver_memory
+from airflow_provider_flyte.runtime.diagnose import INSTALL_JAVA
 from airflow_provider_flyte.runtime.spec import LOCAL
 
 
@@ -58,8 +59,7 @@ def require_java(environ: Mapping[str, str] | None = None) -> None:
     else:
         found = "JAVA_HOME is not set and no java is on PATH"
     raise FlyteEngineError(
-        f"Spark: Spark needs Java, and none was found on this machine ({found}). Fix: install Java 17 or "
-        "newer (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME to a Java installation"
+        f"Spark: Spark needs Java, and none was found on this machine ({found}). Fix: {INSTALL_JAVA}"
     )
 
 
