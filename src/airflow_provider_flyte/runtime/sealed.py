@@ -91,8 +91,9 @@ def unseal(document: Mapping[str, Any], environ: Mapping[str, str] | None = None
         name = match.group(1)
         if name not in env:
             raise FlyteConfigError(
-                "env_vars / plugin config", match.group(0), f"the pod has no env var {name} (the job's Secret)",
-                "keep the provider's env entries in pod templates; see docs/kubernetes.md, 'Secrets'")
+                "a secret value of env_vars or the plugin config", match.group(0),
+                f"the pod has no env var {name}, which brings that value from the job's Secret",
+                f"keep the provider's env entries ({ENV_PREFIX}*) in pod templates; see docs/kubernetes.md, 'Secrets'")
         used.add(name)
         return env[name]
 
