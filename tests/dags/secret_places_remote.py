@@ -40,3 +40,4 @@ def dask_sees_its_secrets() -> dict[str, object]:
     env = os.environ.get("AWS_SECRET_ACCESS_KEY")
     on_workers = Client().run(lambda: digest(os.environ.get("AWS_SECRET_ACCESS_KEY")))
     return {"env": digest(env), "workers": sorted(set(on_workers.values())), "spec_holds": spec_holds(env)}
+

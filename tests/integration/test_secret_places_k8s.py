@@ -101,3 +101,4 @@ def test_env_secrets_reach_every_dask_pod_through_the_jobs_secret(k8s: Any, remo
     for pod in pods:  # the plain env var is still a plain value
         envs = [e for c in pod["spec"]["containers"] for e in c.get("env") or []]
         assert {"name": "MODE", "value": "batch"} in envs, pod["metadata"]["name"]
+
