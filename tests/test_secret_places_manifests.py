@@ -40,3 +40,25 @@ def test_a_secret_env_value_leaves_the_rayjob_and_comes_back_in_the_pod() -> Non
     assert SECRET not in yaml.safe_dump(staged)
     assert staged["env_vars"]["DATABASE"] == "postgresql://etl:<flyte-sealed:FLYTE_SEALED_0>@db/wh"
     assert TaskSpec.from_json(unseal(staged, {"FLYTE_SEALED_0": SECRET})).env_vars == env
+
+
+def test_spark_properties_holding_a_secret_leave_the_sparkapplication() -> None:
+    from airflow_provider_flyte.manifests.spark import build_manifest as spark_manifest
+    from airflow_provider_flyte.plugins.spark import Spark
+
+    config = Spark(spark_conf={"spark.executor.instances": "1", "spark.executorEnv.DB_PASSWORD": SECRET,
+                               "spark.kubernetes.driverEnv.DB_PASSWORD": SECRET},
+                   hadoop_conf={"fs.s3a.secret.key": SECRET})
+    sealed = Sealed.of(TaskSpec(config=config.to_dict()))
+    target = JobTarget(name="etl-load-0a1b2c3d", namespace="ml", image="repo/img:1", labels=dict(MANAGED_BY),
+                       command=[], args=["file:///s/spec.json"], main_file="local:///app/main.py", env={"MODE": "batch"})
+    body = spark_manifest(config, target)
+    seal_manifest(body, sealed, target.name)
+    assert SECRET not in yaml.safe_dump(body)
+    assert body["spec"]["sparkConf"]["spark.executor.instances"] == "1"  # the other properties stay
+    assert body["spec"].get("hadoopConf", {}) == {}
+    for role in ("driver", "executor"):  # the env var the property meant, from the Secret
+        (container,) = body["spec"][role]["template"]["spec"]["containers"]
+        (entry,) = [e for e in container["env"] if e["name"] == "DB_PASSWORD"]
+        assert entry["valueFrom"]["secretKeyRef"]["name"] == f"{target.name}-secrets"
+        assert {"name": "MODE", "value": "batch"} in container["env"]
