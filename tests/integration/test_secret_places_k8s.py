@@ -7,7 +7,6 @@ them, or in the task log; the task still gets every real value, on the driver an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -22,19 +21,14 @@ from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.runtime.runner import TaskRunner
 from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import TEST_DAGS
+from tests.integration.test_kubernetes_pod_settings import digest
+from tests.integration.test_kubernetes_runner import remote_tasks  # noqa: F401  (fixture)
 
 CONF, HADOOP, ENV = (f"{what}-{secrets.token_hex(6)}" for what in ("confpw", "s3secret", "awssecret"))
 
 
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 @pytest.fixture
-def remote(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    monkeypatch.syspath_prepend(str(TEST_DAGS))
-    (tmp_path / "store").mkdir()
-    monkeypatch.setenv("AIRFLOW__FLYTE__STAGING_URI", f"file://{tmp_path / 'store'}")
+def remote(remote_tasks: Any) -> Any:  # noqa: F811  (the staging store and the DAG folder on sys.path)
     import secret_places_remote
 
     return secret_places_remote
