@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,23 @@ def _fresh_cache():
     clear_cache()
 
 
+@contextlib.contextmanager
+def _warnings_of(name: str) -> Iterator[list[str]]:
+    """The warnings logger ``name`` emits in the block (whatever handlers Airflow's logging set up)."""
+    found: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: found.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def _plant(root: Path, rel: str, text: str) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,19 +66,20 @@ def _plant(root: Path, rel: str, text: str) -> None:
 
 
 def test_credential_files_are_left_out_of_the_bundle_with_a_warning_naming_each(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path) -> None:
     root = tmp_path / "project"
     for rel in BY_NAME:
         _plant(root, rel, MARK + rel)
     for rel, text in {**BY_CONTENT, **KEPT}.items():
         _plant(root, rel, text)
     (root / "linked-credentials.json").symlink_to(root / "keys" / "loader.json")  # a link to one: not followed
-    bundle = build_bundle(root, fmt="zip")
+    with _warnings_of("airflow_provider_flyte.bundle.build") as warnings:
+        bundle = build_bundle(root, fmt="zip")
     with zipfile.ZipFile(bundle.path) as archive:
         names = {n for n in archive.namelist() if not n.endswith("/")}
         assert not [n for n in names if MARK.encode() in archive.read(n)], names
     assert names == set(KEPT), names
-    warned = "".join(capfd.readouterr())  # the log as the task log gets it
+    warned = "\n".join(warnings)
     for rel in [*BY_NAME, *BY_CONTENT]:
         assert f"Code bundle: {rel} looks like a secret and is not bundled" in warned, rel
     assert "linked-credentials.json -> keys/loader.json" in warned
