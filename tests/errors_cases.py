@@ -262,6 +262,8 @@ CASES = [
          'Elastic.nproc_per_node: this machine has 2 CPU(s); more than 8 local PyTorch Elastic worker processes would not start in any useful time (got 64). Fix: ask for fewer workers, or run on a cluster (conn_id=...) that has them (PyTorch Elastic runs on this worker when the task has no conn_id)'),
     Case('run-bundle-unreadable', 'run', 'bundle_with_unreadable_file()',
          "code bundle file: cannot be read (PermissionError: Permission denied: <project>/data.csv) (got 'data.csv'). Fix: make it readable by the Airflow worker's user, or leave it out of the bundle with a line in .flyteignore (gitignore syntax)"),
+    Case('run-sealed-secret-missing', 'run', 'unseal({"env_vars": {"TOKEN": "<flyte-sealed:FLYTE_SEALED_0>"}}, environ={})',
+         "a secret value of env_vars or the plugin config: the pod has no env var FLYTE_SEALED_0, which brings that value from the job's Secret (got '<flyte-sealed:FLYTE_SEALED_0>'). Fix: keep the provider's env entries (FLYTE_SEALED_*) in pod templates; see docs/kubernetes.md, 'Secrets'"),
     Case('run-no-java', 'run', 'require_java({"PATH": "/nonexistent"})',
          'Spark: Spark needs Java, and none was found on this machine (JAVA_HOME is not set and no java is on PATH). Fix: install Java 17 or newer (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME to a Java installation', error=FlyteEngineError),
     Case('run-spark-master', 'run', 'probe_master("spark://127.0.0.1:1", timeout=1)',

@@ -6,7 +6,9 @@ Rules, in order (see docs/bundle.md):
    syntax via :mod:`pathspec`; a deeper file and a later line win; ``!`` re-includes).
 2. Every ``.airflowignore``, in the syntax Airflow uses (``[core] dag_ignore_file_syntax``,
    ``glob`` or ``regexp``), evaluated on its own, as the DAG processor does.
-3. Secrets (``SECRET_FILE_PATTERNS``, ``SECRET_DIR_NAMES``): excluded whatever 1 and 2 say.
+3. Secrets (``SECRET_FILE_PATTERNS``, ``SECRET_DIR_NAMES``, and JSON files whose content is a
+   credential: a cloud service-account key, a Docker ``config.json`` with ``auths``): excluded
+   whatever 1 and 2 say; the build logs a warning naming each one.
 
 Symlinks: a link to a file inside the root is stored as a regular file holding the
 target's content (when both the link and the target pass the rules); links to
@@ -50,7 +52,24 @@ SECRET_FILE_PATTERNS: tuple[str, ...] = (
     ".boto", "client_secret*.json",
     "airflow.cfg", "webserver_config.py", "simple_auth_manager_passwords.json*",
     "*.db", "*.sqlite", "*.sqlite3",
+    # SQLite's write-ahead log, shared memory and rollback journal hold the database's rows too
+    "*.db-wal", "*.db-shm", "*.db-journal", "*.sqlite*-wal", "*.sqlite*-shm", "*.sqlite*-journal",
+    "kubeconfig", "*.kubeconfig",  # Kubernetes credentials
+    "*-sa.json", "credentials.json", "application_default_credentials.json",  # cloud service accounts
+    "*.p8", "*.keytab",  # Apple/Snowflake private keys, Kerberos keytabs
+    ".my.cnf", ".s3cfg", ".vault-token", "token.txt", "secrets.yaml", "secrets.yml",
+    "*.tfstate", "*.tfstate.backup",  # Terraform state holds every secret it created
 )
+
+#: A JSON file is a credential when its text matches one of these (file name aside): a cloud
+#: service-account key (``"type": "service_account"`` with its ``private_key``), a Docker client
+#: config with registry logins (``"auths"``).
+CREDENTIAL_JSON_MARKERS: tuple[tuple[re.Pattern[str], ...], ...] = (
+    (re.compile(r'"type"\s*:\s*"service_account"'), re.compile(r'"private_key"\s*:')),
+    (re.compile(r'"auths"\s*:\s*\{'),),
+)
+#: Larger JSON files are data, not credentials: their content is not read.
+CREDENTIAL_JSON_MAX_BYTES = 256 * 1024
 
 #: Directory names that are never bundled (credential stores).
 SECRET_DIR_NAMES: frozenset[str] = frozenset({".ssh", ".aws", ".gnupg", ".kube", ".docker", ".azure"})
@@ -89,6 +108,17 @@ def is_secret(rel: str, *, is_dir: bool = False) -> bool:
     if any(p in SECRET_DIR_NAMES for p in dirs):
         return True
     return not is_dir and bool(parts[-1]) and bool(_SECRET_SPEC.match_file(parts[-1]))
+
+
+def holds_credentials(path: Path, size: int) -> bool:
+    """Whether the JSON file at ``path`` is, by its content, a credential (:data:`CREDENTIAL_JSON_MARKERS`)."""
+    if path.suffix.lower() != ".json" or size > CREDENTIAL_JSON_MAX_BYTES:
+        return False
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(all(marker.search(text) for marker in markers) for markers in CREDENTIAL_JSON_MARKERS)
 
 
 def airflow_ignore_syntax() -> str:
@@ -255,10 +285,10 @@ def _walk(directory: Path, prefix: str, rules: _Rules, includes: tuple[str, ...]
         elif entry.is_file(follow_symlinks=False):
             if not _wanted_file(rel, includes) or rules.ignored(rel, False):
                 continue
-            if is_secret(rel):
+            st = entry.stat(follow_symlinks=False)
+            if is_secret(rel) or holds_credentials(Path(entry.path), st.st_size):
                 out.secrets.append(rel)
                 continue
-            st = entry.stat(follow_symlinks=False)
             out.files.append(SourceFile(rel, Path(entry.path), st.st_size, st.st_mtime_ns))
 
 
@@ -273,10 +303,10 @@ def _add_link(entry: os.DirEntry[str], rel: str, rules: _Rules, out: Selection) 
         why = "a directory" if target.is_dir() else "broken or not a regular file"
         out.skipped_links.append(f"{rel} -> {target_rel} ({why})")
         return
-    if not rules.allowed_path(target_rel):
+    st = target.stat()
+    if not rules.allowed_path(target_rel) or holds_credentials(target, st.st_size):
         out.skipped_links.append(f"{rel} -> {target_rel} (the target is ignored or secret)")
         return
-    st = target.stat()
     out.files.append(SourceFile(rel, target, st.st_size, st.st_mtime_ns))
 
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.manifests import pod_settings
+from airflow_provider_flyte.runtime.sealed import Sealed
 from airflow_provider_flyte.runtime.spec import KUBERNETES
 
 #: ``TaskSpec.options`` keys this placement reads (the operator sets them).
@@ -133,15 +134,18 @@ class KubernetesPlacement:
             # secrets travel as a Kubernetes Secret the pods read; the staged spec only says which env var
             refs = [{**dict(ref), "from_env": ref.get("as_env_var") or pod_settings.secret_env_name(i)}
                     for i, ref in enumerate(self.spec.secrets)]
-            staged = stage_task(self.spec.with_changes(secrets=tuple(refs)), fn, args, kwargs, run_key=self._name)
+            sealed = Sealed.of(self.spec)  # secret values of the config and env_vars: through the Secret too
+            staged = stage_task(self.spec.with_changes(secrets=tuple(refs)), fn, args, kwargs, run_key=self._name,
+                                sealed=sealed)
             target = self.job_target(staged.spec_uri, jobs.namespace)
             body = self.build_body(target)
+            sealed_data = pod_settings.seal_manifest(body, sealed, self._name)
             body["metadata"].setdefault("annotations", {}).update({
                 k8s.SPEC_ANNOTATION: staged.spec_uri,
                 **({k8s.STAGING_CONN_ANNOTATION: staged.conn_id} if staged.conn_id else {}),
             })
             self.apply_pod_settings(body, jobs, [r["from_env"] for r in refs])
-            secret = self._create_secret(jobs, labels) if refs else None
+            secret = self._create_secret(jobs, labels, sealed_data) if refs or sealed_data else None
             try:
                 obj, created = jobs.create(body)
             except BaseException:
@@ -203,8 +207,9 @@ class KubernetesPlacement:
             node_selector=_json_conf("kubernetes_interruptible_node_selector", dict) if interruptible else {},
         )
 
-    def _create_secret(self, jobs: Any, labels: Mapping[str, str]) -> str:
-        """Resolve the task's secrets here (Airflow's Variables and Connections), mask them, store them as a Secret."""
+    def _create_secret(self, jobs: Any, labels: Mapping[str, str], sealed: Mapping[str, str]) -> str:
+        """Resolve the task's secrets here (Airflow's Variables and Connections), mask them, store them as a
+        Secret with the ``sealed`` values taken out of the spec and the job object."""
         from airflow_provider_flyte import secrets
 
         values = []
@@ -213,9 +218,10 @@ class KubernetesPlacement:
             value = secrets.resolve(secret)
             secrets.mask(value, secret.as_env_var or secret.key)
             values.append(value)
-        body = pod_settings.secret_manifest(self._name, jobs.namespace, labels, values)
+        body = pod_settings.secret_manifest(self._name, jobs.namespace, labels, values, sealed)
         name = jobs.create_secret(body)
-        self.log.info("Secret %s/%s holds the task's %d secret(s) (values masked)", jobs.namespace, name, len(values))
+        self.log.info("Secret %s/%s holds the task's %d secret(s) and %d secret config/env value(s) (values masked)",
+                      jobs.namespace, name, len(values), len(sealed))
         return name
 
     def _reattachable(self, jobs: Any, labels: Mapping[str, str]) -> dict[str, Any] | None:

@@ -3,7 +3,8 @@
 ``python -m airflow_provider_flyte.runtime <spec-uri> [--conn-id CONN]`` (or, as a Spark
 application, ``spark-submit .../airflow_provider_flyte/runtime/__main__.py <spec-uri>``):
 
-1. read ``spec.json`` (a newer format is refused), download the code bundle, verify its digest
+1. read ``spec.json`` (a newer format is refused), put back the secret values sealed out of it
+   (:func:`~airflow_provider_flyte.runtime.sealed.unseal`: from the job's ``Secret``, masked), download the code bundle, verify its digest
    and extract it safely into a private folder, put that folder first on ``sys.path``;
 2. load the call payload (the function by value, its args and kwargs);
 3. run the same :class:`~airflow_provider_flyte.runtime.runner.TaskRunner` as the Airflow worker,
@@ -94,8 +95,9 @@ def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
     from airflow_provider_flyte.runtime import staging
     from airflow_provider_flyte.runtime.calls import loads_call
     from airflow_provider_flyte.runtime.runner import TaskRunner
+    from airflow_provider_flyte.runtime.sealed import unseal
 
-    spec = TaskSpec.from_json(document)
+    spec = TaskSpec.from_json(unseal(document))
     code = staging.fetch_bundle(document, workdir / "code", conn_id=conn_id)
     if code is not None:
         sys.path.insert(0, str(code))

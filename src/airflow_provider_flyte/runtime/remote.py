@@ -11,6 +11,7 @@ from airflow_provider_flyte.runtime.calls import dumps_call
 from airflow_provider_flyte.runtime.spec import IN_CLUSTER, TaskSpec
 
 if TYPE_CHECKING:
+    from airflow_provider_flyte.runtime.sealed import Sealed
     from airflow_provider_flyte.runtime.staging import StagedTask
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,13 @@ class RemoteTaskError(FlyteEngineError):
 
 
 def stage_task(spec: TaskSpec, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], *,
-               run_key: str | None = None, base: Any = None, conn_id: str | None = None) -> StagedTask:
-    """Stage ``fn(*args, **kwargs)`` with its spec (placement ``in_cluster``) and code bundle."""
+               run_key: str | None = None, base: Any = None, conn_id: str | None = None,
+               sealed: Sealed | None = None) -> StagedTask:
+    """Stage ``fn(*args, **kwargs)`` with its spec (placement ``in_cluster``) and code bundle.
+
+    :param sealed: secret values the spec must not hold (they reach the pod through the job's ``Secret``):
+        ``spec.json`` gets placeholders instead, which the entrypoint replaces.
+    """
     from airflow_provider_flyte.hooks.base import code_bundle_enabled
     from airflow_provider_flyte.runtime import staging
 
@@ -45,8 +51,10 @@ def stage_task(spec: TaskSpec, fn: Callable[..., Any], args: Sequence[Any], kwar
     info = spec.task
     key = run_key or staging.run_key_for(info.dag_id, info.task_id, info.run_id or "manual", info.try_number,
                                          info.map_index)
-    staged = staging.stage(spec.with_changes(placement=IN_CLUSTER).to_json(), payload, bundle, run_key=key,
-                           base=base, conn_id=conn_id)
+    document = spec.with_changes(placement=IN_CLUSTER).to_json()
+    if sealed:
+        document = sealed.seal_document(document)
+    staged = staging.stage(document, payload, bundle, run_key=key, base=base, conn_id=conn_id)
     log.info("Staged %s at %s (bundle %s)", info.display_name, staged.spec_uri,
              "uploaded" if staged.uploaded_bundle else ("unchanged" if bundle else "none"))
     return staged

@@ -3,10 +3,11 @@
 Each task gets its own Spark Connect session (its own artifacts: the code bundle is added to that
 session only), released in ``post``; the server stays up for the next task until ``idle_ttl``.
 Spark SQL conf (``spark.sql.*``, except the static ones Spark reads only at start) and Hadoop conf
-(``spark.hadoop.*``: it may hold credentials, which never go into a server's command line) are set on
-the task's session only. Every other property (``spark.master``, ``spark.executor.*``,
-``spark.driver.*``, ``spark.ui.*``, ...) is one Spark reads at start, which a Connect session cannot
-set: it is set on the server and chooses it (the fingerprint).
+(``spark.hadoop.*``: it may hold credentials) are set on the task's session only. Every other property
+(``spark.master``, ``spark.executor.*``, ``spark.driver.*``, ``spark.ui.*``, the environment's
+``env_vars`` as ``spark.executorEnv.*`` ...) is one Spark reads at start, which a Connect session cannot
+set: it is set on the server and chooses it (the fingerprint). The server reads them from a file only
+its user can read, never from its command line (``warm/servers/spark.py``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ _STATIC_SQL = ("spark.sql.warehouse.dir", "spark.sql.catalogImplementation", "sp
 def is_server_setting(key: str) -> bool:
     """Whether only the server can take ``key`` (Spark reads it at start); then it is in the fingerprint.
 
-    A key that looks sensitive (Airflow's rules: secret, password, token, key, ...) is never put on a
-    server's command line: it goes to the task's session, as on an existing Connect server.
+    A key that looks sensitive (Airflow's rules: secret, password, token, key, ...) goes to the task's
+    session, as on an existing Connect server; a server setting never goes on a command line either.
     """
     if key.startswith(_SESSION_PREFIXES) and not key.startswith(_STATIC_SQL):
         return False
