@@ -91,3 +91,14 @@ def test_the_server_keeps_its_own_binding_whatever_its_params_say(warm_dir):  # 
         assert not (warm_dir.parent / "elsewhere").exists()
     finally:
         lease.release()
+
+
+def test_a_start_only_setting_chooses_the_server(dag_runner, warm_dir, capfd):  # noqa: F811
+    """spark.executor.memory is read when the server starts: tasks that differ in it never share a server."""
+    result = dag_runner.run("leftovers_warm_spark.py", "leftovers_warm_spark")
+    assert result.state == "success", result.states
+    first, second = result.value("with_1g"), result.value("with_2g")
+    assert (first["executor_memory"], second["executor_memory"]) == ("1g", "2g")
+    assert first["endpoint"] != second["endpoint"]
+    log = capfd.readouterr().out
+    assert log.count("Started warm Spark server") == 2 and "Reusing warm Spark server" not in log

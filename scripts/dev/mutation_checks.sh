@@ -29,4 +29,15 @@ run "rejected-settings warning (e78b9c1)" src/airflow_provider_flyte/hooks/spark
   's/        if rejected:/        if False:/' tests/test_spark_cluster.py -k udf_imports_dag_folder
 run "REST allow-list (bbdefea)" src/airflow_provider_flyte/operators/base.py \
   's/restricted = _declared_params_only(context, self)/restricted = context/' tests/test_e2e_ui.py -k rest_conf_key_that_is_not
+run "warm fingerprint ignores start-only settings (i21)" src/airflow_provider_flyte/warm/fingerprint.py \
+  's/    data = {"engine": engine, "server": dict(server_settings),/    data = {"engine": engine, "server": {},/' \
+  tests/test_warm_spark.py -k start_only_setting
+run "runner's env_vars registration, the only one in a pod (i21)" src/airflow_provider_flyte/runtime/runner.py \
+  's/        register_sensitive(self.spec.env_vars)/        pass/' tests/integration/test_leftovers_k8s.py -k masked
+run "ImagePullBackOff fails fast (i21)" src/airflow_provider_flyte/runtime/kubernetes_run.py \
+  's/    if problem is not None and problem\[1\]:/    if problem is not None and False:/' \
+  tests/integration/test_leftovers_k8s.py -k pulled
+run "bundle write-time traversal check (i21)" src/airflow_provider_flyte/bundle/extract.py \
+  's/        if os.path.commonpath(\[root, os.path.realpath(parent)\]) != root:  # defence in depth/        if False:/' \
+  tests/test_mutations_bundle.py
 git status --short

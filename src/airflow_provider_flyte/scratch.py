@@ -2,8 +2,9 @@
 
 ``post`` removes a task's folders, but a task that is SIGKILLed (Airflow's last resort after
 SIGTERM) never runs ``post``. Each folder made here records its owner (pid and process start
-time, so a reused pid does not count). Before making a folder, the next task of the same
-engine sweeps the folders whose owner is gone. The processes still using such a folder are
+time, so a reused pid does not count). Before making a folder, the next task sweeps the
+folders of every kind whose owner is gone (another engine's, and a dead process's bundle
+cache, ``flyte-bundles-<pid>-*``), in its parent folder and in the temp dir. The processes still using such a folder are
 that dead task's leftovers (Ray's agents outlive a SIGKILLed driver for minutes): those
 started with ``FLYTE_SCRATCH_DIR=<folder>`` in their environment, those naming it on their
 command line and those with a file open in it are stopped (SIGTERM, then SIGKILL), then the
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 
 
 def make_scratch_dir(kind: str, *, parent: str | None = None, tag: str = "") -> str:
-    """Create ``<parent>/flyte-<kind>-[<tag>-]XXXX`` owned by this process; sweep stale ones first."""
+    """Create ``<parent>/flyte-<kind>-[<tag>-]XXXX`` owned by this process; sweep stale ones (any kind) first."""
     base = parent or tempfile.gettempdir()
-    reap_stale_scratch_dirs(kind, base)
+    for folder in dict.fromkeys((base, tempfile.gettempdir())):
+        reap_stale_scratch_dirs(None, folder)
     return new_owned_dir(kind, base, tag)
 
 
@@ -51,10 +53,10 @@ def remove_scratch_dir(path: str) -> None:
         shutil.rmtree(path)
 
 
-def reap_stale_scratch_dirs(kind: str, parent: str | None = None) -> list[str]:
-    """Stop the leftovers of ``flyte-<kind>-*`` folders whose owner is dead, remove them; return them."""
+def reap_stale_scratch_dirs(kind: str | None, parent: str | None = None) -> list[str]:
+    """Stop the leftovers of ``flyte-<kind>-*`` folders (``None``: every kind) whose owner is dead, remove them."""
     base = parent or tempfile.gettempdir()
-    prefix = f"flyte-{kind}-"
+    prefix = f"flyte-{kind}-" if kind else "flyte-"
     try:
         candidates = [e.path for e in os.scandir(base) if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)]
     except OSError:

@@ -23,6 +23,7 @@ import psutil
 
 from airflow_provider_flyte.bundle.ignore import SourceFile, normalize_include, select_files
 from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.scratch import OWNER_FILE, new_owned_dir, reap_stale_scratch_dirs
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,8 @@ def cache_dir() -> Path:
         if _STATE.directory is None or _STATE.owner != os.getpid():
             _STATE.reset()
             sweep_orphaned_caches()
-            _STATE.directory = Path(tempfile.mkdtemp(prefix=f"{_CACHE_PREFIX}{os.getpid()}-"))
+            # Owned (pid and start time): the next task's scratch sweep removes it if this process is SIGKILLed.
+            _STATE.directory = Path(new_owned_dir(CACHE_KIND, tempfile.gettempdir(), tag=str(os.getpid())))
             _STATE.owner = os.getpid()
             atexit.register(_remove_dir, _STATE.directory, _STATE.owner)
         return _STATE.directory
@@ -218,18 +220,24 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-_CACHE_PREFIX = "flyte-bundles-"
+CACHE_KIND = "bundles"
+_CACHE_PREFIX = f"flyte-{CACHE_KIND}-"
 
 
 def sweep_orphaned_caches() -> None:
     """Delete archive folders of processes that are gone.
 
     ``atexit`` does not run in a process that is killed, or that ends by ``os._exit`` (a forked
-    task process); the next process to build a bundle removes what they left.
+    task process); the next process to build a bundle, and the next task that makes a scratch
+    folder (:mod:`airflow_provider_flyte.scratch`), remove what they left. A folder records its
+    owner's pid and start time (a reused pid does not keep it); one without that record (made
+    by an older version) goes when the pid in its name is gone.
     """
+    reap_stale_scratch_dirs(CACHE_KIND)
     for folder in Path(tempfile.gettempdir()).glob(f"{_CACHE_PREFIX}*-*"):
         pid = folder.name[len(_CACHE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)) and folder.is_dir() and not folder.is_symlink():
+        if (pid.isdigit() and not psutil.pid_exists(int(pid)) and folder.is_dir() and not folder.is_symlink()
+                and not (folder / OWNER_FILE).exists()):
             shutil.rmtree(folder, ignore_errors=True)
 
 

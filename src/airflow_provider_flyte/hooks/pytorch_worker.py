@@ -8,6 +8,7 @@ as cloudpickle bytes (functions defined in a DAG file are not importable by name
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -23,6 +24,8 @@ from airflow_provider_flyte.plugins.pytorch import COLLECTIVE_TIMEOUT_ENV
 
 log = logging.getLogger(__name__)
 
+#: torch.multiprocessing.spawn names the file a raising worker's traceback goes to ``<tmp>/pytorch-errorfile-*.pickle``.
+SPAWN_ERROR_FILE = ("pytorch-errorfile-", ".pickle")
 #: Seconds between two zombie checks of the watchdog (flyte-sdk uses 10 s).
 ZOMBIE_CHECK_INTERVAL_S = 10.0
 _PR_SET_PDEATHSIG = 1
@@ -71,6 +74,7 @@ def _report_failure(report_dir: str, exc: BaseException) -> None:
         "pid": os.getpid(),
         "message": f"{type(exc).__name__}: {exc}",
         "time": time.time(),
+        "spawn_error_file": spawn_error_file(),
     }
     try:
         path = os.path.join(report_dir, f"failure-{report['restart']}-{report['rank']}.json")
@@ -82,6 +86,14 @@ def _report_failure(report_dir: str, exc: BaseException) -> None:
 
 def read_failure_reports(report_dir: str) -> list[dict[str, Any]]:
     """The reports of the last attempt that left any, sorted by rank."""
+    reports = _all_failure_reports(report_dir)
+    if not reports:
+        return []
+    last = max(r["restart"] for r in reports)
+    return sorted((r for r in reports if r["restart"] == last), key=lambda r: r["rank"])
+
+
+def _all_failure_reports(report_dir: str) -> list[dict[str, Any]]:
     reports = []
     try:
         names = [n for n in os.listdir(report_dir) if n.startswith("failure-") and n.endswith(".json")]
@@ -93,10 +105,35 @@ def read_failure_reports(report_dir: str) -> list[dict[str, Any]]:
                 reports.append(json.load(f))
         except (OSError, ValueError):
             continue
-    if not reports:
-        return []
-    last = max(r["restart"] for r in reports)
-    return sorted((r for r in reports if r["restart"] == last), key=lambda r: r["rank"])
+    return reports
+
+
+def spawn_error_file() -> str | None:
+    """The file torch's spawn wrapper writes this worker's traceback to when the worker raises.
+
+    ``torch.multiprocessing.spawn`` passes it as the last argument of the worker process's target
+    and leaves it in the agent's temp dir: the failure report names it so the agent removes it.
+    """
+    import multiprocessing
+
+    args = getattr(multiprocessing.current_process(), "_args", ())
+    path = args[-1] if args else None
+    return path if isinstance(path, str) and _is_spawn_error_file(path) else None
+
+
+def remove_spawn_error_files(report_dir: str) -> None:
+    """Remove the traceback files torch's spawn left for the workers that raised (named in their reports)."""
+    for report in _all_failure_reports(report_dir):
+        path = report.get("spawn_error_file")
+        if isinstance(path, str) and _is_spawn_error_file(path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _is_spawn_error_file(path: str) -> bool:
+    prefix, suffix = SPAWN_ERROR_FILE
+    name = os.path.basename(path)
+    return name.startswith(prefix) and name.endswith(suffix)
 
 
 def apply_collective_timeout() -> None:
@@ -201,24 +238,13 @@ def _status(pid: int) -> dict[str, str] | None:
 
 
 # -- agent side: leftover workers -------------------------------------------------------------------
-def spawned_children(parent_pid: int) -> set[int]:
-    """Live children of ``parent_pid`` started by ``multiprocessing`` spawn (the elastic workers)."""
-    pids = set()
-    for pid, state in _children(parent_pid):
-        if state == "Z":
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline:
-            pids.add(pid)
-    return pids
+def is_spawned_worker(proc: Any) -> bool:
+    """A process started by ``multiprocessing`` spawn (the elastic workers look like that)."""
+    return any("spawn_main" in arg for arg in proc.cmdline())
 
 
-def terminate(pids: Iterable[int], grace_s: float = 10.0) -> None:
-    """SIGTERM the processes (and their descendants), SIGKILL what is left after ``grace_s``; reap ours."""
-    from airflow_provider_flyte.runtime.processes import stop
+def stop_new_workers(before: Iterable[int], grace_s: float = 10.0) -> None:
+    """SIGTERM the spawned workers started since ``before`` (and their descendants), SIGKILL what is left."""
+    from airflow_provider_flyte.runtime.processes import new_descendants, stop
 
-    stop(list(pids), grace_s=grace_s, what="leftover PyTorch worker process")
+    stop(new_descendants(before, match=is_spawned_worker), grace_s=grace_s, what="leftover PyTorch worker process")

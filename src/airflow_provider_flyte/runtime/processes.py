@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import psutil
 
@@ -83,6 +84,68 @@ def stop(procs: Iterable[psutil.Process | int], *, grace_s: float = GRACE_S, wha
             proc.kill()
     _, alive = psutil.wait_procs(alive, timeout=grace_s)
     return alive
+
+
+#: Helpers Python's multiprocessing starts once per process and keeps for the process's lifetime, not a task's.
+PROCESS_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+_watching = 0  # tasks being watched in this process (a nested sub-task leaves it to the outer task)
+
+
+@contextlib.contextmanager
+def leftovers_stopped(logger: Any = None) -> Iterator[None]:
+    """Around a task: afterwards, stop the processes it started and left running, with a warning naming each.
+
+    A child the user's function started and did not wait for (``subprocess.Popen([...])``) would
+    outlive the task. Processes that detached into a session of their own (a warm server's
+    supervisor, which must outlive the task) and multiprocessing's own helpers are left alone.
+    A nested sub-task leaves the sweep to the task around it.
+    """
+    global _watching
+    outermost = _watching == 0
+    before = descendant_pids() if outermost else frozenset()
+    _watching += 1
+    try:
+        yield
+    finally:
+        _watching -= 1
+        if outermost:
+            stop_left_running(before, logger or log)
+
+
+def stop_left_running(before: Iterable[int], logger: Any = None) -> list[psutil.Process]:
+    """SIGTERM (then SIGKILL) this process's descendants not in ``before``, warning with their pids and commands."""
+    left = [p for p in new_descendants(before, match=_owned_by_this_session) if _running(p)]
+    if not left:
+        return []
+    (logger or log).warning("The task left %d process(es) running; stopping them (SIGTERM, then SIGKILL after "
+                            "%.0f s): %s", len(left), GRACE_S, "; ".join(describe(p) for p in left))
+    return stop(left, what="process left by the task")
+
+
+def describe(proc: psutil.Process) -> str:
+    """``pid 123 (sleep 300)``, the command line cut to 200 characters."""
+    try:
+        command = " ".join(proc.cmdline()) or proc.name()
+    except psutil.Error:
+        command = "?"
+    return f"pid {proc.pid} ({command[:200]})"
+
+
+def _owned_by_this_session(proc: psutil.Process) -> bool:
+    """Started in this process's session, and not one of multiprocessing's process-lifetime helpers."""
+    try:
+        if os.getsid(proc.pid) != os.getsid(0):
+            return False
+    except OSError:
+        return False
+    return not any(helper in arg for arg in proc.cmdline() for helper in PROCESS_HELPERS)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def mentioning(text: str) -> list[psutil.Process]:

@@ -26,6 +26,7 @@ from airflow_provider_flyte.runtime.guards import (
     interrupt_on_timeout,
     terminate_on_sigterm,
 )
+from airflow_provider_flyte.runtime.processes import leftovers_stopped
 from airflow_provider_flyte.runtime.spec import TaskSpec
 from airflow_provider_flyte.secrets import exposed as exposed_secrets
 
@@ -75,7 +76,7 @@ class TaskRunner:
         # Sensitive config values and env vars are masked in every log line of the run (worker and pod).
         register_sensitive(self.spec.env_vars)
         register_sensitive(self.config)
-        with exposed_secrets(self.spec.secrets, logger=self.log):
+        with leftovers_stopped(self.log), exposed_secrets(self.spec.secrets, logger=self.log):
             if self.config is None:
                 with environ_vars(self.spec.env_vars), task_context(task_ctx):
                     return call_maybe_async(self.fn, args, kwargs)

@@ -29,6 +29,7 @@ from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.runtime.calls import NOT_RANK_ZERO, dumps_call
 from airflow_provider_flyte.runtime.guards import SavedSignals
+from airflow_provider_flyte.runtime.processes import descendant_pids
 from airflow_provider_flyte.scratch import make_scratch_dir
 
 #: Rendezvous backend used for local runs: torch's c10d rendezvous on a store bound to 127.0.0.1.
@@ -100,8 +101,8 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
 
         payload = dumps_call(fn, args, kwargs, where="the PyTorch workers", context=self._worker_context())
         agent_pid = os.getpid()
-        before = pytorch_worker.spawned_children(agent_pid)
-        self.add_cleanup(_stop_new_workers, agent_pid, before)
+        before = descendant_pids()
+        self.add_cleanup(pytorch_worker.stop_new_workers, before)
         project_root = str(self.task.project_root) if self.task.project_root else None
         port = self.rendezvous_port()
         log_dir = make_scratch_dir("elastic")
@@ -135,7 +136,7 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
             # torch's handler took the signal and stopped the workers; hand it to the previous
             # handler too (Airflow's calls on_kill), then fail the task.
             saved.restore()
-            _stop_new_workers(agent_pid, before)
+            pytorch_worker.stop_new_workers(before)
             saved.forward(exc.sigval)
             raise FlyteEngineError(
                 f"PyTorch Elastic launch stopped by {exc.sigval.name}; its workers were shut down"
@@ -145,7 +146,8 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
             saved.restore()
             if port is not None:
                 _close_listener(port)
-            _stop_new_workers(agent_pid, before)
+            pytorch_worker.stop_new_workers(before)
+            pytorch_worker.remove_spawn_error_files(log_dir)
             shutil.rmtree(log_dir, ignore_errors=True)
             gc.collect()  # the agent's TCPStore servers close when collected
             gc.unfreeze()
@@ -199,10 +201,6 @@ def _interfaces() -> list[tuple[int, str]]:
         return socket.if_nameindex()
     except OSError:
         return []
-
-
-def _stop_new_workers(agent_pid: int, before: set[int]) -> None:
-    pytorch_worker.terminate(pytorch_worker.spawned_children(agent_pid) - before)
 
 
 # -- a c10d rendezvous whose stores listen on 127.0.0.1 only --------------------------------------
