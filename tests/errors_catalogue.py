@@ -158,6 +158,7 @@ _NAMES = (
     "airflow_provider_flyte.plugins.ray:AutoscalerOptionsConfig", "airflow_provider_flyte.plugins.ray:HeadNodeConfig",
     "airflow_provider_flyte.plugins.ray:RayJobConfig", "airflow_provider_flyte.plugins.ray:WorkerNodeConfig",
     "airflow_provider_flyte.plugins.spark:Spark", "airflow_provider_flyte.plugins.spark_conf:check_local_driver_memory", "airflow_provider_flyte.runtime.diagnose:translate",
+    "airflow_provider_flyte.clusters:no_answer_error",
 )
 _HELPERS = ("job", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
             "java_gateway_exited", "fail")

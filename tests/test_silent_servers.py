@@ -18,8 +18,11 @@ from collections.abc import Callable
 
 import pytest
 
+from tests import silent_server
 from tests.procs import REPO, alive, descendants, wait_for
-from tests.silent_server import SilentServer, silent_servers  # noqa: F401  (fixture)
+from tests.silent_server import SilentServer
+
+silent_servers = silent_server.silent_servers  # the fixture
 
 DAG_FILE = "silent_servers.py"
 CONNECT_TIMEOUT_S = 3
@@ -96,3 +99,38 @@ def test_silent_dask_spark_connect_and_ray_gcs_fail_within_connect_timeout(
     print("\n".join(line for line in out.splitlines() if NO_ANSWER in line))
     for engine, server in servers.items():
         assert server.accepted, f"the {engine} task never reached its server"
+
+
+#: The Ray connect_timeout of the SIGTERM test: long enough that the task cannot fail on its own before
+#: the kill has to land.
+KILL_CONNECT_TIMEOUT_S = 30
+#: SIGTERM must end the task process within this (the teardown, the task's failure, the process exit).
+KILL_LANDS_S = 15
+
+
+def test_sigterm_while_ray_connects_to_a_silent_gcs_reaches_teardown(
+        silent_servers: Callable[[], SilentServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    server = silent_servers()
+    _connections(monkeypatch, {"ray": server}, KILL_CONNECT_TIMEOUT_S)
+    proc = _start("silent_ray_kill")
+    try:
+        # The TCP probe's connection, then Ray's own: the task is now inside ray.init.
+        wait_for(lambda: len(server.accepted) >= 2 or proc.poll() is not None, timeout=STARTUP_S,
+                 what="ray.init to connect to the silent GCS")
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        children = alive(descendants(proc.pid))
+        killed_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # to the task process only, as Airflow's supervisor does
+        out, ended = _finish(proc, timeout=KILL_LANDS_S)
+        took = time.monotonic() - killed_at
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert ended, f"the task process was still connecting {KILL_LANDS_S}s after SIGTERM\n{out[-4000:]}"
+    assert took < KILL_CONNECT_TIMEOUT_S, "ended only when the connect failed by itself, not by the kill"
+    assert "Task killed: tearing down Ray" in out, f"SIGTERM did not reach the teardown\n{out[-4000:]}"
+    assert "killed (SIGTERM) while waiting for connection 'flyte_silent_ray'" in out, out[-4000:]
+    assert _dagrun(out)["tasks"]["ray_gcs"]["state"] == "failed", out[-4000:]
+    assert alive(children) == [], f"processes of the task left: {alive(children)}"
+    print(f"exited {took:.1f}s after SIGTERM")

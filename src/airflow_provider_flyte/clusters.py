@@ -178,6 +178,24 @@ def no_answer_error(target: ClusterTarget, engine: str, timeout: float, cause: o
                 else f'name the cluster with a connection whose "{CONNECT_TIMEOUT_EXTRA}" extra is higher')
     return FlyteEngineError(
         f"The {engine} at {target.describe()} accepted the connection but did not answer within "
-        f"{timeout:g}s{detail}. Fix: check that the address and port are the {engine}'s own (not another "
-        f"service's) and that the server is healthy; if it is only slow to answer, {raise_it}."
+        f"{timeout:g}s{detail}. Fix: check that the host and port are those of the {engine} "
+        f"(not of another service) and that it is healthy; if it is only slow to answer, {raise_it}."
     )
+
+
+def channel_is_silent(channel: Any, timeout: float) -> bool:
+    """Whether a gRPC ``channel`` is still not ready (no HTTP/2 handshake) after ``timeout`` s; closes it.
+
+    The wait is a Python condition wait: a signal handler (SIGTERM's) runs during it.
+    """
+    import grpc
+
+    ready = grpc.channel_ready_future(channel)
+    try:
+        ready.result(timeout=timeout)
+        return False
+    except grpc.FutureTimeoutError:
+        return True
+    finally:
+        ready.cancel()
+        channel.close()

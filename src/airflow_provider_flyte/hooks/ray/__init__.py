@@ -510,6 +510,22 @@ def bounded_gcs_wait(timeout: float) -> Iterator[None]:
         restore_environ(previous)
 
 
+def gcs_is_silent(address: str, timeout: float) -> bool:
+    """Whether the GCS at ``host:port`` accepts TCP but completes no gRPC handshake within ``timeout`` s.
+
+    Checked before ``ray.init``, whose GCS waits are C++ calls no signal handler interrupts. The
+    channel is Ray's own (its TLS settings, ``RAY_USE_TLS``).
+    """
+    try:
+        from ray._private.grpc_utils import init_grpc_channel
+    except ImportError:  # Ray before 2.52 kept it in ray._private.utils
+        from ray._private.utils import init_grpc_channel  # type: ignore[attr-defined,no-redef]
+
+    from airflow_provider_flyte.clusters import channel_is_silent
+
+    return channel_is_silent(init_grpc_channel(address), timeout)
+
+
 def reinitialize_config() -> None:
     """Ray's config from the current environment again (after :func:`bounded_gcs_wait`, once disconnected)."""
     from ray._raylet import Config  # type: ignore[attr-defined]

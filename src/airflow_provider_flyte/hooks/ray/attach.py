@@ -22,9 +22,11 @@ from airflow_provider_flyte.hooks.ray import (
     _shutdown,
     _snapshot_environ,
     bounded_gcs_wait,
+    gcs_is_silent,
     reinitialize_config,
     token_auth_supported,
 )
+from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
 from airflow_provider_flyte.runtime.spec import ATTACH
 
 if TYPE_CHECKING:
@@ -44,6 +46,10 @@ class AttachRayHook(FlyteRayHook):
         if target is not None:
             kind = "Ray Client server" if target.scheme == CLIENT_SCHEME else "Ray cluster (GCS)"
             probe(target, timeout=target.connect_timeout, engine=kind)
+            if target.scheme == GCS_SCHEME:
+                with sigterm_stops_wait(target.describe()):
+                    if gcs_is_silent(self.init_address(target), target.connect_timeout):
+                        raise no_answer_error(target, kind, target.connect_timeout, "no gRPC handshake")
         # Restored after ray.shutdown() (cleanups run in reverse order).
         self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
         if target is not None and target.token:

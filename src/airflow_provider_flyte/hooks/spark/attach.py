@@ -13,6 +13,7 @@ from airflow_provider_flyte.hooks.spark import (
     _stop_connect_session,
 )
 from airflow_provider_flyte.runtime.environ import snapshot
+from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
 from airflow_provider_flyte.runtime.spec import ATTACH
 
 if TYPE_CHECKING:
@@ -80,7 +81,9 @@ class AttachSparkHook(FlyteSparkHook):
 
         self.add_cleanup(restore, snapshot(*_CONNECT_MODE_ENV))
         url = self.connect_url(target)
-        if _connect_server_is_silent(url, target.connect_timeout):
+        with sigterm_stops_wait(target.describe()):
+            silent = _connect_server_is_silent(url, target.connect_timeout)
+        if silent:
             from airflow_provider_flyte.clusters import no_answer_error
 
             raise no_answer_error(target, "Spark Connect server", target.connect_timeout, "no gRPC channel became ready (HTTP/2, with TLS when use_ssl is set)")
@@ -107,23 +110,16 @@ class AttachSparkHook(FlyteSparkHook):
         return {"spark_session": session}
 
 
+
 def _connect_server_is_silent(url: str, timeout: float) -> bool:
     """Whether a gRPC channel to ``url`` (its TLS and token as the session's) is not ready within ``timeout`` s.
 
     The Spark Connect client retries its first RPC for about ten minutes (``DefaultPolicy``) and the
     session builder takes no deadline; a server that accepts TCP and never speaks HTTP/2 holds it
-    that long. The channel is built by PySpark's own ``DefaultChannelBuilder`` and closed either way.
+    that long. The channel is built by PySpark's own ``DefaultChannelBuilder``.
     """
-    import grpc
     from pyspark.sql.connect.client.core import DefaultChannelBuilder
 
-    channel = DefaultChannelBuilder(url).toChannel()
-    ready = grpc.channel_ready_future(channel)
-    try:
-        ready.result(timeout=timeout)
-        return False
-    except grpc.FutureTimeoutError:
-        return True
-    finally:
-        ready.cancel()
-        channel.close()
+    from airflow_provider_flyte.clusters import channel_is_silent
+
+    return channel_is_silent(DefaultChannelBuilder(url).toChannel(), timeout)
