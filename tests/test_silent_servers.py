@@ -134,3 +134,28 @@ def test_sigterm_while_ray_connects_to_a_silent_gcs_reaches_teardown(
     assert _dagrun(out)["tasks"]["ray_gcs"]["state"] == "failed", out[-4000:]
     assert alive(children) == [], f"processes of the task left: {alive(children)}"
     print(f"exited {took:.1f}s after SIGTERM")
+
+
+def test_sigterm_stops_a_wait_after_running_the_previous_handler() -> None:
+    """The guard alone: the handler that was there (Airflow's on_kill) runs, then the wait ends with
+    TaskKilledError, and the previous handler is back afterwards."""
+    import threading
+
+    from airflow_provider_flyte.exceptions import TaskKilledError
+    from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+
+    calls: list[int] = []
+
+    def on_kill(signum: int, frame: object) -> None:
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, on_kill)
+    try:
+        with pytest.raises(TaskKilledError, match=r"while waiting for the server at h:1"), \
+                sigterm_stops_wait("the server at h:1"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            threading.Event().wait(10)  # a Python-level wait, as the connect probes' are
+        assert calls == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is on_kill
+    finally:
+        signal.signal(signal.SIGTERM, previous)
