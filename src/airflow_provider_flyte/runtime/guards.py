@@ -134,6 +134,8 @@ def sigterm_stops_wait(what: str) -> Iterator[None]:
     previous = signal.getsignal(signal.SIGTERM)
 
     def stop_waiting(signum: int, frame: Any) -> None:
+        if previous == signal.SIG_IGN:
+            return
         signal.signal(signal.SIGTERM, previous)
         if callable(previous):
             previous(signum, frame)

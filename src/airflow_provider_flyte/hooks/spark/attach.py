@@ -86,7 +86,8 @@ class AttachSparkHook(FlyteSparkHook):
         if silent:
             from airflow_provider_flyte.clusters import no_answer_error
 
-            raise no_answer_error(target, "Spark Connect server", target.connect_timeout, "no gRPC channel became ready (HTTP/2, with TLS when use_ssl is set)")
+            raise no_answer_error(target, "Spark Connect server", target.connect_timeout,
+                                  "no gRPC channel became ready (HTTP/2, with TLS when use_ssl is set)")
         session = SparkSession.builder.remote(url).create()
         self.add_cleanup(_stop_connect_session, session)
         self.log.info("Spark Connect session %s on %s", getattr(session, "session_id", "?"), target.describe())
@@ -108,7 +109,6 @@ class AttachSparkHook(FlyteSparkHook):
             session.addArtifacts(str(bundle.path), pyfile=True)
         self.pickle_by_value(cloudpickle)
         return {"spark_session": session}
-
 
 
 def _connect_server_is_silent(url: str, timeout: float) -> bool:
