@@ -173,6 +173,7 @@ _NAMES = (
     "airflow_provider_flyte.plugins.spark:Spark", "airflow_provider_flyte.plugins.spark_conf:check_local_driver_memory", "airflow_provider_flyte.runtime.diagnose:translate",
     "airflow_provider_flyte.params:spark_executors", "airflow_provider_flyte.params:spark_executor_memory",
     "airflow_provider_flyte.runtime.sealed:unseal",
+    "airflow_provider_flyte.clusters:no_answer_error",
 )
 _HELPERS = ("job", "warm_dir_on_a_file", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
             "java_gateway_exited", "fail")

@@ -2,9 +2,14 @@
 
 Engine-independent. A hook asks :func:`resolve_cluster` for its connection; the result
 carries a full address (``spark://h:7077``, ``sc://h:15002``, ``ray://h:10001``,
-``tcp://h:8786``), the token and the extras. :func:`probe` checks the address answers
-within a bounded time, so a cluster that is down fails fast with an error naming the
+``tcp://h:8786``), the token and the extras. :func:`probe` checks the address accepts a TCP
+connection within a bounded time, so a cluster that is down fails fast with an error naming the
 connection and the address instead of hanging in the engine's own retry loop.
+
+``connect_timeout`` also bounds the engine's first *answer*: each hook waits for the server to
+speak its protocol (a Dask handshake, a gRPC channel ready, Ray's GCS connect timeouts) at most
+that long, so a server that accepts and never answers fails the task within ``connect_timeout``
+plus :data:`ANSWER_MARGIN_S` with :func:`no_answer_error`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 DEFAULT_PROBE_TIMEOUT_S = 10.0
 #: Connection extra that bounds how long :func:`probe` waits for the cluster.
 CONNECT_TIMEOUT_EXTRA = "connect_timeout"
+#: Seconds beyond ``connect_timeout`` a server that accepts and never answers may hold a task (the engine
+#: client's import, its own rounding of the timeout, the teardown); the documented bound.
+ANSWER_MARGIN_S = 30
 
 
 @dataclass(frozen=True)
@@ -165,3 +173,33 @@ def probe(target: ClusterTarget, *, timeout: float = DEFAULT_PROBE_TIMEOUT_S, en
         f"Cannot reach the {engine} at {target.describe()} within {timeout:.0f}s: {last}. "
         f"Fix: check that the cluster is running and that {where} right."
     )
+
+
+def no_answer_error(target: ClusterTarget, engine: str, timeout: float, cause: object = None) -> FlyteEngineError:
+    """The error for a server that accepted the TCP connection but did not speak ``engine``'s protocol in time."""
+    detail = f": {cause}" if cause else ""
+    raise_it = (f'raise the connection\'s "{CONNECT_TIMEOUT_EXTRA}" extra' if target.conn_id
+                else f'name the cluster with a connection whose "{CONNECT_TIMEOUT_EXTRA}" extra is higher')
+    return FlyteEngineError(
+        f"The {engine} at {target.describe()} accepted the connection but did not answer within "
+        f"{timeout:g}s{detail}. Fix: check that the host and port are those of the {engine} "
+        f"(not of another service) and that it is healthy; if it is only slow to answer, {raise_it}."
+    )
+
+
+def channel_is_silent(channel: Any, timeout: float) -> bool:
+    """Whether a gRPC ``channel`` is still not ready (no HTTP/2 handshake) after ``timeout`` s; closes it.
+
+    The wait is a Python condition wait: a signal handler (SIGTERM's) runs during it.
+    """
+    import grpc
+
+    ready = grpc.channel_ready_future(channel)
+    try:
+        ready.result(timeout=timeout)
+        return False
+    except grpc.FutureTimeoutError:
+        return True
+    finally:
+        ready.cancel()
+        channel.close()

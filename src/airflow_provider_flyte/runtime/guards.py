@@ -118,6 +118,39 @@ class interrupt_on_timeout:
             raise self._raised from exc
 
 
+@contextlib.contextmanager
+def sigterm_stops_wait(what: str) -> Iterator[None]:
+    """While the task waits for a server to answer, SIGTERM ends the wait instead of only queuing a teardown.
+
+    Airflow's handler calls ``on_kill`` (the teardown) and returns, so a task waiting on a server
+    that never answers would go on waiting until its timeout. Here the handler that was there
+    before runs first (the teardown; in a bare process, ``SystemExit``), then
+    :class:`~airflow_provider_flyte.exceptions.TaskKilledError` is raised where the wait is. The
+    wait must be one a signal handler can run in (Python-level waits: a condition, a selector).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop_waiting(signum: int, frame: Any) -> None:
+        if previous == signal.SIG_IGN:
+            return
+        signal.signal(signal.SIGTERM, previous)
+        if callable(previous):
+            previous(signum, frame)
+        from airflow_provider_flyte.exceptions import TaskKilledError
+
+        raise TaskKilledError(f"the task was killed (SIGTERM) while waiting for {what}")
+
+    signal.signal(signal.SIGTERM, stop_waiting)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is stop_waiting:
+            signal.signal(signal.SIGTERM, previous)
+
+
 class SavedSignals:
     """Signal handlers (and torch's env var) an engine replaces without putting them back."""
 

@@ -329,3 +329,43 @@ def _reap_new_workers(existing: set[int]) -> None:
 def _terminate(pids: Iterable[int]) -> None:
     """SIGTERM, wait, then SIGKILL whatever of ``pids`` is still running."""
     stop(list(pids), grace_s=_PROCESS_EXIT_TIMEOUT_S, what="Dask worker process")
+
+
+def scheduler_is_silent(address: str, timeout: float) -> bool:
+    """Whether the server at ``address`` accepts a connection but sends no Dask handshake within ``timeout`` s.
+
+    ``Client(address, timeout=...)`` bounds the TCP connect and the registration, but not the
+    handshake read in between (``distributed.comm.connect``): a server that accepts and never
+    answers holds it forever. This speaks the same handshake on a private event loop, bounded,
+    and closes its comm either way. A refused or unreachable address is not silent: ``Client``
+    reports it in its own words.
+    """
+    import asyncio
+
+    return asyncio.run(_handshake_times_out(address, timeout))
+
+
+async def _handshake_times_out(address: str, timeout: float) -> bool:
+    import asyncio
+
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+    from distributed.security import Security
+
+    scheme, loc = parse_address(address)
+    connector = get_backend(scheme).get_connector()
+    args = Security().get_connection_args("client")
+    try:
+        comm = await asyncio.wait_for(connector.connect(loc, deserialize=False, **args), timeout)
+    except (asyncio.TimeoutError, OSError):
+        return False
+    try:
+        await comm.write(comm.handshake_info())
+        await asyncio.wait_for(comm.read(), timeout)
+        return False
+    except asyncio.TimeoutError:
+        return True
+    except OSError:  # closed by the peer: Client reports that
+        return False
+    finally:
+        comm.abort()

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_flyte.hooks.dask import DASHBOARD_LINK_EXTRA, FlyteDaskHook, _dashboard_link
+from airflow_provider_flyte.hooks.dask import (
+    DASHBOARD_LINK_EXTRA,
+    FlyteDaskHook,
+    _dashboard_link,
+    scheduler_is_silent,
+)
+from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
 from airflow_provider_flyte.runtime.spec import ATTACH
 
 
 class AttachDaskHook(FlyteDaskHook):
-    """Probe the scheduler, connect a client, install the code bundle on scheduler and workers."""
+    """Probe the scheduler (TCP, then Dask's handshake), connect a client, install the code bundle."""
 
     placement = ATTACH
 
     def start(self) -> dict[str, Any]:
-        from airflow_provider_flyte.clusters import probe
+        from airflow_provider_flyte.clusters import no_answer_error, probe
 
         target = self.cluster_target()
         probe(target, timeout=target.connect_timeout, engine="Dask scheduler")
+        with sigterm_stops_wait(target.describe()):
+            silent = scheduler_is_silent(target.address, target.connect_timeout)
+        if silent:
+            raise no_answer_error(target, "Dask scheduler", target.connect_timeout, "no Dask handshake")
         client = self._connect_client(target.address, timeout=target.connect_timeout, where=target.describe())
         link = target.extra.get(DASHBOARD_LINK_EXTRA) or _dashboard_link(client)
         if link:

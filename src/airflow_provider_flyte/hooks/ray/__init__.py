@@ -481,6 +481,60 @@ def _random_local_ports() -> Iterator[None]:
         parameter.RayParams = original  # type: ignore[misc]
 
 
+#: Ray's own knobs for how long a driver waits for the GCS: its gRPC channel, the cluster-id call
+#: (both in seconds, read from ``RAY_<name>`` when Ray's config is initialized) and the Python retry
+#: loop around them (attempts, about one per second plus the waits).
+_GCS_WAIT_KNOBS = ("RAY_gcs_rpc_server_connect_timeout_s", "RAY_py_gcs_connect_timeout_s")
+_GCS_RETRIES_ENV = "RAY_gcs_server_port_wait_time_s"
+
+
+@contextlib.contextmanager
+def bounded_gcs_wait(timeout: float) -> Iterator[None]:
+    """Make ``ray.init`` give up on a GCS that does not answer within about ``timeout`` seconds.
+
+    By default a driver waits 5 s for the GCS channel, 5 s for its pubsub, 30 s for the cluster id,
+    and retries that 20 times: a GCS address that accepts and never answers holds ``ray.init`` (and
+    SIGTERM's handler, which runs only between those C++ waits) for over ten minutes. Here each of
+    the three waits gets a third of ``timeout`` (whole seconds, at least 1) and the loop one
+    attempt. Ray reads these when its config is initialized, so it is initialized again on entry;
+    the variables are put back on exit and the config is initialized from them again after the task.
+    """
+    from ray._raylet import Config  # type: ignore[attr-defined]
+
+    step = str(max(1, math.ceil(timeout / 3)))
+    previous = _snapshot_environ(*_GCS_WAIT_KNOBS, _GCS_RETRIES_ENV)
+    os.environ.update({key: step for key in _GCS_WAIT_KNOBS})
+    os.environ[_GCS_RETRIES_ENV] = "1"
+    Config.initialize("")
+    try:
+        yield
+    finally:
+        restore_environ(previous)
+
+
+def gcs_is_silent(address: str, timeout: float) -> bool:
+    """Whether the GCS at ``host:port`` accepts TCP but completes no gRPC handshake within ``timeout`` s.
+
+    Checked before ``ray.init``, whose GCS waits are C++ calls no signal handler interrupts. The
+    channel is Ray's own (its TLS settings, ``RAY_USE_TLS``).
+    """
+    try:
+        from ray._private.grpc_utils import init_grpc_channel
+    except ImportError:  # Ray before 2.52 kept it in ray._private.utils
+        from ray._private.utils import init_grpc_channel  # type: ignore[attr-defined,no-redef]
+
+    from airflow_provider_flyte.clusters import channel_is_silent
+
+    return channel_is_silent(init_grpc_channel(address), timeout)
+
+
+def reinitialize_config() -> None:
+    """Ray's config from the current environment again (after :func:`bounded_gcs_wait`, once disconnected)."""
+    from ray._raylet import Config  # type: ignore[attr-defined]
+
+    Config.initialize("")
+
+
 def _keep_sigterm_handler() -> contextlib.AbstractContextManager[None]:
     """``ray.init`` replaces the SIGTERM handler; keep Airflow's, which runs ``on_kill``."""
     return keep_signal_handlers("SIGTERM")

@@ -10,6 +10,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.ray import (
     _AUTH_ENV,
     CLIENT_SCHEME,
+    GCS_SCHEME,
     NAMESPACE_EXTRA,
     TOKEN_AUTH_SINCE,
     FlyteRayHook,
@@ -20,8 +21,12 @@ from airflow_provider_flyte.hooks.ray import (
     _restore_auth,
     _shutdown,
     _snapshot_environ,
+    bounded_gcs_wait,
+    gcs_is_silent,
+    reinitialize_config,
     token_auth_supported,
 )
+from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
 from airflow_provider_flyte.runtime.spec import ATTACH
 
 if TYPE_CHECKING:
@@ -34,13 +39,17 @@ class AttachRayHook(FlyteRayHook):
     placement = ATTACH
 
     def start(self, ray: Any) -> None:
-        from airflow_provider_flyte.clusters import probe
+        from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S, no_answer_error, probe
 
         target = self.cluster_target()
         where = self._describe(target)
         if target is not None:
             kind = "Ray Client server" if target.scheme == CLIENT_SCHEME else "Ray cluster (GCS)"
             probe(target, timeout=target.connect_timeout, engine=kind)
+            if target.scheme == GCS_SCHEME:
+                with sigterm_stops_wait(target.describe()):
+                    if gcs_is_silent(self.init_address(target), target.connect_timeout):
+                        raise no_answer_error(target, kind, target.connect_timeout, "no gRPC handshake")
         # Restored after ray.shutdown() (cleanups run in reverse order).
         self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
         if target is not None and target.token:
@@ -56,12 +65,17 @@ class AttachRayHook(FlyteRayHook):
         runtime_env = self.cluster_runtime_env(bundle, extracted)
         namespace = target.extra.get(NAMESPACE_EXTRA) if target is not None else None
         address = self.init_address(target)
+        timeout = target.connect_timeout if target is not None else DEFAULT_PROBE_TIMEOUT_S
+        self.add_cleanup(reinitialize_config)  # after ray.shutdown: Ray's own GCS waits again
         self.add_cleanup(_shutdown, ray)  # before ray.init: a connection that fails half-way is closed too
         try:
-            with _keep_loopback_gcs(ray, target), _keep_sigterm_handler():
+            with _keep_loopback_gcs(ray, target), _keep_sigterm_handler(), bounded_gcs_wait(timeout):
                 context = ray.init(address=address, runtime_env=runtime_env, namespace=namespace or None,
                                    log_to_driver=True)
         except Exception as exc:
+            if isinstance(exc, ConnectionError) and target is not None and target.scheme == GCS_SCHEME:
+                # The TCP probe passed: a GCS that accepts and does not answer.
+                raise no_answer_error(target, "Ray cluster (GCS)", timeout, exc) from exc
             raise FlyteEngineError(f"Cannot connect to the Ray cluster at {where}: {exc}") from exc
         self.log.info("Connected %s to the Ray cluster at %s (namespace %s), runtime_env %s",
                       self.task.display_name, where, namespace, _loggable(runtime_env))

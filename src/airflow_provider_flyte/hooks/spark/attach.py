@@ -13,6 +13,7 @@ from airflow_provider_flyte.hooks.spark import (
     _stop_connect_session,
 )
 from airflow_provider_flyte.runtime.environ import snapshot
+from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
 from airflow_provider_flyte.runtime.spec import ATTACH
 
 if TYPE_CHECKING:
@@ -79,7 +80,15 @@ class AttachSparkHook(FlyteSparkHook):
         from airflow_provider_flyte.runtime.environ import restore
 
         self.add_cleanup(restore, snapshot(*_CONNECT_MODE_ENV))
-        session = SparkSession.builder.remote(self.connect_url(target)).create()
+        url = self.connect_url(target)
+        with sigterm_stops_wait(target.describe()):
+            silent = _connect_server_is_silent(url, target.connect_timeout)
+        if silent:
+            from airflow_provider_flyte.clusters import no_answer_error
+
+            raise no_answer_error(target, "Spark Connect server", target.connect_timeout,
+                                  "no gRPC channel became ready (HTTP/2, with TLS when use_ssl is set)")
+        session = SparkSession.builder.remote(url).create()
         self.add_cleanup(_stop_connect_session, session)
         self.log.info("Spark Connect session %s on %s", getattr(session, "session_id", "?"), target.describe())
 
@@ -102,4 +111,15 @@ class AttachSparkHook(FlyteSparkHook):
         return {"spark_session": session}
 
 
+def _connect_server_is_silent(url: str, timeout: float) -> bool:
+    """Whether a gRPC channel to ``url`` (its TLS and token as the session's) is not ready within ``timeout`` s.
 
+    The Spark Connect client retries its first RPC for about ten minutes (``DefaultPolicy``) and the
+    session builder takes no deadline; a server that accepts TCP and never speaks HTTP/2 holds it
+    that long. The channel is built by PySpark's own ``DefaultChannelBuilder``.
+    """
+    from pyspark.sql.connect.client.core import DefaultChannelBuilder
+
+    from airflow_provider_flyte.clusters import channel_is_silent
+
+    return channel_is_silent(DefaultChannelBuilder(url).toChannel(), timeout)
