@@ -36,6 +36,11 @@ _AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#;\s]*)")
 #: or a JVM option (``-Djavax.net.ssl.keyStorePassword=x``).
 _PARAMETER = re.compile(r"(?:^|[;?&\s])(?:-D)?([A-Za-z_][\w.-]*)\s*=\s*([^;&\s]+)")
 MASK = "***"
+#: What ``{{ var.* }}`` / ``{{ conn.* }}`` templates rendered in this process (:func:`register_all`): secret
+#: wherever they turn up later, whatever the key (the Kubernetes spec and job object seal them too).
+_RENDERED_SECRETS: set[str] = set()
+#: A rendered secret shorter than this counts only as a whole value, not inside others (Airflow's masker minimum).
+_MIN_INSIDE = 5
 
 
 def is_sensitive(key: Any) -> bool:
@@ -65,7 +70,8 @@ def register(value: str, name: str | None = None) -> None:
 def sensitive_values(value: Any) -> Iterator[str]:
     """Every secret in ``value`` (dicts, lists, plugin configs), at any depth.
 
-    A string under a sensitive key is secret whole; any other string, for its :func:`secret_parts`.
+    A string under a sensitive key is secret whole; any other string, for its :func:`secret_parts` and
+    for what a Variable or Connection template rendered in this process (:func:`register_all`).
     """
     yield from _walk(value, hidden=False)
 
@@ -119,6 +125,7 @@ def register_sensitive(value: Any) -> None:
 def register_all(value: Any) -> None:
     """Register every string in ``value`` (any depth) as secret: what a Variable or Connection template rendered."""
     for secret in _walk(value, hidden=True):
+        _RENDERED_SECRETS.add(secret)
         register(secret)
 
 
@@ -142,6 +149,8 @@ def _walk(value: Any, *, hidden: bool) -> Iterator[str]:
             yield value
         elif value:
             yield from secret_parts(value)
+            yield from (secret for secret in _RENDERED_SECRETS
+                        if secret == value or (len(secret) >= _MIN_INSIDE and secret in value))
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _walk(item, hidden=hidden or is_sensitive(key))

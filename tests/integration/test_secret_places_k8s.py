@@ -21,6 +21,7 @@ from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.runtime.runner import TaskRunner
 from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import TEST_DAGS
+from tests.integration.test_kubernetes_dags import on_k8s  # noqa: F401  (fixture)
 from tests.integration.test_kubernetes_pod_settings import digest
 from tests.integration.test_kubernetes_runner import remote_tasks  # noqa: F401  (fixture)
 
@@ -96,3 +97,19 @@ def test_env_secrets_reach_every_dask_pod_through_the_jobs_secret(k8s: Any, remo
         envs = [e for c in pod["spec"]["containers"] for e in c.get("env") or []]
         assert {"name": "MODE", "value": "batch"} in envs, pod["metadata"]["name"]
 
+
+
+def test_values_rendered_from_variables_travel_through_the_jobs_secret(
+        on_k8s: Any, dag_runner: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811  (fixture)
+    """A ``{{ var.value.x }}`` in the plugin config and in ``env_vars``, under keys that look harmless."""
+    conf, dsn = (f"{what}-{secrets.token_hex(6)}" for what in ("shopconf", "shopdsn"))
+    monkeypatch.setenv("AIRFLOW_VAR_K8S_SHOP_CONF", conf)
+    monkeypatch.setenv("AIRFLOW_VAR_K8S_SHOP_DSN", dsn)
+    since = on_k8s.server.store.resource_version
+    result = dag_runner.run("secret_places_k8s_templates.py", "k8s_templates")
+    assert result.state == "success", result.states
+    assert result.value("sees_its_variables") == {"conf": digest(conf), "env": digest(dsn), "spec_holds": False}
+    assert {"SparkApplication", "Pod"} <= {obj["kind"] for obj in _stored(on_k8s, since)}
+    for obj in _stored(on_k8s, since):
+        text = json.dumps(obj)
+        assert conf not in text and dsn not in text, f"{obj['kind']} {obj['metadata']['name']} holds a Variable's value"
