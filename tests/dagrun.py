@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.procs import REPO
 
 
 @dataclass
@@ -73,3 +79,46 @@ class DagRunner:
                 # row.value is already JSON-decoded; deserialize_value would json.loads it again ("2" -> 2).
                 result.xcoms[(row.task_id, row.map_index)] = row.value
         return result
+
+
+# -- dag.test() in a child process: its whole console output, and a bound on its time -------------------------
+#: Runs ``dag.test()`` of argv[1] / argv[2]; prints each task's state and seconds as JSON once it returns.
+_CHILD = """
+import json, sys
+from tests.dagrun import DagRunner
+runner = DagRunner()
+dag = runner.load(sys.argv[1], sys.argv[2])
+dr = dag.test()
+from airflow.utils.session import create_session
+with create_session() as session:
+    tis = {ti.task_id: {"state": str(ti.state), "seconds": (ti.end_date - ti.start_date).total_seconds()}
+           for ti in dr.get_task_instances(session=session)}
+print("DAGRUN=" + json.dumps({"state": str(dr.state), "tasks": tis}), flush=True)
+"""
+
+
+def start_child_run(dag_file: str, dag_id: str) -> subprocess.Popen[str]:
+    """``dag.test()`` of ``dag_file`` in a new process (own session), its output on a pipe.
+
+    Its console output is the task log as a fresh process writes it: in the test process, Airflow's
+    logging may still be bound to a stream an earlier test captured.
+    """
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, "-c", _CHILD, dag_file, dag_id], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def finish_child_run(proc: subprocess.Popen[str], timeout: float) -> tuple[str, bool]:
+    """The child's output and whether it ended by itself within ``timeout`` (else its group is killed)."""
+    try:
+        return proc.communicate(timeout=timeout)[0], True
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.communicate()[0], False
+
+
+def child_dagrun(out: str) -> dict[str, Any]:
+    """The run's state and each task's state and seconds, as the child printed them."""
+    (line,) = [line for line in out.splitlines() if line.startswith("DAGRUN=")]
+    return dict(json.loads(line.removeprefix("DAGRUN=")))

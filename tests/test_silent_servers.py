@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 
 import pytest
 
 from tests import silent_server
-from tests.procs import REPO, alive, descendants, wait_for
+from tests.dagrun import child_dagrun, finish_child_run, start_child_run
+from tests.procs import alive, descendants, wait_for
 from tests.silent_server import SilentServer
 
 silent_servers = silent_server.silent_servers  # the fixture
@@ -32,21 +31,6 @@ ANSWER_MARGIN_S = 30
 STARTUP_S = 120
 NO_ANSWER = "accepted the connection but did not answer within"
 
-# Prints each task's state and seconds as JSON once dag.test() returns.
-_RUNNER = """
-import json, sys
-from tests.dagrun import DagRunner
-runner = DagRunner()
-dag = runner.load(sys.argv[1], sys.argv[2])
-dr = dag.test()
-from airflow.utils.session import create_session
-with create_session() as session:
-    tis = {ti.task_id: {"state": str(ti.state), "seconds": (ti.end_date - ti.start_date).total_seconds()}
-           for ti in dr.get_task_instances(session=session)}
-print("DAGRUN=" + json.dumps({"state": str(dr.state), "tasks": tis}), flush=True)
-"""
-
-
 def _connections(monkeypatch: pytest.MonkeyPatch, servers: dict[str, SilentServer], timeout: float) -> None:
     kinds = {"dask": ("flyte_dask", "tcp://127.0.0.1"), "spark": ("flyte_spark", "sc://127.0.0.1"),
              "ray": ("flyte_ray", "127.0.0.1")}
@@ -56,36 +40,15 @@ def _connections(monkeypatch: pytest.MonkeyPatch, servers: dict[str, SilentServe
             {"conn_type": conn_type, "host": host, "port": server.port, "extra": {"connect_timeout": timeout}}))
 
 
-def _start(dag_id: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "RAY_USAGE_STATS_ENABLED": "0"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    return subprocess.Popen([sys.executable, "-c", _RUNNER, DAG_FILE, dag_id], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, bool]:
-    """The child's output and whether it ended by itself within ``timeout`` (else its group is killed)."""
-    try:
-        return proc.communicate(timeout=timeout)[0], True
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return proc.communicate()[0], False
-
-
-def _dagrun(out: str) -> dict:
-    (line,) = [line for line in out.splitlines() if line.startswith("DAGRUN=")]
-    return json.loads(line.removeprefix("DAGRUN="))
-
-
 def test_silent_dask_spark_connect_and_ray_gcs_fail_within_connect_timeout(
         silent_servers: Callable[[], SilentServer], monkeypatch: pytest.MonkeyPatch) -> None:
     servers = {engine: silent_servers() for engine in ("dask", "spark", "ray")}
     _connections(monkeypatch, servers, CONNECT_TIMEOUT_S)
     bound = CONNECT_TIMEOUT_S + ANSWER_MARGIN_S
-    proc = _start("silent_servers")
-    out, ended = _finish(proc, timeout=STARTUP_S + 3 * bound)
+    proc = start_child_run(DAG_FILE, "silent_servers")
+    out, ended = finish_child_run(proc, timeout=STARTUP_S + 3 * bound)
     assert ended, f"the DAG run hung on a silent server (killed after {STARTUP_S + 3 * bound}s)\n{out[-4000:]}"
-    run = _dagrun(out)
+    run = child_dagrun(out)
     assert run["state"] == "failed", out[-4000:]
     for task_id, engine in (("dask_scheduler", "dask"), ("spark_connect", "spark"), ("ray_gcs", "ray")):
         task = run["tasks"][task_id]
@@ -112,7 +75,7 @@ def test_sigterm_while_ray_connects_to_a_silent_gcs_reaches_teardown(
         silent_servers: Callable[[], SilentServer], monkeypatch: pytest.MonkeyPatch) -> None:
     server = silent_servers()
     _connections(monkeypatch, {"ray": server}, KILL_CONNECT_TIMEOUT_S)
-    proc = _start("silent_ray_kill")
+    proc = start_child_run(DAG_FILE, "silent_ray_kill")
     try:
         # The TCP probe's connection, then Ray's own: the task is now inside ray.init.
         wait_for(lambda: len(server.accepted) >= 2 or proc.poll() is not None, timeout=STARTUP_S,
@@ -121,7 +84,7 @@ def test_sigterm_while_ray_connects_to_a_silent_gcs_reaches_teardown(
         children = alive(descendants(proc.pid))
         killed_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)  # to the task process only, as Airflow's supervisor does
-        out, ended = _finish(proc, timeout=KILL_LANDS_S)
+        out, ended = finish_child_run(proc, timeout=KILL_LANDS_S)
         took = time.monotonic() - killed_at
     finally:
         if proc.poll() is None:
@@ -131,7 +94,7 @@ def test_sigterm_while_ray_connects_to_a_silent_gcs_reaches_teardown(
     assert took < KILL_CONNECT_TIMEOUT_S, "ended only when the connect failed by itself, not by the kill"
     assert "Task killed: tearing down Ray" in out, f"SIGTERM did not reach the teardown\n{out[-4000:]}"
     assert "killed (SIGTERM) while waiting for connection 'flyte_silent_ray'" in out, out[-4000:]
-    assert _dagrun(out)["tasks"]["ray_gcs"]["state"] == "failed", out[-4000:]
+    assert child_dagrun(out)["tasks"]["ray_gcs"]["state"] == "failed", out[-4000:]
     assert alive(children) == [], f"processes of the task left: {alive(children)}"
     print(f"exited {took:.1f}s after SIGTERM")
 
