@@ -1,5 +1,5 @@
 """Tasks on servers that accept TCP and never answer (tests/silent_server.py): a Dask scheduler, a Spark
-Connect server and a Ray GCS address. Connections come from the test (``AIRFLOW_CONN_FLYTE_SILENT_*``);
+Connect server, a standalone Spark master and a Ray GCS address. Connections come from the test (``AIRFLOW_CONN_FLYTE_SILENT_*``);
 each task must fail, naming the address, within the connection's ``connect_timeout`` plus the margin.
 
 ``silent_servers`` runs the three; ``silent_ray_kill`` only the Ray one (the SIGTERM test).
@@ -21,6 +21,7 @@ from airflow_provider_flyte.plugins.spark import Spark
 DASK_CONN = "flyte_silent_dask"
 SPARK_CONN = "flyte_silent_spark"
 RAY_CONN = "flyte_silent_ray"
+MASTER_CONN = "flyte_silent_master"
 
 
 def never_runs() -> None:
@@ -37,6 +38,8 @@ def silent_servers():
     FlyteDaskOperator(task_id="dask_scheduler", python_callable=never_runs, plugin_config=Dask(), conn_id=DASK_CONN)
     FlyteSparkOperator(task_id="spark_connect", python_callable=never_runs, plugin_config=Spark(),
                        conn_id=SPARK_CONN)
+    FlyteSparkOperator(task_id="spark_master", python_callable=never_runs,
+                       plugin_config=Spark(spark_conf={"spark.ui.enabled": "false"}), conn_id=MASTER_CONN)
     ray_task()
 
 

@@ -21,6 +21,8 @@ import logging
 import os
 import re
 import sys
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -160,8 +162,13 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
             if isinstance(error, jvm_errors):
                 keep_message(error, _jvm_error_text(error))
 
-    def _owned_session(self, builder: Any, conf: dict[str, str], *, reused: str) -> Any:
-        """``builder.getOrCreate()``; stopped in post when this task created the context."""
+    def _owned_session(self, builder: Any, conf: dict[str, str], *, reused: str,
+                       master: tuple[ClusterTarget, float] | None = None) -> Any:
+        """``builder.getOrCreate()``; stopped in post when this task created the context.
+
+        ``master``: a standalone master and its ``connect_timeout``; a context created here must be
+        registered with it within that plus ``ANSWER_MARGIN_S`` (:func:`_master_must_answer`).
+        """
         from pyspark import SparkContext
 
         owns_context = SparkContext._active_spark_context is None
@@ -172,7 +179,9 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
             _launch_gateway(conf)
         for key, value in conf.items():
             builder = builder.config(key, value)
-        session = builder.getOrCreate()
+        bounded = _master_must_answer(*master) if master and owns_context else contextlib.nullcontext()
+        with bounded:
+            session = builder.getOrCreate()
         if owns_context:
             self.add_cleanup(session.stop)
         else:
@@ -333,6 +342,48 @@ def _submit_message(lines: list[str]) -> str:
             and (stated_level(line) or logging.ERROR) >= logging.ERROR]
     text = " ".join(said[:_SUBMIT_MESSAGE_LINES]).rstrip(".")
     return text if len(text) <= _MAX_SUBMIT_MESSAGE else text[: _MAX_SUBMIT_MESSAGE - 3] + "..."
+
+
+@contextlib.contextmanager
+def _master_must_answer(target: ClusterTarget, timeout: float) -> Iterator[None]:
+    """Around the context's start on a standalone master: kill the driver JVM if it is still waiting after
+    ``timeout`` + ``ANSWER_MARGIN_S``, and fail naming the master.
+
+    A master that accepts connections and never answers would hold the task for Spark's own registration
+    retries (3 x 20 s, fixed in ``StandaloneAppClient``) and then fail with "Cannot call methods on a
+    stopped SparkContext", which names no address.
+    """
+    from pyspark import SparkContext
+
+    from airflow_provider_flyte.clusters import ANSWER_MARGIN_S, no_answer_error
+
+    bound = timeout + ANSWER_MARGIN_S
+    lock, fired, done = threading.Lock(), threading.Event(), threading.Event()
+
+    def stop_the_driver() -> None:
+        with lock:
+            if done.is_set():
+                return
+            fired.set()
+            proc = getattr(SparkContext._gateway, "proc", None)
+            if proc is not None:
+                proc.kill()
+
+    timer = threading.Timer(bound, stop_the_driver)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except Exception as exc:
+        if fired.is_set():
+            raise no_answer_error(target, "Spark master", bound, "it did not register this application") from exc
+        raise
+    finally:
+        with lock:
+            done.set()
+        timer.cancel()
+    if fired.is_set():  # the driver was stopped just as the registration finished
+        raise no_answer_error(target, "Spark master", bound, "it did not register this application")
 
 
 def _stop_connect_session(session: Any) -> None:

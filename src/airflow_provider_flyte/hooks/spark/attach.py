@@ -55,6 +55,7 @@ class AttachSparkHook(FlyteSparkHook):
         session = self._owned_session(
             SparkSession.builder.appName(self.app_name()).master(target.address), conf,
             reused=f"Reusing the SparkContext on {target.address} already running in this process",
+            master=(target, target.connect_timeout),
         )
         self.log.info("Spark session on %s (application %s)", target.describe(), session.sparkContext.applicationId)
         self._add_bundle_to_context(session)

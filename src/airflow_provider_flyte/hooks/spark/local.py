@@ -40,6 +40,7 @@ class LocalSparkHook(FlyteSparkHook):
         session = self._owned_session(
             SparkSession.builder.appName(self.app_name()), conf,
             reused="Reusing the SparkContext already running in this process; it is not stopped by this task",
+            master=_standalone_master(conf["spark.master"]),
         )
         self.pickle_by_value(cloudpickle)
         self._record_ui(session)
@@ -74,6 +75,13 @@ def probe_master(master: str, timeout: float = DEFAULT_PROBE_TIMEOUT_S) -> None:
                                fix='use spark://host:7077, or leave it unset to run Spark on this worker')
         address = f"spark://{parsed._replace(port=parsed.port or 7077).netloc}"
         probe(_MasterTarget(conn_id="", conn_type="", address=address), timeout=timeout, engine="Spark master")
+
+
+def _standalone_master(master: str) -> tuple[ClusterTarget, float] | None:
+    """A ``spark://`` master in ``spark_conf`` and how long it may take to answer (the probe's timeout)."""
+    if not master.startswith("spark://"):
+        return None
+    return _MasterTarget(conn_id="", conn_type="", address=master), DEFAULT_PROBE_TIMEOUT_S
 
 
 @dataclass(frozen=True)
