@@ -31,7 +31,7 @@ warnings.simplefilter("ignore")
 import airflow.sdk
 from airflow.sdk.execution_time import task_runner
 import airflow_provider_flyte.hooks.base
-from airflow_provider_flyte.runtime import heap
+from airflow_provider_flyte.hygiene import heap
 paused = sys.argv[1] == "paused"
 before = [s["collections"] for s in gc.get_stats()]
 started = time.process_time()

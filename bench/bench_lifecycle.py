@@ -29,7 +29,7 @@ PROVIDER = """
 import json, time
 _t = [time.perf_counter()]
 {imports}
-from airflow_provider_flyte.task_info import TaskInfo
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte import registry
 from airflow_provider_flyte.context import TaskContext, task_context
 config = {config}
@@ -101,7 +101,7 @@ TORCH_PROVIDER = """
 import json, time
 _t = [time.perf_counter()]
 {imports}
-from airflow_provider_flyte.task_info import TaskInfo
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte import registry
 from bench_torch_entry import all_reduce
 config = {config}

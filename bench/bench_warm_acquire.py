@@ -33,8 +33,8 @@ from pathlib import Path
 from airflow_provider_flyte import ReusePolicy
 from airflow_provider_flyte.plugins.spark import Spark
 from airflow_provider_flyte.runtime.runner import TaskRunner
-from airflow_provider_flyte.runtime.spec import TaskSpec
-from airflow_provider_flyte.task_info import TaskInfo
+from airflow_provider_flyte.core.spec import TaskSpec
+from airflow_provider_flyte.core.task_info import TaskInfo
 
 root = Path(sys.argv[1])
 config = Spark(spark_conf={"spark.master": "local[1]", "spark.driver.memory": "512m", "spark.ui.enabled": "false",

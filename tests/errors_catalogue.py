@@ -54,7 +54,7 @@ def dask_connection(**fields: Any) -> Any:
 
 def reach_dask(timeout: float = 1, **fields: Any) -> None:
     """What a Dask task does first on an existing cluster: read connection ``my_dask`` and probe it."""
-    from airflow_provider_flyte.clusters import probe
+    from airflow_provider_flyte.hooks.clusters import probe
     from airflow_provider_flyte.hooks.connections import FlyteDaskConnectionHook
 
     with _connection("my_dask", **fields):
@@ -163,7 +163,7 @@ def fail(error: Exception | None) -> None:
 _NAMES = (
     "airflow_provider_flyte:Resources", "airflow_provider_flyte:TaskEnvironment", "airflow_provider_flyte:flyte_task",
     "airflow_provider_flyte:ReusePolicy",
-    "airflow_provider_flyte.resources:GPU", "airflow_provider_flyte.bounds:check_local_fit",
+    "airflow_provider_flyte.resources:GPU", "airflow_provider_flyte.core.bounds:check_local_fit",
     "airflow_provider_flyte.hooks.spark.local:require_java", "airflow_provider_flyte.hooks.spark.local:probe_master", "airflow_provider_flyte.operators.base:check_nodes",
     "airflow_provider_flyte.operators.dask:FlyteDaskOperator", "airflow_provider_flyte.operators.spark:FlyteSparkOperator",
     "airflow_provider_flyte.plugins.dask:Dask", "airflow_provider_flyte.plugins.dask:WorkerGroup",
@@ -172,8 +172,8 @@ _NAMES = (
     "airflow_provider_flyte.plugins.ray:RayJobConfig", "airflow_provider_flyte.plugins.ray:WorkerNodeConfig",
     "airflow_provider_flyte.plugins.spark:Spark", "airflow_provider_flyte.plugins.spark_conf:check_local_driver_memory", "airflow_provider_flyte.runtime.diagnose:translate",
     "airflow_provider_flyte.params:spark_executors", "airflow_provider_flyte.params:spark_executor_memory",
-    "airflow_provider_flyte.runtime.sealed:unseal",
-    "airflow_provider_flyte.clusters:no_answer_error",
+    "airflow_provider_flyte.core.sealed:unseal",
+    "airflow_provider_flyte.hooks.clusters:no_answer_error",
 )
 _HELPERS = ("job", "warm_dir_on_a_file", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
             "java_gateway_exited", "fail")

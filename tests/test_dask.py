@@ -176,10 +176,10 @@ def test_a_worker_killed_for_memory_is_translated_with_dasks_message():
     import dask.config
     import psutil
 
+    from airflow_provider_flyte.core.spec import TaskSpec
     from airflow_provider_flyte.exceptions import FlyteEngineError
     from airflow_provider_flyte.resources import Resources
     from airflow_provider_flyte.runtime.runner import TaskRunner
-    from airflow_provider_flyte.runtime.spec import TaskSpec
 
     def task():
         from distributed import get_client
@@ -210,7 +210,7 @@ def test_a_worker_killed_for_memory_is_translated_with_dasks_message():
 CLOSE_ROUNDS = """
 from airflow_provider_flyte import registry
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
-from airflow_provider_flyte.task_info import TaskInfo
+from airflow_provider_flyte.core.task_info import TaskInfo
 for _ in range(8):
     hook = registry.find(Dask).hook_class()(Dask(workers=WorkerGroup(number_of_workers=3)),
                                             task=TaskInfo(dag_id="d", task_id="t"))
@@ -232,7 +232,7 @@ def test_closing_a_local_cluster_logs_no_traceback():
 HEARTBEAT_ROUND = """
 from airflow_provider_flyte import registry
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
-from airflow_provider_flyte.task_info import TaskInfo
+from airflow_provider_flyte.core.task_info import TaskInfo
 
 
 def heartbeat_lost_in_a_worker():

@@ -103,7 +103,7 @@ def test_a_task_leaves_no_child_no_dead_bundle_cache_and_no_torch_error_file(dag
 
 def test_processes_of_this_session_are_stopped_and_detached_ones_are_kept():
     """Below the runner: which new descendants count as the task's leftovers."""
-    from airflow_provider_flyte.runtime.processes import descendant_pids, stop_left_running
+    from airflow_provider_flyte.hygiene.processes import descendant_pids, stop_left_running
 
     before = descendant_pids()
     mine = subprocess.Popen(["sleep", "300"])

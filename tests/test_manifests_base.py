@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from kubernetes.client import V1Container, V1EnvVar, V1PodSpec, V1PodTemplateSpec, V1Toleration
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.manifests.base import MANAGED_BY, NAME_MAX, JobTarget, k8s_resources, pod_template
 from airflow_provider_flyte.resources import Resources
-from airflow_provider_flyte.task_info import TaskInfo
 from tests import crds
 
 DNS_1123 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

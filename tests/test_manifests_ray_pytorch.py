@@ -11,6 +11,7 @@ import pytest
 import yaml
 from kubernetes.client import V1Container, V1EnvVar, V1PodSpec, V1PodTemplateSpec, V1Toleration
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.manifests import pytorch as torch_manifest
 from airflow_provider_flyte.manifests import ray as ray_manifest
@@ -23,7 +24,6 @@ from airflow_provider_flyte.plugins.ray import (
     WorkerNodeConfig,
 )
 from airflow_provider_flyte.resources import Resources
-from airflow_provider_flyte.task_info import TaskInfo
 from tests import crds
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

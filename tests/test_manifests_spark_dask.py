@@ -7,6 +7,7 @@ import copy
 import pytest
 from kubernetes.client import ApiClient, V1Container, V1EnvVar, V1PodSpec, V1PodTemplateSpec, V1Toleration
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.manifests import dask as dask_manifest
 from airflow_provider_flyte.manifests import spark as spark_manifest
@@ -14,7 +15,6 @@ from airflow_provider_flyte.manifests.base import JobTarget
 from airflow_provider_flyte.plugins.dask import Dask, Scheduler, WorkerGroup
 from airflow_provider_flyte.plugins.spark import Spark
 from airflow_provider_flyte.resources import Resources
-from airflow_provider_flyte.task_info import TaskInfo
 from tests import crds
 
 TASK = TaskInfo(dag_id="etl", task_id="crunch", run_id="manual__2026-11-26T10:00:00+00:00")

@@ -254,7 +254,7 @@ def test_the_launch_leaves_no_listening_socket_in_the_task_process(tmp_path):
         "import psutil\n"
         "from airflow_provider_flyte import registry\n"
         "from airflow_provider_flyte.plugins.pytorch import Elastic\n"
-        "from airflow_provider_flyte.task_info import TaskInfo\n"
+        "from airflow_provider_flyte.core.task_info import TaskInfo\n"
         "from bench_torch_entry import all_reduce\n"
         "for _ in range(2):\n"
         "    config = Elastic(nnodes=1, nproc_per_node=2, max_restarts=0, monitor_interval=1)\n"

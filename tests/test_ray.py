@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_flyte import Resources, TaskEnvironment
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.ray import FlyteRayHook
 from airflow_provider_flyte.plugins.ray import (
@@ -23,7 +24,6 @@ from airflow_provider_flyte.plugins.ray import (
     RayJobConfig,
     WorkerNodeConfig,
 )
-from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import EXAMPLE_DAGS, REPO, TEST_DAGS
 from tests.procs import alive, descendants, processes_matching, start_dag_process, terminate_group, wait_for
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.ray import FlyteRayHook
 from airflow_provider_flyte.plugins.ray import RayJobConfig
-from airflow_provider_flyte.task_info import TaskInfo
 from tests import ray_clusters
 from tests.conftest import TEST_DAGS
 from tests.procs import alive, descendants, eventually_empty, start_dag_process, terminate_group, wait_for
@@ -278,8 +278,8 @@ def test_cluster_runtime_env_merges_user_settings_env_vars_and_the_bundle(tmp_pa
     bundle = build_bundle(tmp_path)
     user = {"env_vars": {"A": "from-config", "B": "b"}, "pip": ["x"], "excludes": ["*.csv"]}
     env = TaskEnvironment(name="e", env_vars={"A": "from-env", "C": "c"})
+    from airflow_provider_flyte.core.task_info import TaskInfo
     from airflow_provider_flyte.operators.base import build_spec
-    from airflow_provider_flyte.task_info import TaskInfo
 
     config = RayJobConfig(worker_node_config=[], runtime_env=user)
     hook = FlyteRayHook(config, build_spec(TaskInfo(), config, env, None))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from airflow_provider_flyte.scratch import (
+from airflow_provider_flyte.hygiene.scratch import (
     OWNER_FILE,
     SCRATCH_ENV,
     make_scratch_dir,
@@ -24,7 +24,7 @@ def _made_by_a_killed_process(kind: str, parent: str) -> str:
     """A scratch folder whose owner, a real process, died by SIGKILL right after making it."""
     script = textwrap.dedent(f"""
         import os, signal
-        from airflow_provider_flyte.scratch import new_owned_dir
+        from airflow_provider_flyte.hygiene.scratch import new_owned_dir
         print(new_owned_dir({kind!r}, {parent!r}), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import yaml
 
+from airflow_provider_flyte.core.sealed import Sealed, unseal
+from airflow_provider_flyte.core.spec import TaskSpec
 from airflow_provider_flyte.manifests.base import MANAGED_BY, JobTarget
 from airflow_provider_flyte.manifests.pod_settings import seal_manifest
 from airflow_provider_flyte.manifests.ray import build_manifest
 from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig
-from airflow_provider_flyte.runtime.sealed import Sealed, unseal
-from airflow_provider_flyte.runtime.spec import TaskSpec
 
 SECRET = "ray-secret-9d41c0"
 

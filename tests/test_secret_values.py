@@ -107,7 +107,7 @@ def test_planted_secrets_appear_nowhere_and_templates_reach_the_engine(dag_runne
         worker_node_config=[], address="ray://user:SeCrEt-sv-1@head:10O01"), "ray://user:***@head:10O01"),
     (lambda: __import__("airflow_provider_flyte.plugins.ray", fromlist=["RayJobConfig"]).RayJobConfig(
         worker_node_config=[], address="http://user:SeCrEt-sv-1@head:8265"), "http://user:***@head:8265"),
-    (lambda: __import__("airflow_provider_flyte.addresses", fromlist=["parse_address"]).parse_address(
+    (lambda: __import__("airflow_provider_flyte.core.addresses", fromlist=["parse_address"]).parse_address(
         "connection 'c'.host", "sc://h:99999/;token=SeCrEt-sv-1", default_scheme="sc", fix="fix it"),
      "sc://h:99999/;token=***"),
 ])

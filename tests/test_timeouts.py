@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from airflow_provider_flyte.runtime.processes import describe
+from airflow_provider_flyte.hygiene.processes import describe
 from tests.conftest import TEST_DAGS
 from tests.procs import REPO, alive, descendants, terminate_group
 

@@ -63,7 +63,7 @@ def _describe(pids: list[int]) -> list[str]:
 
 
 def _mentioning(folder: Path) -> list[int]:
-    from airflow_provider_flyte.runtime.processes import mentioning
+    from airflow_provider_flyte.hygiene.processes import mentioning
 
     return [p.pid for p in mentioning(str(folder))]
 

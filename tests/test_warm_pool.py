@@ -75,7 +75,7 @@ def test_two_tasks_starting_at_once_make_one_server_and_list_stop_work(warm_env,
 
 
 def test_a_sigkilled_supervisor_is_detected_and_its_server_replaced(warm_env, tmp_path):
-    from airflow_provider_flyte.runtime.processes import mentioning
+    from airflow_provider_flyte.hygiene.processes import mentioning
 
     (first,) = _acquirers(warm_env, 1)
     record = json.loads(first.stdout.readline())
@@ -143,7 +143,7 @@ def test_a_server_that_fails_to_start_is_a_clear_error_and_leaves_nothing(warm_e
     assert out.stdout.startswith("FlyteEngineError The warm Dask server dask-bad"), out.stdout + out.stderr[-2000:]
     assert "failed to start" in out.stdout and "Dask workers" in out.stdout
     assert not [p for p in (tmp_path / "warm").iterdir() if p.is_dir()]
-    from airflow_provider_flyte.runtime.processes import mentioning
+    from airflow_provider_flyte.hygiene.processes import mentioning
 
     assert not mentioning(str(tmp_path / "warm"))
     # the scheduler that did start (it renames itself: no folder on its command line) is gone too:

@@ -29,7 +29,7 @@ def test_second_task_reuses_the_ray_head_as_a_job_of_its_own(dag_runner, warm_di
     dirs = (folders[0] / "dirs.txt").read_text().split()
     started = time.monotonic()
     _wait_gone(warm_dir, pids, timeout=90)
-    from airflow_provider_flyte.runtime.processes import mentioning
+    from airflow_provider_flyte.hygiene.processes import mentioning
 
     assert not folders[0].exists() and not any(__import__("os").path.exists(d) for d in dirs)
     assert not [p for d in dirs for p in mentioning(d)]

@@ -21,7 +21,7 @@ run "Ray Param (897baf1)" src/airflow_provider_flyte/example_dags/example_flyte_
   's/replicas="{{ params.ray_workers }}"/replicas=1/' tests/test_params.py -k trigger_params_reach
 run "session.stop (20358fc)" src/airflow_provider_flyte/hooks/spark/__init__.py \
   's/            self.add_cleanup(session.stop)/            pass/' tests/test_spark.py -k the_session_a_task_created
-run "open-file detection (6664b23)" src/airflow_provider_flyte/scratch.py \
+run "open-file detection (6664b23)" src/airflow_provider_flyte/hygiene/scratch.py \
   's/or any(f.path.startswith(roots) for f in info.get("open_files") or ())/or False/' tests/test_scratch.py -k dead_owners
 run "validation value (4760518)" src/airflow_provider_flyte/exceptions.py \
   's/ (got {_short_repr(value)})//' tests/test_validation.py tests/test_porting_validation.py
@@ -34,7 +34,7 @@ run "warm fingerprint ignores start-only settings (i21)" src/airflow_provider_fl
   tests/test_warm_spark.py -k start_only_setting
 run "runner's env_vars registration, the only one in a pod (i21)" src/airflow_provider_flyte/runtime/runner.py \
   's/        register_sensitive(self.spec.env_vars)/        pass/' tests/integration/test_leftovers_k8s.py -k masked
-run "ImagePullBackOff fails fast (i21)" src/airflow_provider_flyte/runtime/kubernetes_run.py \
+run "ImagePullBackOff fails fast (i21)" src/airflow_provider_flyte/remote/jobs.py \
   's/    if problem is not None and problem\[1\]:/    if problem is not None and False:/' \
   tests/integration/test_leftovers_k8s.py -k pulled
 run "bundle write-time traversal check (i21)" src/airflow_provider_flyte/bundle/extract.py \

@@ -43,9 +43,9 @@ class TaskContext:
     run_id: str | None = None
     map_index: int = -1
     airflow_context: Any = None
-    #: The task's :class:`~airflow_provider_flyte.task_info.TaskInfo` (identity, code location).
+    #: The task's :class:`~airflow_provider_flyte.core.task_info.TaskInfo` (identity, code location).
     task: Any = None
-    #: The run's :class:`~airflow_provider_flyte.runtime.spec.TaskSpec`.
+    #: The run's :class:`~airflow_provider_flyte.core.spec.TaskSpec`.
     spec: Any = None
     #: Where the engine runs: ``local``, ``attach``, ``in_cluster`` (``None`` for a task without a plugin).
     placement: str | None = None

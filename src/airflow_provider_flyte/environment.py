@@ -11,13 +11,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_flyte import field_checks, registry
+from airflow_provider_flyte import registry
+from airflow_provider_flyte.bundle.user_code import project_root
+from airflow_provider_flyte.core import field_checks
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig, is_template
 from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.reuse import ReusePolicy, as_policy, check_reuse
 from airflow_provider_flyte.secrets import Secret, secrets_from_request
-from airflow_provider_flyte.user_code import project_root
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
@@ -102,7 +103,7 @@ class TaskEnvironment:
                 "quote the values, e.g. {'OMP_NUM_THREADS': '4'}",
             )
         if self.env_vars:
-            from airflow_provider_flyte.masking import register_sensitive
+            from airflow_provider_flyte.core.masking import register_sensitive
 
             register_sensitive(self.env_vars)  # a sensitive name's value (API_TOKEN=...) shows as *** in logs
         if self.resources is not None and not isinstance(self.resources, Resources):

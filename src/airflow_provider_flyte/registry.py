@@ -1,6 +1,6 @@
-"""The plugin registry (moved to :mod:`airflow_provider_flyte.runtime.registry`; this name stays)."""
+"""The plugin registry (moved to :mod:`airflow_provider_flyte.core.engines`; this name stays)."""
 
-from airflow_provider_flyte.runtime.registry import (  # noqa: F401
+from airflow_provider_flyte.core.engines import (  # noqa: F401
     PluginEntry,
     all_link_paths,
     all_links,

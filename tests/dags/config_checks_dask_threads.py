@@ -9,7 +9,7 @@ from airflow.sdk import Param, dag
 from helpers.pytorch_util import write_failure
 
 from airflow_provider_flyte import Resources, flyte_task
-from airflow_provider_flyte.bounds import machine_cpus
+from airflow_provider_flyte.core.bounds import machine_cpus
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 
 #: One thread more than a local worker of this machine may have (bounds.LOCAL_THREADS_PER_CPU: 16 per CPU).

@@ -71,7 +71,7 @@ def removes_its_run_then(outcome: str) -> str:
     removal is done here, from the spec URI the pod was started with, then the task fails or returns."""
     import sys
 
-    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.remote import staging
 
     staging.cleanup_run(sys.argv[-1])
     if outcome == "fail":

@@ -21,15 +21,15 @@ import psutil
 import pytest
 
 import airflow_provider_flyte.runtime.__main__ as entry_module
+from airflow_provider_flyte.core.spec import TaskSpec
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig
 from airflow_provider_flyte.plugins.spark import Spark
-from airflow_provider_flyte.runtime.remote import RemoteTaskError, read_result, stage_task
+from airflow_provider_flyte.remote.submit import RemoteTaskError, read_result, stage_task
 from airflow_provider_flyte.runtime.runner import TaskRunner
-from airflow_provider_flyte.runtime.spec import TaskSpec
-from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import TEST_DAGS
 from tests.dask_clusters import start_cluster as start_dask_cluster
 from tests.procs import free_port

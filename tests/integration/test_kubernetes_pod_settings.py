@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_flyte import TaskEnvironment
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.runtime.runner import TaskRunner
 from airflow_provider_flyte.secrets import Secret
-from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import TEST_DAGS
 
 TOKEN = "tok-5f1d9c2e-planted"

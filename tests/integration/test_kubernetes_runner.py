@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.runtime.runner import TaskRunner
-from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import TEST_DAGS
 
 
@@ -67,7 +67,7 @@ def test_pytorch_job_two_nodes_return_rank_zeros_value(k8s: Any, remote_tasks: A
 
 
 def test_a_failing_function_shows_its_remote_traceback_and_the_job_is_deleted(k8s: Any, remote_tasks: Any) -> None:
-    from airflow_provider_flyte.runtime.kubernetes_run import KubernetesJobError
+    from airflow_provider_flyte.remote.jobs import KubernetesJobError
 
     with pytest.raises(KubernetesJobError) as info:
         run_on_k8s(k8s, Dask(workers=WorkerGroup(number_of_workers=1)), remote_tasks.fails, task_id="fails")
@@ -80,7 +80,7 @@ def test_image_pull_backoff_fails_fast_with_the_reason(k8s: Any, remote_tasks: A
     import time
 
     from airflow_provider_flyte import TaskEnvironment
-    from airflow_provider_flyte.runtime.kubernetes_run import KubernetesJobError
+    from airflow_provider_flyte.remote.jobs import KubernetesJobError
 
     config = Dask(workers=WorkerGroup(number_of_workers=1))
     env = TaskEnvironment(name="k8s", image="sim/venv:pull-fails")
@@ -96,7 +96,7 @@ def test_image_pull_backoff_fails_fast_with_the_reason(k8s: Any, remote_tasks: A
 
 def test_409_on_create_reattaches_to_the_existing_object(k8s: Any) -> None:
     """A second create of the same name (a retried create, another worker) answers 409 and reattaches."""
-    from airflow_provider_flyte.runtime.kubernetes_run import KubernetesJobs
+    from airflow_provider_flyte.remote.jobs import KubernetesJobs
 
     jobs = KubernetesJobs(k8s.conn_id, "airflow_provider_flyte.manifests.dask")
     k8s.sim.freeze("DaskJob")  # nothing runs: only the object matters here
@@ -127,7 +127,7 @@ def test_429_429_201_makes_one_object(k8s: Any, remote_tasks: Any) -> None:
 def test_kept_failed_objects_are_swept_after_expiry(k8s: Any, remote_tasks: Any) -> None:
     import time
 
-    from airflow_provider_flyte.runtime.kubernetes_run import KubernetesJobError, KubernetesJobs
+    from airflow_provider_flyte.remote.jobs import KubernetesJobError, KubernetesJobs
 
     with pytest.raises(KubernetesJobError):
         run_on_k8s(k8s, Dask(workers=WorkerGroup(number_of_workers=1)), remote_tasks.fails, task_id="keep",
@@ -155,7 +155,7 @@ def _sleeper(k8s: Any, remote_tasks: Any, task_id: str, *, deferrable: bool) -> 
 def _wait_until_it_sleeps(k8s: Any, pod: str) -> None:
     import time
 
-    from airflow_provider_flyte.runtime.kubernetes_run import KubernetesJobs
+    from airflow_provider_flyte.remote.jobs import KubernetesJobs
 
     jobs = KubernetesJobs(k8s.conn_id, "airflow_provider_flyte.manifests.dask")
     deadline = time.monotonic() + 120

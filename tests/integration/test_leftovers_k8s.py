@@ -19,10 +19,10 @@ import pytest
 
 import airflow_provider_flyte
 from airflow_provider_flyte import TaskEnvironment
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.runtime.runner import TaskRunner
-from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import TEST_DAGS
 from tests.integration.test_kubernetes_runner import remote_tasks  # noqa: F401  (fixture)
 
@@ -55,7 +55,7 @@ def test_a_sensitive_env_var_is_masked_in_the_pods_log(k8s: Any, remote_tasks: A
 
 def test_an_image_that_cannot_be_pulled_fails_fast_not_by_the_startup_timeout(k8s: Any,
                                                                                 remote_tasks: Any) -> None:  # noqa: F811
-    from airflow_provider_flyte.runtime.kubernetes_run import KubernetesJobError
+    from airflow_provider_flyte.remote.jobs import KubernetesJobError
 
     startup_timeout = 45.0
     config = Dask(workers=WorkerGroup(number_of_workers=1))

@@ -17,9 +17,9 @@ import pytest
 
 import airflow_provider_flyte
 from airflow_provider_flyte import TaskEnvironment
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.runtime.runner import TaskRunner
-from airflow_provider_flyte.task_info import TaskInfo
 from tests.conftest import TEST_DAGS
 from tests.integration.test_kubernetes_dags import on_k8s  # noqa: F401  (fixture)
 from tests.integration.test_kubernetes_pod_settings import digest

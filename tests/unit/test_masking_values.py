@@ -4,7 +4,7 @@ Airflow is tests/test_secret_values.py; these pin the rules one case at a time."
 
 from __future__ import annotations
 
-from airflow_provider_flyte.masking import is_sensitive, sensitive_values
+from airflow_provider_flyte.core.masking import is_sensitive, sensitive_values
 
 SHAPES = [
     ("jdbc:postgresql://user:pw-jdbc1@h/db", ["pw-jdbc1"], "jdbc:postgresql://user:***@h/db"),
@@ -38,7 +38,7 @@ KEYS = [
 
 
 def test_secret_parts_and_their_redaction():
-    from airflow_provider_flyte.masking import redact_text, secret_parts
+    from airflow_provider_flyte.core.masking import redact_text, secret_parts
 
     assert [(secret_parts(text), redact_text(text)) for text, _, _ in SHAPES] == [(p, s) for _, p, s in SHAPES]
 

@@ -99,8 +99,8 @@ def test_override_takes_reusable_and_checks_the_operators_config():
 
 
 def test_spec_carries_the_policy_and_the_warm_placement_is_chosen():
+    from airflow_provider_flyte.core.spec import TaskSpec
     from airflow_provider_flyte.hooks.base import FlyteEngineHook
-    from airflow_provider_flyte.runtime.spec import TaskSpec
 
     spec = TaskSpec.from_json(TaskSpec(reusable=ReusePolicy(replicas=1).to_dict()).to_json())
     assert spec.reusable == ReusePolicy(replicas=1).to_dict()

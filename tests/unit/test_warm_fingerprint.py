@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from airflow_provider_flyte import ReusePolicy
+from airflow_provider_flyte.core.spec import TaskSpec
 from airflow_provider_flyte.hooks.dask import FlyteDaskHook
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.spark import Spark
-from airflow_provider_flyte.runtime.spec import TaskSpec
 from airflow_provider_flyte.warm.fingerprint import fingerprint
 
 SPEC = TaskSpec(reusable=ReusePolicy(replicas=1).to_dict())
 
 
 def test_spark_server_settings_are_the_jvms_and_the_rest_is_per_session():
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
     conf = {"spark.executor.memory": "1g", "spark.driver.memory": "2g", "spark.master": "local[2]",
             "spark.sql.shuffle.partitions": "4"}
@@ -34,7 +34,7 @@ def test_spark_server_settings_are_the_jvms_and_the_rest_is_per_session():
 def test_spark_properties_a_connect_session_cannot_set_go_to_the_server_and_credentials_never_do():
     """``spark.ui.enabled`` and static SQL conf are read at start (a Connect session refuses them); Hadoop
     conf may carry a secret key, so it stays on the task's session and out of the server's command line."""
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
     conf = {"spark.ui.enabled": "false", "spark.executorEnv.MODE": "batch", "spark.serializer": "kryo",
             "spark.sql.warehouse.dir": "/tmp/wh", "spark.sql.shuffle.partitions": "4",

@@ -23,7 +23,7 @@ import psutil
 
 from airflow_provider_flyte.bundle.ignore import SourceFile, normalize_include, select_files
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.scratch import OWNER_FILE, new_owned_dir, reap_stale_scratch_dirs
+from airflow_provider_flyte.hygiene.scratch import OWNER_FILE, new_owned_dir, reap_stale_scratch_dirs
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def sweep_orphaned_caches() -> None:
 
     ``atexit`` does not run in a process that is killed, or that ends by ``os._exit`` (a forked
     task process); the next process to build a bundle, and the next task that makes a scratch
-    folder (:mod:`airflow_provider_flyte.scratch`), remove what they left. A folder records its
+    folder (:mod:`airflow_provider_flyte.hygiene.scratch`), remove what they left. A folder records its
     owner's pid and start time (a reused pid does not keep it); one without that record (made
     by an older version) goes when the pid in its name is gone.
     """

@@ -19,8 +19,9 @@ from typing import Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, _TaskDecorator
 
-from airflow_provider_flyte import field_checks, registry
+from airflow_provider_flyte import registry
 from airflow_provider_flyte.context import TaskContext, ctx
+from airflow_provider_flyte.core import field_checks
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.operators.base import FlyteOperator, build_spec, check_nodes, flyte_to_airflow
@@ -76,8 +77,8 @@ class FlyteTaskDecorator(_TaskDecorator):  # type: ignore[type-arg]
 
     # -- nested call: a Flyte sub-action ------------------------------------------------------
     def _call_inline(self, outer: TaskContext, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        from airflow_provider_flyte.core.task_info import TaskInfo
         from airflow_provider_flyte.runtime.runner import TaskRunner
-        from airflow_provider_flyte.task_info import TaskInfo
 
         options = self.kwargs
         env: TaskEnvironment | None = options.get("env")
@@ -131,7 +132,7 @@ def running_task() -> TaskContext | None:
         context = get_current_context()
     except Exception:
         return None
-    from airflow_provider_flyte.task_info import TaskInfo
+    from airflow_provider_flyte.core.task_info import TaskInfo
 
     info = TaskInfo.from_context(context)
     return TaskContext(dag_id=info.dag_id, task_id=info.task_id, run_id=info.run_id, map_index=info.map_index,

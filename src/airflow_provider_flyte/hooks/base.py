@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_flyte.core.calls import call_maybe_async
+from airflow_provider_flyte.core.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.runtime import environ, heap
-from airflow_provider_flyte.runtime.calls import call_maybe_async
-from airflow_provider_flyte.runtime.environ import restore as restore_environ
-from airflow_provider_flyte.runtime.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
-from airflow_provider_flyte.task_info import TaskInfo
+from airflow_provider_flyte.hygiene import environ, heap
+from airflow_provider_flyte.hygiene.environ import restore as restore_environ
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 __all__ = ["CODE_BUNDLE_ENV", "FlyteEngineHook", "call_maybe_async", "code_bundle_enabled", "restore_environ"]
 
@@ -52,7 +52,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     """Base class for engine hooks. Placement subclasses implement :meth:`pre` (and may override :meth:`run`).
 
     :param config: the resolved plugin config (``Spark``, ``RayJobConfig``...).
-    :param spec: the task's :class:`~airflow_provider_flyte.runtime.spec.TaskSpec` (identity, code
+    :param spec: the task's :class:`~airflow_provider_flyte.core.spec.TaskSpec` (identity, code
         location, env vars, resources, connection, placement).
     :param python_callable: the task's function (its DAG module is pickled by value for workers).
     :param task: shortcut for ``spec=TaskSpec(task=...)``.
@@ -160,7 +160,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         if self.conn_id is None:
             raise RuntimeError("cluster() called for a local run")
         if self._cluster is None:
-            from airflow_provider_flyte.clusters import resolve_cluster
+            from airflow_provider_flyte.hooks.clusters import resolve_cluster
 
             self._cluster = resolve_cluster(
                 self.conn_id, accepted_types=self.accepted_conn_types, default_ports=self.default_ports
@@ -261,9 +261,9 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     def scratch_dir(self, kind: str, *, parent: str | None = None, tag: str = "") -> str:
         """A private ``flyte-<kind>-*`` folder for this task, removed in :meth:`post`.
 
-        Folders that killed tasks left behind are swept first (:mod:`airflow_provider_flyte.scratch`).
+        Folders that killed tasks left behind are swept first (:mod:`airflow_provider_flyte.hygiene.scratch`).
         """
-        from airflow_provider_flyte.scratch import make_scratch_dir, remove_scratch_dir
+        from airflow_provider_flyte.hygiene.scratch import make_scratch_dir, remove_scratch_dir
 
         path = make_scratch_dir(kind, parent=parent, tag=tag)
         self.add_cleanup(remove_scratch_dir, path)
@@ -338,6 +338,6 @@ def _engine_base(cls: type) -> type[FlyteEngineHook[Any]]:
 
 
 def _register_by_value(fn: Callable[..., Any] | None, cloudpickle_module: Any) -> Callable[[], None]:
-    from airflow_provider_flyte.user_code import register_by_value
+    from airflow_provider_flyte.bundle.user_code import register_by_value
 
     return register_by_value(fn, cloudpickle_module)

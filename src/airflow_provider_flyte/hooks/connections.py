@@ -6,9 +6,9 @@ hooks (:class:`~airflow_provider_flyte.hooks.spark.FlyteSparkHook`...) need a pl
 and a task, so Airflow cannot build them from a connection id alone; these can.
 
 ``test_connection()`` resolves the connection exactly as a task would
-(:func:`~airflow_provider_flyte.clusters.resolve_cluster`, with the engine hook's accepted
+(:func:`~airflow_provider_flyte.hooks.clusters.resolve_cluster`, with the engine hook's accepted
 connection types and default ports) and checks that the address answers within the
-connection's ``connect_timeout`` (:func:`~airflow_provider_flyte.clusters.probe`, a TCP
+connection's ``connect_timeout`` (:func:`~airflow_provider_flyte.hooks.clusters.probe`, a TCP
 connect). It never imports an engine, so it works on an API server without pyspark, ray
 or distributed installed. It proves the address is reachable, not that the engine's
 protocol or token is accepted there.
@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_flyte.clusters import ClusterTarget, probe, resolve_cluster
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.get_provider_info import CONNECTION_FORMS, connection_field_behaviour
+from airflow_provider_flyte.hooks.clusters import ClusterTarget, probe, resolve_cluster
 
 
 def check_extra(conn_id: str, raw: str | None) -> None:

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.resources import _MEMORY_RE, Resources
-from airflow_provider_flyte.task_info import TaskInfo
 
 #: Label that marks every object this provider creates.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-provider-flyte"}

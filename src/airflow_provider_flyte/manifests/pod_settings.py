@@ -3,7 +3,7 @@
 The engine's manifest module builds the object; :func:`apply_pod_settings` then walks every pod
 spec in it (every dict with ``containers``) and adds:
 
-- **sealed values** (:func:`seal_manifest`, :mod:`airflow_provider_flyte.runtime.sealed`): secret values
+- **sealed values** (:func:`seal_manifest`, :mod:`airflow_provider_flyte.core.sealed`): secret values
   of the plugin config and ``env_vars`` leave the object: ``FLYTE_SEALED_<i>`` in every container and
   each env var holding one come from the job's ``Secret``; Spark properties holding one are left out of
   ``sparkConf`` / ``hadoopConf`` (the driver sets them from the spec), Ray's ``runtimeEnvYAML`` drops
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_flyte.manifests.base import MANAGED_BY
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.runtime.sealed import Sealed
+    from airflow_provider_flyte.core.sealed import Sealed
 
 #: Env var (in every pod) holding secret number ``i`` of the task; the in-pod runner exposes it
 #: under the name (or file) the task asked for.
@@ -117,7 +117,7 @@ def _seal_runtime_env(body: dict[str, Any], sealed: Sealed) -> None:
         return
     import yaml
 
-    from airflow_provider_flyte.runtime.sealed import map_strings
+    from airflow_provider_flyte.core.sealed import map_strings
 
     runtime_env = yaml.safe_load(text) or {}
     env_vars = runtime_env.get("env_vars") or {}

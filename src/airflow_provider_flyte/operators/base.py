@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.decorator import determine_kwargs
 
-from airflow_provider_flyte import field_checks
+from airflow_provider_flyte.core import field_checks
+from airflow_provider_flyte.core.masking import register_all, register_sensitive
+from airflow_provider_flyte.core.spec import TaskSpec
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
-from airflow_provider_flyte.masking import register_all, register_sensitive
 from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
 from airflow_provider_flyte.reuse import check_reuse
 from airflow_provider_flyte.runtime.runner import TaskRunner
-from airflow_provider_flyte.runtime.spec import TaskSpec
-from airflow_provider_flyte.task_info import TaskInfo
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -220,7 +220,7 @@ class FlyteOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after a deferred remote run (Kubernetes): read its outcome, clean up, return the result."""
-        from airflow_provider_flyte.runtime.remote import complete_deferred
+        from airflow_provider_flyte.remote.submit import complete_deferred
 
         ti = context["ti"]
         recorded = ti.xcom_pull(task_ids=ti.task_id, key=LINKS_XCOM_KEY, map_indexes=ti.map_index)
@@ -287,7 +287,7 @@ class FlyteOperator(BaseOperator):
 def build_spec(task: TaskInfo, config: PluginConfig | None, env: TaskEnvironment | None,
                conn_id: str | None) -> TaskSpec:
     """The plain-data spec the runner and hooks work from (the DAG author's objects stay here)."""
-    from airflow_provider_flyte.runtime.registry import find
+    from airflow_provider_flyte.core.engines import find
 
     resources = env.resources if env else None
     return TaskSpec(

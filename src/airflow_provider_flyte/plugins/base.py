@@ -19,8 +19,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from airflow_provider_flyte.core.masking import is_sensitive, redacted, register_sensitive
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.masking import is_sensitive, redacted, register_sensitive
 
 C = TypeVar("C", bound="PluginConfig")
 
@@ -118,7 +118,7 @@ class PluginConfig:
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-friendly dict of the config (for the spec and manifests: secrets in clear).
 
-        For logs, pass it through :func:`airflow_provider_flyte.masking.redacted`.
+        For logs, pass it through :func:`airflow_provider_flyte.core.masking.redacted`.
         """
         return typing.cast(dict[str, Any], _plain(self))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_provider_flyte.bounds import check_count, check_cpus_per_worker, check_worker_memory
+from airflow_provider_flyte.core.bounds import check_count, check_cpus_per_worker, check_worker_memory
 from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.resources import Resources, memory_bytes
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from airflow_provider_flyte.bounds import check_count
+from airflow_provider_flyte.core.bounds import check_count
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.plugins.known_keys import check_known_keys

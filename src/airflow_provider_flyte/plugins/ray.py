@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_flyte.bounds import check_count, check_cpus_per_worker, check_worker_memory
+from airflow_provider_flyte.core.bounds import check_count, check_cpus_per_worker, check_worker_memory
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.plugins.ray_checks import (

@@ -15,8 +15,8 @@ import json
 import math
 from collections.abc import Mapping
 
-from airflow_provider_flyte.addresses import parse_address, shown
-from airflow_provider_flyte.bounds import check_cpus_per_worker
+from airflow_provider_flyte.core.addresses import parse_address, shown
+from airflow_provider_flyte.core.bounds import check_cpus_per_worker
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.known_keys import check_known_keys
 

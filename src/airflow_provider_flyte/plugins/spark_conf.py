@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from airflow_provider_flyte.bounds import MAX_WORKERS, human_bytes
+from airflow_provider_flyte.core.bounds import MAX_WORKERS, human_bytes
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.known_keys import did_you_mean
 

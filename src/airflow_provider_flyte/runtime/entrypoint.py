@@ -4,7 +4,7 @@
 application, ``spark-submit .../airflow_provider_flyte/runtime/__main__.py <spec-uri>``):
 
 1. read ``spec.json`` (a newer format is refused), put back the secret values sealed out of it
-   (:func:`~airflow_provider_flyte.runtime.sealed.unseal`: from the job's ``Secret``, masked), download the code bundle, verify its digest
+   (:func:`~airflow_provider_flyte.core.sealed.unseal`: from the job's ``Secret``, masked), download the code bundle, verify its digest
    and extract it safely into a private folder, put that folder first on ``sys.path``;
 2. load the call payload (the function by value, its args and kwargs);
 3. run the same :class:`~airflow_provider_flyte.runtime.runner.TaskRunner` as the Airflow worker,
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_flyte.runtime.spec import IN_CLUSTER, TaskSpec
+from airflow_provider_flyte.core.spec import IN_CLUSTER, TaskSpec
 
 log = logging.getLogger("airflow_provider_flyte.runtime")
 
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.remote import staging
 
     try:
         document = staging.load_spec(args.spec_uri, conn_id=args.conn_id)
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TASK_FAILED
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    from airflow_provider_flyte.runtime.calls import NOT_RANK_ZERO
+    from airflow_provider_flyte.core.calls import NOT_RANK_ZERO
 
     if result is NOT_RANK_ZERO:
         log.info("This node does not hold global rank 0; the task's result is written by the node that does")
@@ -92,10 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
-    from airflow_provider_flyte.runtime import staging
-    from airflow_provider_flyte.runtime.calls import loads_call
+    from airflow_provider_flyte.core.calls import loads_call
+    from airflow_provider_flyte.core.sealed import unseal
+    from airflow_provider_flyte.remote import staging
     from airflow_provider_flyte.runtime.runner import TaskRunner
-    from airflow_provider_flyte.runtime.sealed import unseal
 
     spec = TaskSpec.from_json(unseal(document))
     code = staging.fetch_bundle(document, workdir / "code", conn_id=conn_id)
@@ -110,7 +110,7 @@ def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
 
 def _still_staged(args: argparse.Namespace) -> bool:
     """Whether the worker still waits for this run (it removes the run of a killed or timed-out task)."""
-    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.remote import staging
 
     try:
         staged = staging.spec_exists(args.spec_uri, conn_id=args.conn_id)
@@ -124,7 +124,7 @@ def _still_staged(args: argparse.Namespace) -> bool:
 
 
 def _write_error(document: dict[str, Any], exc: BaseException, args: argparse.Namespace) -> None:
-    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.remote import staging
 
     if not _still_staged(args):
         return

@@ -167,7 +167,7 @@ class SavedSignals:
         for sig, handler in self.handlers.items():
             if handler is not None:
                 signal.signal(sig, handler)
-        from airflow_provider_flyte.runtime.environ import restore
+        from airflow_provider_flyte.hygiene.environ import restore
 
         restore(self.env)
 

@@ -16,18 +16,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.context import TaskContext, task_context
+from airflow_provider_flyte.core import engines as registry
+from airflow_provider_flyte.core.calls import call_maybe_async
+from airflow_provider_flyte.core.masking import redacted, register_sensitive
+from airflow_provider_flyte.core.spec import TaskSpec
 from airflow_provider_flyte.exceptions import TaskKilledError
-from airflow_provider_flyte.masking import redacted, register_sensitive
-from airflow_provider_flyte.runtime import environ, registry
-from airflow_provider_flyte.runtime.calls import call_maybe_async
+from airflow_provider_flyte.hygiene import environ
+from airflow_provider_flyte.hygiene.processes import leftovers_stopped
 from airflow_provider_flyte.runtime.diagnose import translate
 from airflow_provider_flyte.runtime.guards import (
     KILL_UNWIND_GRACE_S,
     interrupt_on_timeout,
     terminate_on_sigterm,
 )
-from airflow_provider_flyte.runtime.processes import leftovers_stopped
-from airflow_provider_flyte.runtime.spec import TaskSpec
 from airflow_provider_flyte.secrets import exposed as exposed_secrets
 
 if TYPE_CHECKING:

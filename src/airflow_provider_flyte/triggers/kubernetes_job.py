@@ -4,7 +4,7 @@ It serializes only primitives (connection id, namespace, name, the manifest modu
 kind, the staged spec's URI) and resolves credentials inside the triggerer through the cncf
 provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker. It polls the
 object and its pods, applies the same decision rule as a worker that waits
-(:func:`airflow_provider_flyte.runtime.kubernetes_run.evaluate`) and yields exactly one final
+(:func:`airflow_provider_flyte.remote.jobs.evaluate`) and yields exactly one final
 event. ``on_kill`` (the task was marked failed or cleared while deferred) deletes the object and
 the staged run; a triggerer restart does not (the trigger is handed to another triggerer and goes on waiting).
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_flyte.runtime.kubernetes_run import (
+from airflow_provider_flyte.remote.jobs import (
     POD_STOP_WAIT_S,
     JobRef,
     api_status,
@@ -31,7 +31,7 @@ from airflow_provider_flyte.runtime.kubernetes_run import (
 class FlyteKubernetesJobTrigger(BaseTrigger):
     """Poll a SparkApplication / RayJob / DaskJob / PyTorchJob until it ends, cannot start, or the deadline passes.
 
-    :param job: the job's :class:`~airflow_provider_flyte.runtime.kubernetes_run.JobRef` as a dict.
+    :param job: the job's :class:`~airflow_provider_flyte.remote.jobs.JobRef` as a dict.
     :param poll_interval: seconds between two looks at the object.
     :param startup_timeout: seconds the job may take to get running.
     :param started_at: epoch seconds when the job was created (startup is counted from it).

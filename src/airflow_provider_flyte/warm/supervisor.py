@@ -74,7 +74,7 @@ def request_stop(servers: list[tuple[Path, state.ServerRecord]], *, wait_s: floa
 
 def stop_server(folder: Path, *, exclude: tuple[int, ...] = (), keep_folder: bool = False) -> None:
     """SIGTERM then SIGKILL every process of the server; remove its folder (unless ``keep_folder``)."""
-    from airflow_provider_flyte.runtime.processes import stop
+    from airflow_provider_flyte.hygiene.processes import stop
 
     extra_dirs = [Path(d) for d in owned_dirs(folder)]
     for _ in range(3):  # processes a dying parent spawned at the last moment

@@ -7,6 +7,7 @@ import types
 
 import pytest
 
+from airflow_provider_flyte.core.spec import TaskSpec
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.dask import FlyteDaskHook
 from airflow_provider_flyte.hooks.pytorch import FlyteElasticHook
@@ -16,7 +17,6 @@ from airflow_provider_flyte.plugins.dask import Dask
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.plugins.spark import Spark
-from airflow_provider_flyte.runtime.spec import TaskSpec
 
 
 @pytest.mark.parametrize(("hook", "config"), [

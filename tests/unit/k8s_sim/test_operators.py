@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.manifests import dask as dask_manifest
 from airflow_provider_flyte.manifests import pytorch as pytorch_manifest
 from airflow_provider_flyte.manifests import ray as ray_manifest
@@ -22,7 +23,6 @@ from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import HeadNodeConfig, RayJobConfig
 from airflow_provider_flyte.plugins.spark import Spark
-from airflow_provider_flyte.task_info import TaskInfo
 from tests.k8s.fixtures import K8s
 
 

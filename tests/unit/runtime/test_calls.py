@@ -9,9 +9,9 @@ import types
 import cloudpickle
 import pytest
 
+from airflow_provider_flyte.bundle.user_code import register_by_value
+from airflow_provider_flyte.core.calls import dumps_call, loads_call
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.runtime.calls import dumps_call, loads_call
-from airflow_provider_flyte.user_code import register_by_value
 
 
 def _dag_module(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:

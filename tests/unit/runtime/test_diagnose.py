@@ -8,11 +8,11 @@ import types
 import psutil
 import pytest
 
+from airflow_provider_flyte.core.spec import TaskSpec
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.dask import FlyteDaskHook
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.runtime.runner import TaskRunner
-from airflow_provider_flyte.runtime.spec import TaskSpec
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_other_errors_pass_through_unchanged(failing_placement, error):
 
 
 def test_local_dask_beyond_this_machine_fails_before_any_process_starts():
-    from airflow_provider_flyte.bounds import LOCAL_WORKERS_PER_CPU, machine_cpus
+    from airflow_provider_flyte.core.bounds import LOCAL_WORKERS_PER_CPU, machine_cpus
 
     workers = machine_cpus() * LOCAL_WORKERS_PER_CPU + 1
     before = {p.pid for p in psutil.Process().children(recursive=True)}

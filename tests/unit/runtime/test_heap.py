@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
-from airflow_provider_flyte.runtime import heap
+from airflow_provider_flyte.hygiene import heap
 
 
 class _Cycle:

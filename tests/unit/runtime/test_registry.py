@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from airflow.exceptions import AirflowOptionalProviderFeatureException
 
+from airflow_provider_flyte.core.engines import DISTRIBUTION, PluginEntry, find
 from airflow_provider_flyte.plugins.spark import Spark
-from airflow_provider_flyte.runtime.registry import DISTRIBUTION, PluginEntry, find
 
 
 def test_a_missing_engine_names_the_pip_install_line():

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from airflow_provider_flyte import TaskEnvironment
+from airflow_provider_flyte.core.spec import SPEC_FORMAT_VERSION, TaskSpec
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
@@ -14,8 +16,6 @@ from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
 from airflow_provider_flyte.plugins.spark import Spark
 from airflow_provider_flyte.resources import Resources
-from airflow_provider_flyte.runtime.spec import SPEC_FORMAT_VERSION, TaskSpec
-from airflow_provider_flyte.task_info import TaskInfo
 
 CONFIGS = [
     Spark(spark_conf={"spark.executor.instances": "2"}, hadoop_conf={"fs.s3a.endpoint": "x"}),

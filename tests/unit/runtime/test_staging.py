@@ -25,8 +25,8 @@ import pytest
 
 from airflow_provider_flyte.bundle import BundleDigestError, build_bundle
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.runtime import staging
-from airflow_provider_flyte.runtime.staging import (
+from airflow_provider_flyte.remote import staging
+from airflow_provider_flyte.remote.staging import (
     STAGING_FORMAT_VERSION,
     BundleIntegrityError,
     StagedTask,
@@ -585,7 +585,7 @@ def test_abandoned_store_call_does_not_hold_up_exit(moto: MotoServer, tmp_path: 
     script = tmp_path / "stage_dead.py"
     script.write_text(
         "import sys, time\n"
-        "from airflow_provider_flyte.runtime.staging import StagingError, stage\n"
+        "from airflow_provider_flyte.remote.staging import StagingError, stage\n"
         "try:\n"
         f"    stage({{}}, b'p', None, run_key='dead', base='s3://{BUCKET}/exit', conn_id='{DEAD_CONN}', timeout=1)\n"
         "except StagingError as exc:\n"

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hygiene.processes import stop
 from airflow_provider_flyte.plugins.dask import Dask
 from airflow_provider_flyte.resources import Resources, cpu_count, memory_bytes
-from airflow_provider_flyte.runtime.processes import stop
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 LOCAL_HOST = "127.0.0.1"
 #: Connection extra: the dashboard URL to show when the scheduler's own is not reachable from the UI.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_flyte.core.spec import ATTACH
 from airflow_provider_flyte.hooks.dask import (
     DASHBOARD_LINK_EXTRA,
     FlyteDaskHook,
@@ -11,7 +12,6 @@ from airflow_provider_flyte.hooks.dask import (
     scheduler_is_silent,
 )
 from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
-from airflow_provider_flyte.runtime.spec import ATTACH
 
 
 class AttachDaskHook(FlyteDaskHook):
@@ -20,7 +20,7 @@ class AttachDaskHook(FlyteDaskHook):
     placement = ATTACH
 
     def start(self) -> dict[str, Any]:
-        from airflow_provider_flyte.clusters import no_answer_error, probe
+        from airflow_provider_flyte.hooks.clusters import no_answer_error, probe
 
         target = self.cluster_target()
         probe(target, timeout=target.connect_timeout, engine="Dask scheduler")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from airflow_provider_flyte.core.spec import IN_CLUSTER
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.dask import FlyteDaskHook, _dashboard_link
-from airflow_provider_flyte.runtime.spec import IN_CLUSTER
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 _CONNECT_TIMEOUT_S = 60.0

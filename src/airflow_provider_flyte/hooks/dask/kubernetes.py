@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_flyte.hooks.dask import FlyteDaskHook
-from airflow_provider_flyte.hooks.kubernetes import KubernetesPlacement
+from airflow_provider_flyte.hooks.placements.kubernetes import KubernetesPlacement
 
 
 class KubernetesDaskHook(KubernetesPlacement, FlyteDaskHook):

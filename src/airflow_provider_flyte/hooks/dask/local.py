@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow_provider_flyte.bounds import check_local_fit, check_worker_memory
-from airflow_provider_flyte.child_processes import spawn_safe
+from airflow_provider_flyte.bundle.user_code import modules_to_pickle_by_value
+from airflow_provider_flyte.core.bounds import check_local_fit, check_worker_memory
+from airflow_provider_flyte.core.spec import LOCAL
 from airflow_provider_flyte.hooks.dask import (
     _CLOSE_TIMEOUT_S,
     FlyteDaskHook,
@@ -19,8 +20,7 @@ from airflow_provider_flyte.hooks.dask import (
     worker_memory_limit,
     worker_threads,
 )
-from airflow_provider_flyte.runtime.spec import LOCAL
-from airflow_provider_flyte.user_code import modules_to_pickle_by_value
+from airflow_provider_flyte.hygiene.child_processes import spawn_safe
 
 
 class LocalDaskHook(FlyteDaskHook):

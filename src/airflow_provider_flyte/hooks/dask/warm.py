@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.core.spec import WARM
 from airflow_provider_flyte.hooks.dask.attach import AttachDaskHook
-from airflow_provider_flyte.hooks.warm import WarmRun, lease_server
-from airflow_provider_flyte.runtime.spec import WARM
+from airflow_provider_flyte.hooks.placements.warm import WarmRun, lease_server
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 SERVER_MODULE = "airflow_provider_flyte.warm.servers.dask"
 _RESTART_TIMEOUT_S = 60

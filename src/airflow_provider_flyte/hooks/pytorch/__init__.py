@@ -21,16 +21,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_flyte.child_processes import spawn_safe
 from airflow_provider_flyte.context import TaskContext, ctx
+from airflow_provider_flyte.core.calls import NOT_RANK_ZERO, dumps_call
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks import pytorch_worker
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hygiene.child_processes import spawn_safe
+from airflow_provider_flyte.hygiene.processes import descendant_pids
+from airflow_provider_flyte.hygiene.scratch import make_scratch_dir
 from airflow_provider_flyte.plugins.pytorch import Elastic
-from airflow_provider_flyte.runtime.calls import NOT_RANK_ZERO, dumps_call
 from airflow_provider_flyte.runtime.guards import SavedSignals
-from airflow_provider_flyte.runtime.processes import descendant_pids
-from airflow_provider_flyte.scratch import make_scratch_dir
 
 #: Rendezvous backend used for local runs: torch's c10d rendezvous on a store bound to 127.0.0.1.
 LOCAL_RDZV_BACKEND = "flyte-c10d-loopback"

@@ -14,9 +14,9 @@ import hashlib
 import os
 from typing import Any
 
+from airflow_provider_flyte.core.spec import IN_CLUSTER
 from airflow_provider_flyte.hooks.pytorch import FlyteElasticHook, register_bound_rendezvous
 from airflow_provider_flyte.plugins.pytorch import parse_nnodes
-from airflow_provider_flyte.runtime.spec import IN_CLUSTER
 
 _DEFAULT_MASTER_PORT = "23456"
 #: The pod's IP (downward API ``status.podIP``), set by the provider's PyTorchJob containers.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_flyte.bounds import check_local_fit
+from airflow_provider_flyte.core.bounds import check_local_fit
+from airflow_provider_flyte.core.spec import LOCAL
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.pytorch import (
     LOCAL_HOST,
@@ -14,7 +15,6 @@ from airflow_provider_flyte.hooks.pytorch import (
     _open_listener,
     _register_local_rendezvous,
 )
-from airflow_provider_flyte.runtime.spec import LOCAL
 
 
 class LocalElasticHook(FlyteElasticHook):

@@ -32,18 +32,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_flyte.clusters import ClusterTarget
+from airflow_provider_flyte.bundle.user_code import prepend_path
+from airflow_provider_flyte.core.spec import ATTACH, TaskSpec
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hooks.clusters import ClusterTarget
+from airflow_provider_flyte.hygiene.environ import restore as restore_environ
+from airflow_provider_flyte.hygiene.environ import snapshot as _snapshot_environ
+from airflow_provider_flyte.hygiene.processes import descendant_pids, mentioning, stop
+from airflow_provider_flyte.hygiene.scratch import SCRATCH_ENV
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
-from airflow_provider_flyte.runtime.environ import restore as restore_environ
-from airflow_provider_flyte.runtime.environ import snapshot as _snapshot_environ
 from airflow_provider_flyte.runtime.guards import keep_signal_handlers
-from airflow_provider_flyte.runtime.processes import descendant_pids, mentioning, stop
-from airflow_provider_flyte.runtime.spec import ATTACH, TaskSpec
-from airflow_provider_flyte.scratch import SCRATCH_ENV
-from airflow_provider_flyte.user_code import prepend_path
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle
@@ -263,14 +263,14 @@ class _AddressTarget(ClusterTarget):
     """A cluster named by ``RayJobConfig.address`` rather than by a connection."""
 
     def describe(self) -> str:
-        from airflow_provider_flyte.addresses import shown
+        from airflow_provider_flyte.core.addresses import shown
 
         return f"RayJobConfig.address ({shown(self.address)})"
 
 
 def _with_scheme_and_port(address: str) -> str:
     """``h:6379`` -> ``gcs://h:6379``; ``ray://h`` -> ``ray://h:10001``."""
-    from airflow_provider_flyte.addresses import parse_address
+    from airflow_provider_flyte.core.addresses import parse_address
 
     # A bad port is an error (never silently the default); RayJobConfig checked this when built.
     parsed = parse_address("RayJobConfig.address", address, default_scheme=GCS_SCHEME,
@@ -292,7 +292,7 @@ def _top_level_modules(root: Path) -> list[str]:
 
 def _loggable(runtime_env: Mapping[str, Any] | None) -> Any:
     """The runtime_env for the log, with env var values hidden (they may hold credentials)."""
-    from airflow_provider_flyte.masking import redacted
+    from airflow_provider_flyte.core.masking import redacted
 
     if not runtime_env or "env_vars" not in runtime_env:
         return redacted(runtime_env)
@@ -523,7 +523,7 @@ def gcs_is_silent(address: str, timeout: float) -> bool:
     except ImportError:  # Ray before 2.52 kept it in ray._private.utils
         from ray._private.utils import init_grpc_channel  # type: ignore[attr-defined,no-redef]
 
-    from airflow_provider_flyte.clusters import channel_is_silent
+    from airflow_provider_flyte.hooks.clusters import channel_is_silent
 
     return channel_is_silent(init_grpc_channel(address), timeout)
 

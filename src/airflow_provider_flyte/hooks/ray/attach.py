@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.core.spec import ATTACH
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.ray import (
     _AUTH_ENV,
@@ -27,7 +28,6 @@ from airflow_provider_flyte.hooks.ray import (
     token_auth_supported,
 )
 from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
-from airflow_provider_flyte.runtime.spec import ATTACH
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle
@@ -39,7 +39,7 @@ class AttachRayHook(FlyteRayHook):
     placement = ATTACH
 
     def start(self, ray: Any) -> None:
-        from airflow_provider_flyte.clusters import DEFAULT_PROBE_TIMEOUT_S, no_answer_error, probe
+        from airflow_provider_flyte.hooks.clusters import DEFAULT_PROBE_TIMEOUT_S, no_answer_error, probe
 
         target = self.cluster_target()
         where = self._describe(target)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_flyte.core.spec import IN_CLUSTER
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.ray import FlyteRayHook, _keep_sigterm_handler, _loggable, _shutdown
-from airflow_provider_flyte.runtime.spec import IN_CLUSTER
 
 
 class InClusterRayHook(FlyteRayHook):

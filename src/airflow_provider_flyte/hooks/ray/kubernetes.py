@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_flyte.hooks.kubernetes import KubernetesPlacement
+from airflow_provider_flyte.hooks.placements.kubernetes import KubernetesPlacement
 from airflow_provider_flyte.hooks.ray import FlyteRayHook
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from airflow_provider_flyte.core.spec import LOCAL
 from airflow_provider_flyte.hooks.ray import (
     FlyteRayHook,
     _descendant_pids,
@@ -20,7 +21,6 @@ from airflow_provider_flyte.hooks.ray import (
     _snapshot_environ,
     restore_environ,
 )
-from airflow_provider_flyte.runtime.spec import LOCAL
 
 
 class LocalRayHook(FlyteRayHook):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.core.spec import WARM
+from airflow_provider_flyte.hooks.placements.warm import WarmRun, lease_server
 from airflow_provider_flyte.hooks.ray import token_auth_supported
 from airflow_provider_flyte.hooks.ray.attach import AttachRayHook
-from airflow_provider_flyte.hooks.warm import WarmRun, lease_server
-from airflow_provider_flyte.runtime.spec import WARM
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 SERVER_MODULE = "airflow_provider_flyte.warm.servers.ray"
 

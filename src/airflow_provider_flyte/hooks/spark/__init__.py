@@ -26,15 +26,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from airflow_provider_flyte.engine_output import is_continuation, stated_level
+from airflow_provider_flyte.bundle.user_code import prepend_path
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hygiene.engine_output import is_continuation, stated_level
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
 from airflow_provider_flyte.runtime.diagnose import NO_JAVA, exception_chain, keep_message
-from airflow_provider_flyte.user_code import prepend_path
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 LOCAL_MASTER = "local[*]"
 _JVM_EXIT_TIMEOUT_S = 20
@@ -227,7 +227,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         if not params:
             return base
         if params.get("token"):
-            from airflow_provider_flyte.masking import register
+            from airflow_provider_flyte.core.masking import register
 
             register(quote(str(params["token"]), safe=""))  # the token as it appears in the URL
         return f"{base}/;" + ";".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
@@ -300,7 +300,7 @@ def _launch_gateway(conf: dict[str, str]) -> None:
     from pyspark.errors import PySparkRuntimeError
     from pyspark.java_gateway import launch_gateway
 
-    from airflow_provider_flyte.engine_output import forward
+    from airflow_provider_flyte.hygiene.engine_output import forward
 
     spark_conf = SparkConf()
     for key, value in conf.items():
@@ -355,7 +355,7 @@ def _master_must_answer(target: ClusterTarget, timeout: float) -> Iterator[None]
     """
     from pyspark import SparkContext
 
-    from airflow_provider_flyte.clusters import ANSWER_MARGIN_S, no_answer_error
+    from airflow_provider_flyte.hooks.clusters import ANSWER_MARGIN_S, no_answer_error
 
     bound = timeout + ANSWER_MARGIN_S
     lock, fired, done = threading.Lock(), threading.Event(), threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.core.spec import ATTACH
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.spark import (
     _CONNECT_MODE_ENV,
@@ -12,12 +13,11 @@ from airflow_provider_flyte.hooks.spark import (
     _first_line,
     _stop_connect_session,
 )
-from airflow_provider_flyte.runtime.environ import snapshot
+from airflow_provider_flyte.hygiene.environ import snapshot
 from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
-from airflow_provider_flyte.runtime.spec import ATTACH
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 
 class AttachSparkHook(FlyteSparkHook):
@@ -26,7 +26,7 @@ class AttachSparkHook(FlyteSparkHook):
     placement = ATTACH
 
     def start(self) -> dict[str, Any]:
-        from airflow_provider_flyte.clusters import probe
+        from airflow_provider_flyte.hooks.clusters import probe
 
         target = self._cluster_target()
         kind = "Spark Connect server" if target.scheme == "sc" else "Spark master"
@@ -78,14 +78,14 @@ class AttachSparkHook(FlyteSparkHook):
             conf.pop(key, None)
         # builder.remote(...).create() marks the process as Spark Connect (pyspark.sql.utils.is_remote);
         # undo that after the task, or later local sessions in this process would be Connect ones.
-        from airflow_provider_flyte.runtime.environ import restore
+        from airflow_provider_flyte.hygiene.environ import restore
 
         self.add_cleanup(restore, snapshot(*_CONNECT_MODE_ENV))
         url = self.connect_url(target)
         with sigterm_stops_wait(target.describe()):
             silent = _connect_server_is_silent(url, target.connect_timeout)
         if silent:
-            from airflow_provider_flyte.clusters import no_answer_error
+            from airflow_provider_flyte.hooks.clusters import no_answer_error
 
             raise no_answer_error(target, "Spark Connect server", target.connect_timeout,
                                   "no gRPC channel became ready (HTTP/2, with TLS when use_ssl is set)")
@@ -121,6 +121,6 @@ def _connect_server_is_silent(url: str, timeout: float) -> bool:
     """
     from pyspark.sql.connect.client.core import DefaultChannelBuilder
 
-    from airflow_provider_flyte.clusters import channel_is_silent
+    from airflow_provider_flyte.hooks.clusters import channel_is_silent
 
     return channel_is_silent(DefaultChannelBuilder(url).toChannel(), timeout)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_flyte.core.spec import IN_CLUSTER
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
-from airflow_provider_flyte.runtime.spec import IN_CLUSTER
 
 
 class InClusterSparkHook(FlyteSparkHook):

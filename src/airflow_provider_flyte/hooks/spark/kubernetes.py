@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_flyte.hooks.kubernetes import KubernetesPlacement, entrypoint_file
+from airflow_provider_flyte.hooks.placements.kubernetes import KubernetesPlacement, entrypoint_file
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
 
 

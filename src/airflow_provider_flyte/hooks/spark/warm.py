@@ -15,14 +15,14 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.core.masking import is_sensitive
+from airflow_provider_flyte.core.spec import WARM
+from airflow_provider_flyte.hooks.placements.warm import WarmRun, lease_server
 from airflow_provider_flyte.hooks.spark import LOCAL_MASTER
 from airflow_provider_flyte.hooks.spark.attach import AttachSparkHook
-from airflow_provider_flyte.hooks.warm import WarmRun, lease_server
-from airflow_provider_flyte.masking import is_sensitive
-from airflow_provider_flyte.runtime.spec import WARM
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 SERVER_MODULE = "airflow_provider_flyte.warm.servers.spark"
 _SESSION_PREFIXES = ("spark.sql.", "spark.hadoop.")

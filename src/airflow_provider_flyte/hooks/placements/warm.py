@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_flyte.exceptions import FlyteEngineError
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.clusters import ClusterTarget
     from airflow_provider_flyte.hooks.base import FlyteEngineHook
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
     from airflow_provider_flyte.warm.pool import Lease
 
 #: ``ClusterTarget.conn_id`` of a warm server (no Airflow connection exists for it).
@@ -26,7 +26,7 @@ WARM_CONN_PREFIX = "warm:"
 def lease_server(hook: FlyteEngineHook[Any], *, server_module: str, params: Mapping[str, Any],
                  conn_type: str) -> tuple[Lease, ClusterTarget]:
     """Find or start the task's warm server; return the lease and the target to attach to."""
-    from airflow_provider_flyte.clusters import ClusterTarget
+    from airflow_provider_flyte.hooks.clusters import ClusterTarget
     from airflow_provider_flyte.warm import pool
     from airflow_provider_flyte.warm.fingerprint import fingerprint
     from airflow_provider_flyte.warm.run_end import dag_run_key

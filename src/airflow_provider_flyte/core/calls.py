@@ -13,8 +13,8 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_flyte.bundle.user_code import register_by_value
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.user_code import register_by_value
 
 
 def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:

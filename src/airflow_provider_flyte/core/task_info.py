@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_flyte.user_code import project_root
+from airflow_provider_flyte.bundle.user_code import project_root
 
 
 @dataclass(frozen=True)

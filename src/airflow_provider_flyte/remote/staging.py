@@ -410,7 +410,7 @@ def load_spec(spec_uri: str, *, conn_id: str | None = None, timeout: float = DEF
                            uri=uri) from exc
     if not isinstance(spec, dict) or not isinstance(spec.get("staging"), dict):
         raise StagingError(f"The task spec {uri} has no 'staging' section: it was not written by "
-                           "airflow_provider_flyte.runtime.staging.stage. Fix: stage the task again", uri=uri)
+                           "airflow_provider_flyte.remote.staging.stage. Fix: stage the task again", uri=uri)
     section = spec["staging"]
     version = section.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:

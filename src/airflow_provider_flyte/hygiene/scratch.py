@@ -109,6 +109,6 @@ def _stop(procs: list[psutil.Process]) -> None:
     if not procs:
         return
     log.warning("Stopping %d process(es) left by killed tasks: %s", len(procs), [p.pid for p in procs])
-    from airflow_provider_flyte.runtime.processes import stop
+    from airflow_provider_flyte.hygiene.processes import stop
 
     stop(procs, grace_s=STOP_GRACE_S, what="leftover process", children=False)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_flyte.addresses import check_port, parse_address, shown
+from airflow_provider_flyte.core.addresses import check_port, parse_address, shown
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 
 DEFAULT_PROBE_TIMEOUT_S = 10.0
@@ -120,7 +120,7 @@ def resolve_cluster(
     netloc = parsed._replace(port=port).netloc
     rest = parsed.rest
     scheme = parsed.scheme
-    from airflow_provider_flyte.masking import register, register_sensitive
+    from airflow_provider_flyte.core.masking import register, register_sensitive
 
     register_sensitive(host)  # a token or password written in the address (sc://h/;token=..., ray://u:pw@h)
     if conn.password:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.task_info import TaskInfo
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.plugins.base import PluginConfig
@@ -89,7 +89,7 @@ class TaskSpec:
         """The plugin config rebuilt from :attr:`config` (validated again on construction)."""
         if self.config_type is None:
             return None
-        from airflow_provider_flyte.runtime import registry
+        from airflow_provider_flyte.core import engines as registry
 
         cls = registry.config_class(registry.find_by_path(self.config_type))
         return _build(cls, self.config or {})  # type: ignore[no-any-return]

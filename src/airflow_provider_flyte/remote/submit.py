@@ -6,13 +6,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.core.calls import dumps_call
+from airflow_provider_flyte.core.spec import IN_CLUSTER, TaskSpec
 from airflow_provider_flyte.exceptions import FlyteEngineError
-from airflow_provider_flyte.runtime.calls import dumps_call
-from airflow_provider_flyte.runtime.spec import IN_CLUSTER, TaskSpec
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.runtime.sealed import Sealed
-    from airflow_provider_flyte.runtime.staging import StagedTask
+    from airflow_provider_flyte.core.sealed import Sealed
+    from airflow_provider_flyte.remote.staging import StagedTask
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def stage_task(spec: TaskSpec, fn: Callable[..., Any], args: Sequence[Any], kwar
         ``spec.json`` gets placeholders instead, which the entrypoint replaces.
     """
     from airflow_provider_flyte.hooks.base import code_bundle_enabled
-    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.remote import staging
 
     payload = dumps_call(fn, args, kwargs, where="the cluster")
     bundle = None
@@ -64,7 +64,7 @@ def read_result(staged: StagedTask | str, *, conn_id: str | None = None, where: 
     """The staged run's return value; :class:`RemoteTaskError` if it failed; ``LookupError`` if neither yet."""
     import cloudpickle
 
-    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.remote import staging
 
     outcome = staging.read_outcome(staged, conn_id=conn_id)
     if outcome is None:
@@ -79,6 +79,6 @@ def read_result(staged: StagedTask | str, *, conn_id: str | None = None, where: 
 
 def complete_deferred(event: Mapping[str, Any], *, logger: Any = None) -> Any:
     """The result of a remote run that was waited on by a trigger (see the Kubernetes placement)."""
-    from airflow_provider_flyte.runtime.kubernetes_run import complete
+    from airflow_provider_flyte.remote.jobs import complete
 
     return complete(event, logger=logger or log)

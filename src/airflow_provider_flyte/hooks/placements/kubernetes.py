@@ -1,7 +1,7 @@
 """The ``kubernetes`` placement, shared by every engine: an ephemeral cluster per task, through its operator.
 
 The task's ``conn_id`` names a connection of the cncf-kubernetes provider (type ``kubernetes``).
-Nothing runs on the worker: ``run()`` stages the task (:mod:`airflow_provider_flyte.runtime.remote`),
+Nothing runs on the worker: ``run()`` stages the task (:mod:`airflow_provider_flyte.remote.submit`),
 builds the engine's object from the plugin config (:mod:`airflow_provider_flyte.manifests`), whose
 main container runs the in-cluster entrypoint against the staged spec, creates it (or reattaches to
 the one an earlier try of this task left running), and then either defers to
@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from airflow_provider_flyte.core.sealed import Sealed
+from airflow_provider_flyte.core.spec import KUBERNETES
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.manifests import pod_settings
-from airflow_provider_flyte.runtime.sealed import Sealed
-from airflow_provider_flyte.runtime.spec import KUBERNETES
 
 #: ``TaskSpec.options`` keys this placement reads (the operator sets them).
 DEFERRABLE, STARTUP_TIMEOUT, POLL_INTERVAL, KEEP_FAILED, NAMESPACE, DEADLINE = (
@@ -74,7 +74,7 @@ class KubernetesPlacement:
     # -- the contract ---------------------------------------------------------------------------
     @property
     def manifest_module(self) -> str:
-        from airflow_provider_flyte.runtime import registry
+        from airflow_provider_flyte.core import engines as registry
 
         path = registry.find(type(self.config)).manifest_path
         if not path:
@@ -114,8 +114,8 @@ class KubernetesPlacement:
                                        + (", {pod}, {selector}" if extra else "")) from None
 
     def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        from airflow_provider_flyte.runtime import kubernetes_run as k8s
-        from airflow_provider_flyte.runtime.remote import stage_task
+        from airflow_provider_flyte.remote.submit import stage_task
+        from airflow_provider_flyte.remote import jobs as k8s
 
         assert self.conn_id is not None
         jobs = k8s.KubernetesJobs(self.conn_id, self.manifest_module, self.option(NAMESPACE))
@@ -226,7 +226,7 @@ class KubernetesPlacement:
 
     def _reattachable(self, jobs: Any, labels: Mapping[str, str]) -> dict[str, Any] | None:
         """A job of an earlier try (or this one) of the same task that is still running: reattach instead of a duplicate."""
-        from airflow_provider_flyte.runtime import kubernetes_run as k8s
+        from airflow_provider_flyte.remote import jobs as k8s
 
         found = jobs.find(k8s.selector_of(labels, k8s.TASK_LABELS))
         for obj in found:
@@ -244,7 +244,7 @@ class KubernetesPlacement:
     def _delete_unless_handed_over(self) -> None:
         if getattr(self, "_handed_over", True):
             return
-        from airflow_provider_flyte.runtime import kubernetes_run as k8s
+        from airflow_provider_flyte.remote import jobs as k8s
 
         ref = self._ref
         k8s.delete_job(k8s.KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace), ref,

@@ -1,6 +1,6 @@
 """Cluster addresses (``scheme://host:port``) checked where they are first known.
 
-Engine-independent, used by connections (:mod:`~airflow_provider_flyte.clusters`) and by configs
+Engine-independent, used by connections (:mod:`~airflow_provider_flyte.hooks.clusters`) and by configs
 that carry an address (``RayJobConfig.address``). A malformed address is a
 :class:`~airflow_provider_flyte.exceptions.FlyteConfigError` naming the field, never a bare
 ``ValueError`` from ``urllib`` and never silently replaced by a default port.
@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from airflow_provider_flyte.core.masking import redact_text
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.masking import redact_text
 
 _FORBIDDEN = set(" \t\r\n\"'<>\\^`{|}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from airflow_provider_flyte.user_code import prepend_path
+from airflow_provider_flyte.bundle.user_code import prepend_path
 
 
 def snapshot(*keys: str) -> dict[str, str | None]:

@@ -412,7 +412,7 @@ def _stream(jobs: KubernetesJobs, ref: JobRef, pod: str, out: Any, done: threadi
 # -- the end of a run: shared by waiting in the worker and the deferred path -----------------------
 def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
     """Read the outcome named by a final ``event``, delete (or keep) the object, return the result or raise."""
-    from airflow_provider_flyte.runtime.remote import RemoteTaskError, read_result
+    from airflow_provider_flyte.remote.submit import RemoteTaskError, read_result
 
     out = logger or log
     jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
@@ -483,7 +483,7 @@ def delete_job(jobs: KubernetesJobs, ref: JobRef, *, pod_stop_wait_s: float, out
 
 def remove_staged_run(ref: JobRef, out: Any = None) -> None:
     """Remove the job's staged spec, payload and outcome (bundles stay: other runs share them)."""
-    from airflow_provider_flyte.runtime import staging
+    from airflow_provider_flyte.remote import staging
 
     try:
         staging.cleanup_run(ref.spec_uri, conn_id=ref.staging_conn_id)

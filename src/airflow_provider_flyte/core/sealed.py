@@ -1,7 +1,7 @@
 """Secret values of a Kubernetes task's config and env vars: through the job's ``Secret``, never in clear.
 
 A plugin config or ``env_vars`` may hold a secret (``Spark(hadoop_conf={"fs.s3a.secret.key": ...})``,
-``env_vars={"AWS_SECRET_ACCESS_KEY": ...}``): :func:`airflow_provider_flyte.masking.sensitive_values`
+``env_vars={"AWS_SECRET_ACCESS_KEY": ...}``): :func:`airflow_provider_flyte.core.masking.sensitive_values`
 says which values are. On the worker, :class:`Sealed` takes them out of what is written down:
 
 - the staged ``spec.json`` holds ``<flyte-sealed:FLYTE_SEALED_<i>>`` where value ``i`` was (inside a
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_flyte.exceptions import FlyteConfigError
 
 if TYPE_CHECKING:
-    from airflow_provider_flyte.runtime.spec import TaskSpec
+    from airflow_provider_flyte.core.spec import TaskSpec
 
 #: Env var (in every pod of the job) holding sealed value ``i``.
 ENV_PREFIX = "FLYTE_SEALED_"
@@ -45,7 +45,7 @@ class Sealed:
 
     @classmethod
     def of(cls, spec: TaskSpec) -> Sealed:
-        from airflow_provider_flyte.masking import sensitive_values
+        from airflow_provider_flyte.core.masking import sensitive_values
 
         found = set(sensitive_values({name: getattr(spec, name) for name in SEALED_SECTIONS}))
         return cls(tuple(sorted(found, key=lambda value: (-len(value), value))))
@@ -82,7 +82,7 @@ def unseal(document: Mapping[str, Any], environ: Mapping[str, str] | None = None
 
     :raises FlyteConfigError: the pod lacks one of the env vars (a pod template dropped them).
     """
-    from airflow_provider_flyte.masking import register
+    from airflow_provider_flyte.core.masking import register
 
     env = os.environ if environ is None else environ
     used: set[str] = set()

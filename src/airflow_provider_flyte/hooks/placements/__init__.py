@@ -1,0 +1,1 @@
+"""What every engine's placement of one name shares (warm, kubernetes)."""

@@ -1,0 +1,1 @@
+"""A task process's environment and children: each change it makes comes with its undo."""
