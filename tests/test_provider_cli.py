@@ -62,7 +62,7 @@ def test_config_get_value_reads_defaults_and_overrides():
 def test_the_code_reads_the_declared_defaults():
     """What ``[flyte]`` declares is what the code falls back to (no drift between the two)."""
     from airflow_provider_flyte.bundle.build import DEFAULT_MAX_BYTES
-    from airflow_provider_flyte.get_provider_info import CONFIG
+    from airflow_provider_flyte.core.settings import CONFIG
 
     options = CONFIG["flyte"]["options"]
     assert int(options["bundle_max_bytes"]["default"]) == DEFAULT_MAX_BYTES

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_provider_flyte import registry
 from airflow_provider_flyte._version import __version__
+from airflow_provider_flyte.core.settings import CONFIG
 
 #: The distribution name on PyPI (the import package stays ``airflow_provider_flyte``).
 DISTRIBUTION = "airflow-provider-flyte-plugins"
@@ -100,100 +101,6 @@ CONNECTION_FORMS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: ``[flyte]`` options the provider reads (``airflow config get-value flyte <option>``).
-CONFIG: dict[str, Any] = {
-    "flyte": {
-        "description": "Settings of the Flyte plugins provider (Spark, Ray, Dask, PyTorch Elastic).",
-        "options": {
-            "code_bundle": {
-                "description": "Ship the task's code (the DAG folder or TaskEnvironment.include) to existing "
-                "clusters as a code bundle. Set to False when the code is installed on the cluster already.",
-                "version_added": "0.1.0",
-                "type": "boolean",
-                "example": "False",
-                "default": "True",
-            },
-            "bundle_max_bytes": {
-                "description": "Largest code bundle, in bytes, that a task may build; a larger project root "
-                "fails the task with the biggest files named. Also read from AIRFLOW__FLYTE__BUNDLE_MAX_BYTES.",
-                "version_added": "0.1.0",
-                "type": "integer",
-                "example": "209715200",
-                "default": "104857600",
-            },
-            "staging_uri": {
-                "description": "Object-store base URI where staged remote runs put their code bundles and "
-                "results, e.g. s3://bucket/prefix. Empty: nothing is staged.",
-                "version_added": "0.1.0",
-                "type": "string",
-                "example": "s3://my-bucket/flyte-staging",
-                "default": "",
-            },
-            "staging_conn_id": {
-                "description": "Airflow connection used to reach staging_uri (e.g. an aws connection). "
-                "Empty: the object store's default credentials.",
-                "version_added": "0.1.0",
-                "type": "string",
-                "example": "aws_default",
-                "default": "",
-            },
-            "warm_dir": {
-                "description": "State folder of the warm engine servers on this machine (ReusePolicy; "
-                "docs/warm-engines.md). Empty: <tmp>/flyte-warm-<uid>.",
-                "version_added": "0.1.0", "type": "string", "example": "/var/lib/airflow/flyte-warm", "default": "",
-            },
-            "warm_ttl_override_s": {
-                "description": "Test/ops knob: replaces idle_ttl and scaledown_ttl (seconds) of warm servers started "
-                "from now on, below Flyte's 30 s minimum if need be. Empty: the ReusePolicy's values.",
-                "version_added": "0.1.0", "type": "float", "example": "5", "default": "",
-            },
-            "kubernetes_namespace": {
-                "description": "Namespace of Kubernetes jobs when the kubernetes connection names none.",
-                "version_added": "0.1.0", "type": "string", "example": "airflow-jobs", "default": "",
-            },
-            "kubernetes_deferrable": {
-                "description": "Wait for Kubernetes jobs in the triggerer (True) or in the worker (False).",
-                "version_added": "0.1.0", "type": "boolean", "example": "False", "default": "True",
-            },
-            "kubernetes_startup_timeout": {
-                "description": "Seconds a Kubernetes job may take to get running before the task fails with the reason.",
-                "version_added": "0.1.0", "type": "float", "example": "600", "default": "300",
-            },
-            "kubernetes_keep_failed_s": {
-                "description": "Keep a failed Kubernetes job this many seconds for debugging (0: delete it at once).",
-                "version_added": "0.1.0", "type": "float", "example": "3600", "default": "0",
-            },
-            "kubernetes_service_account": {
-                "description": "Service account of a Kubernetes job's pods when neither the task (TaskEnvironment("
-                               "service_account=...)) nor the connection's extra service_account names one.",
-                "version_added": "0.1.0", "type": "string", "example": "flyte-jobs", "default": "",
-            },
-            "kubernetes_interruptible_tolerations": {
-                "description": "JSON list of tolerations added to the pods of an interruptible task's job "
-                               "(a Spark driver excepted, as in Flyte).",
-                "version_added": "0.1.0", "type": "string",
-                "example": '[{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]', "default": "",
-            },
-            "kubernetes_interruptible_node_selector": {
-                "description": "JSON object of node labels required by the pods of an interruptible task's job "
-                               "(a Spark driver excepted).",
-                "version_added": "0.1.0", "type": "string", "example": '{"node-pool": "spot"}', "default": "",
-            },
-            "kubernetes_object_url": {
-                "description": "Extra-link template for a task's Kubernetes job ({name}, {namespace}, {conn_id}, {kind}).",
-                "version_added": "0.1.0", "type": "string",
-                "example": "https://dashboard.example/#/customresourcedefinition/{kind}/{namespace}/{name}",
-                "default": "",
-            },
-            "kubernetes_pod_url": {
-                "description": "Extra-link template for the job's driver / head / rank-0 pod ({pod} where the operator "
-                "names it, else {selector}; also {name}, {namespace}, {conn_id}, {kind}).",
-                "version_added": "0.1.0", "type": "string",
-                "example": "https://dashboard.example/#/pod/{namespace}/{pod}", "default": "",
-            },
-        },
-    },
-}
 
 
 def connection_field_behaviour(conn_type: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import IO, NamedTuple
 import psutil
 
 from airflow_provider_flyte.bundle.ignore import SourceFile, normalize_include, select_files
+from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hygiene.scratch import OWNER_FILE, new_owned_dir, reap_stale_scratch_dirs
 
@@ -247,16 +248,7 @@ def _remove_dir(directory: Path, owner: int) -> None:
 
 
 def _configured_max_bytes() -> str | None:
-    env = os.environ.get(MAX_BYTES_SETTING)
-    if env:
-        return env
-    try:
-        from airflow.configuration import conf
-
-        value = conf.get("flyte", "bundle_max_bytes", fallback=None)
-    except Exception:
-        return None
-    return str(value) if value not in (None, "") else None
+    return settings.value("bundle_max_bytes")
 
 
 def _resolve_root(root: str | os.PathLike[str]) -> Path:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.core.calls import call_maybe_async
 from airflow_provider_flyte.core.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
 from airflow_provider_flyte.core.task_info import TaskInfo
@@ -286,13 +286,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
 
 def code_bundle_enabled() -> bool:
     """Whether cluster runs ship the code bundle: ``[flyte] code_bundle`` (default ``True``)."""
-    try:
-        from airflow.configuration import conf
-
-        return conf.getboolean("flyte", "code_bundle", fallback=True)
-    except ImportError:
-        value = os.environ.get(CODE_BUNDLE_ENV, "true").strip().lower()
-        return value not in ("false", "0", "no", "off")
+    return settings.flag("code_bundle")
 
 
 def _logged(callback: Callable[..., Any]) -> Callable[..., Any]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.decorator import determine_kwargs
 
-from airflow_provider_flyte.core import field_checks
+from airflow_provider_flyte.core import field_checks, settings
 from airflow_provider_flyte.core.masking import register_all, register_sensitive
 from airflow_provider_flyte.core.spec import TaskSpec
 from airflow_provider_flyte.core.task_info import TaskInfo
@@ -238,16 +238,14 @@ class FlyteOperator(BaseOperator):
         """How a remote placement runs this task (Kubernetes: deferral, startup timeout, deadline)."""
         import time
 
-        from airflow.configuration import conf
-
         options: dict[str, Any] = {
             "deferrable": self.deferrable if self.deferrable is not None
-            else conf.getboolean("flyte", "kubernetes_deferrable", fallback=True),
+            else settings.flag("kubernetes_deferrable"),
             "startup_timeout": self.startup_timeout if self.startup_timeout is not None
-            else conf.getfloat("flyte", "kubernetes_startup_timeout", fallback=300.0),
+            else settings.number("kubernetes_startup_timeout"),
             "keep_failed_s": self.keep_failed_s if self.keep_failed_s is not None
-            else conf.getfloat("flyte", "kubernetes_keep_failed_s", fallback=0.0),
-            "namespace": conf.get("flyte", "kubernetes_namespace", fallback=None) or None,
+            else settings.number("kubernetes_keep_failed_s"),
+            "namespace": settings.text("kubernetes_namespace"),
         }
         if self.execution_timeout is not None:
             options["deadline"] = time.time() + self.execution_timeout.total_seconds()

@@ -65,6 +65,7 @@ from airflow_provider_flyte.bundle.extract import (
     UnsafeBundleError,
     extract_bundle,
 )
+from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ def staging_base(uri: str | None = None, conn_id: str | None = None) -> ObjectSt
     field = "staging_base(uri=...)"
     if uri is None:
         field = URI_SETTING
-        uri = _conf("staging_uri")
+        uri = settings.value("staging_uri")
     if uri is None or not str(uri).strip():
         raise FlyteConfigError(
             URI_SETTING, uri,
@@ -189,7 +190,7 @@ def staging_base(uri: str | None = None, conn_id: str | None = None) -> ObjectSt
             )
         uri = "file://" + os.path.abspath(uri)
     if conn_id is None and "@" not in urlsplit(uri).netloc:  # a conn_id@ in the URI wins over the config
-        conn_id = _conf("staging_conn_id")
+        conn_id = settings.value("staging_conn_id")
     from airflow.sdk import ObjectStoragePath
     from airflow.sdk.io import has_fs
 
@@ -566,14 +567,6 @@ def error_from_exception(exc: BaseException) -> dict[str, Any]:
 # -- internals ------------------------------------------------------------------------------
 
 
-def _conf(key: str) -> str | None:
-    try:
-        from airflow.configuration import conf
-
-        value = conf.get("flyte", key, fallback=None)
-    except Exception:
-        value = os.environ.get(f"AIRFLOW__FLYTE__{key.upper()}")
-    return str(value).strip() if value not in (None, "") else None
 
 
 def _check_timeout(timeout: float) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.warm import state
 from airflow_provider_flyte.warm.supervisor import stop_server
@@ -92,14 +93,7 @@ def address_answers(address: str) -> bool:
 
 def effective_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(policy)
-    override = os.environ.get(TTL_OVERRIDE_ENV)
-    if override is None:
-        try:
-            from airflow.configuration import conf
-
-            override = conf.get("flyte", "warm_ttl_override_s", fallback=None)
-        except ImportError:
-            override = None
+    override = settings.value("warm_ttl_override_s")
     if override:
         out["idle_ttl"] = out["scaledown_ttl"] = float(override)
     return out

@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 
+from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.exceptions import FlyteConfigError
 
 #: Environment form of ``[flyte] warm_dir``.
@@ -34,14 +35,7 @@ STARTING, READY, STOPPING = "starting", "ready", "stopping"
 
 def root(*, create: bool = True) -> Path:
     """The state folder (created 0700, unless ``create=False``)."""
-    raw = os.environ.get(WARM_DIR_ENV)
-    if not raw:
-        try:
-            from airflow.configuration import conf
-
-            raw = conf.get("flyte", "warm_dir", fallback=None)
-        except ImportError:
-            raw = None
+    raw = settings.value("warm_dir")
     path = Path(raw or Path(tempfile.gettempdir()) / f"flyte-warm-{os.getuid()}")
     if create:
         try:

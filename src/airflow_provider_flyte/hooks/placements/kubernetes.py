@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.core.sealed import Sealed
 from airflow_provider_flyte.core.spec import KUBERNETES
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
@@ -97,13 +98,13 @@ class KubernetesPlacement:
         """The job's and its driver pod's dashboard URLs, where ``[flyte] kubernetes_*_url`` templates are set."""
         import importlib
 
-        values = {"name": name, "namespace": self.option(NAMESPACE) or _conf("kubernetes_namespace") or "default",
+        values = {"name": name, "namespace": self.option(NAMESPACE) or settings.value("kubernetes_namespace") or "default",
                   "conn_id": self.conn_id or "", "kind": importlib.import_module(self.manifest_module).KIND}
         source = self.log_source(name)
         pod = {"pod": source.get("log_pod", ""), "selector": source.get("log_selector", "")}
         for key, option, extra in (("kubernetes_object", "kubernetes_object_url", {}),
                                    ("kubernetes_pod", "kubernetes_pod_url", pod)):
-            template = _conf(option)
+            template = settings.value(option)
             if not template:
                 continue
             try:
@@ -114,8 +115,8 @@ class KubernetesPlacement:
                                        + (", {pod}, {selector}" if extra else "")) from None
 
     def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        from airflow_provider_flyte.remote.submit import stage_task
         from airflow_provider_flyte.remote import jobs as k8s
+        from airflow_provider_flyte.remote.submit import stage_task
 
         assert self.conn_id is not None
         jobs = k8s.KubernetesJobs(self.conn_id, self.manifest_module, self.option(NAMESPACE))
@@ -201,7 +202,7 @@ class KubernetesPlacement:
         pod_settings.apply_pod_settings(
             body, secret_env=secret_env, job_name=body["metadata"]["name"],
             service_account=self.spec.service_account or jobs.connection_extra("service_account")
-            or _conf("kubernetes_service_account"),
+            or settings.value("kubernetes_service_account"),
             interruptible=interruptible,
             tolerations=_json_conf("kubernetes_interruptible_tolerations", list) if interruptible else [],
             node_selector=_json_conf("kubernetes_interruptible_node_selector", dict) if interruptible else {},
@@ -273,7 +274,7 @@ def _json_conf(key: str, kind: type) -> Any:
     """A ``[flyte]`` option holding JSON of type ``kind`` (empty when unset)."""
     import json
 
-    raw = _conf(key)
+    raw = settings.value(key)
     if not raw:
         return kind()
     try:
@@ -288,13 +289,6 @@ def _json_conf(key: str, kind: type) -> Any:
     return value
 
 
-def _conf(key: str) -> str | None:
-    try:
-        from airflow.configuration import conf
-
-        return conf.get("flyte", key, fallback=None) or None
-    except Exception:
-        return None
 
 
 __all__ = ["KubernetesPlacement", "entrypoint_command", "entrypoint_file"]
