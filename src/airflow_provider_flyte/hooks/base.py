@@ -8,10 +8,12 @@ fails half-way, a failing task and a killed task all release exactly what exists
 
 **Placements.** Where the engine runs is a strategy, one subclass of the engine's hook per
 placement, each in its own module of the engine's package (``hooks/spark/local.py``,
-``hooks/spark/attach.py``, ``hooks/spark/in_cluster.py``). The runner picks the placement once
-(:meth:`FlyteEngineHook.choose_placement`) and builds that subclass; constructing the engine's
-base class directly (``FlyteSparkHook(config, spec)``) picks it the same way. A new placement is
-one module per engine: :meth:`FlyteEngineHook.placement_class` finds it by name.
+``hooks/spark/attach.py``, ``hooks/spark/in_cluster.py``). The engine's entry in the engine table
+(:mod:`airflow_provider_flyte.core.engines`) declares which placements it supports, and its
+connection facts (``conn_type``, accepted types, default ports), which the hook class reads from it.
+The runner picks the placement once (:meth:`FlyteEngineHook.choose_placement`) and builds that
+subclass; constructing the engine's base class directly (``FlyteSparkHook(config, spec)``) picks it
+the same way. :meth:`FlyteEngineHook.placement_class` finds a placement's module by name.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_flyte.core import settings
+from airflow_provider_flyte.core import engines, settings
 from airflow_provider_flyte.core.calls import call_maybe_async
 from airflow_provider_flyte.core.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
 from airflow_provider_flyte.core.task_info import TaskInfo
@@ -71,6 +73,25 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     #: ``on_kill`` during the function unwinds it before ``post`` (the engine's client cannot be
     #: torn down under one of its own blocked calls, which the signal handler runs inside).
     kill_unwinds_first: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """An engine's base hook (one that sets ``config_type``) takes its connection facts from its table entry."""
+        super().__init_subclass__(**kwargs)
+        config_type = cls.__dict__.get("config_type")
+        entry = engines.lookup(config_type) if isinstance(config_type, type) else None
+        if entry is None:
+            return
+        if entry.label and "engine_name" not in cls.__dict__:
+            cls.engine_name = entry.label
+        if entry.title and "hook_name" not in cls.__dict__:
+            cls.hook_name = entry.title
+        conn = entry.connection
+        if conn is not None:
+            facts = {"conn_type": conn.conn_type, "default_conn_name": conn.default_conn_name,
+                     "accepted_conn_types": dict(conn.accepted_conn_types), "default_ports": dict(conn.default_ports)}
+            for name, value in facts.items():
+                if name not in cls.__dict__:
+                    setattr(cls, name, value)
 
     def __new__(cls, config: Any = None, spec: TaskSpec | None = None, **kwargs: Any) -> Any:
         if cls.placement is None and "config_type" in cls.__dict__:
@@ -126,29 +147,29 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         except ModuleNotFoundError as exc:
             if exc.name != f"{package}.{placement}":
                 raise
-            if placement == ATTACH:
-                raise FlyteConfigError(
-                    "conn_id", placement, f"{base.engine_name} does not run on an existing cluster",
-                    "remove conn_id from the task or its TaskEnvironment to run on the worker",
-                ) from None
+            module = None
+        found = [value for value in vars(module).values()
+                 if isinstance(value, type) and issubclass(value, base) and value.placement == placement] if module else []
+        if found:
+            return found[0]
+        if module is not None and placement in base.placements():
+            raise TypeError(f"{module.__name__} defines no {base.__name__} subclass with placement={placement!r}")
+        if placement == ATTACH:
             raise FlyteConfigError(
-                "placement", placement, f"{base.engine_name} has no {placement!r} placement",
-                f"use one of {', '.join(base.placements())}",
-            ) from None
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, base) and value.placement == placement:
-                return value
-        raise TypeError(f"{module.__name__} defines no {base.__name__} subclass with placement={placement!r}")
+                "conn_id", placement, f"{base.engine_name} does not run on an existing cluster",
+                "remove conn_id from the task or its TaskEnvironment to run on the worker",
+            )
+        raise FlyteConfigError(
+            "placement", placement, f"{base.engine_name} has no {placement!r} placement",
+            f"use one of {', '.join(base.placements())}",
+        )
 
     @classmethod
     def placements(cls) -> list[str]:
-        """The placements this engine supports (modules of its package that define one)."""
-        import pkgutil
-
+        """The placements this engine supports, as its entry in the engine table declares them."""
         base = cls if cls.placement is None else _engine_base(cls)
-        module = importlib.import_module(base.__module__)
-        paths = getattr(module, "__path__", None)
-        return sorted(info.name for info in pkgutil.iter_modules(paths)) if paths else []
+        entry = engines.lookup(base.config_type)
+        return sorted(entry.placements) if entry is not None else []
 
     @property
     def is_local(self) -> bool:

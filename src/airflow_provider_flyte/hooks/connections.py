@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_flyte.core import engines
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.get_provider_info import CONNECTION_FORMS, connection_field_behaviour
 from airflow_provider_flyte.hooks.clusters import ClusterTarget, probe, resolve_cluster
 
 
@@ -50,7 +50,11 @@ MAX_TEST_TIMEOUT_S = 30.0
 
 
 class FlyteClusterConnectionHook(BaseHook):
-    """Base: an existing cluster named by one Airflow connection (no engine, no task)."""
+    """Base: an existing cluster named by one Airflow connection (no engine, no task).
+
+    A subclass names its ``conn_type``; everything else (hook name, default connection, accepted
+    types, default ports, the form) is read from the engine table entry that declares that type.
+    """
 
     conn_name_attr = "conn_id"
     conn_type: ClassVar[str]
@@ -62,6 +66,20 @@ class FlyteClusterConnectionHook(BaseHook):
     #: URL scheme -> port used when neither ``host`` nor ``port`` gives one.
     default_ports: ClassVar[dict[str, int]]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        conn_type = cls.__dict__.get("conn_type")
+        if conn_type is None:
+            return
+        entry = next(e for e in engines.entries() if e.connection is not None and e.connection.conn_type == conn_type)
+        connection = entry.connection
+        assert connection is not None
+        cls.default_conn_name = connection.default_conn_name
+        cls.hook_name = entry.title or conn_type
+        cls.engine_name = entry.label or entry.config_name
+        cls.accepted_conn_types = dict(connection.accepted_conn_types)
+        cls.default_ports = dict(connection.default_ports)
+
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id or self.default_conn_name
@@ -69,7 +87,7 @@ class FlyteClusterConnectionHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hidden fields, labels and placeholders of the form (the provider info's, in the hook-method shape)."""
-        behaviour = connection_field_behaviour(cls.conn_type)
+        behaviour = engines.connection(cls.conn_type).field_behaviour()
         return {
             "hidden_fields": behaviour["hidden-fields"],
             "relabeling": behaviour["relabeling"],
@@ -103,30 +121,15 @@ class FlyteSparkConnectionHook(FlyteClusterConnectionHook):
     """
 
     conn_type = "flyte_spark"
-    default_conn_name = "flyte_spark_default"
-    hook_name = CONNECTION_FORMS["flyte_spark"]["hook-name"]
-    engine_name = "Spark"
-    accepted_conn_types = {"flyte_spark": "spark", "spark": "spark", "spark_connect": "sc"}
-    default_ports = {"spark": 7077, "sc": 15002}
 
 
 class FlyteRayConnectionHook(FlyteClusterConnectionHook):
     """``flyte_ray``: a Ray Client address (``ray://h:10001``) or a GCS address (``h:6379``)."""
 
     conn_type = "flyte_ray"
-    default_conn_name = "flyte_ray_default"
-    hook_name = CONNECTION_FORMS["flyte_ray"]["hook-name"]
-    engine_name = "Ray"
-    accepted_conn_types = {"flyte_ray": "gcs"}
-    default_ports = {"ray": 10001, "gcs": 6379}
 
 
 class FlyteDaskConnectionHook(FlyteClusterConnectionHook):
     """``flyte_dask``: a Dask scheduler (``tcp://h:8786``)."""
 
     conn_type = "flyte_dask"
-    default_conn_name = "flyte_dask_default"
-    hook_name = CONNECTION_FORMS["flyte_dask"]["hook-name"]
-    engine_name = "Dask"
-    accepted_conn_types = {"flyte_dask": "tcp"}
-    default_ports = {"tcp": 8786, "tls": 8786}

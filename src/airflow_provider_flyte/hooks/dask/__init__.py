@@ -51,13 +51,7 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
     ``ctx().data["dask_client"]`` is the task's client.
     """
 
-    conn_type = "flyte_dask"
-    default_conn_name = "flyte_dask_default"
-    hook_name = "Flyte Dask"
     config_type = Dask
-    engine_name = "Dask"
-    accepted_conn_types = {"flyte_dask": "tcp"}
-    default_ports = {"tcp": 8786, "tls": 8786}
 
     # -- sizing --------------------------------------------------------------------------------
     def cluster_kwargs(self) -> dict[str, Any]:

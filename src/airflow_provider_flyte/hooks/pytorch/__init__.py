@@ -55,9 +55,7 @@ _SIGNAL_HINTS = {
 class FlyteElasticHook(FlyteEngineHook[Elastic]):
     """Owns one task's elastic launch: env defaults, the agent, its workers and their cleanup."""
 
-    hook_name = "Flyte PyTorch Elastic"
     config_type = Elastic
-    engine_name = "PyTorch Elastic"
 
     # -- pre: environment defaults, then the placement's own checks ----------------------------
     def pre(self) -> dict[str, Any]:

@@ -84,16 +84,10 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
     to ``py_modules``. ``[flyte] code_bundle = false`` ships no code.
     """
 
-    conn_type = "flyte_ray"
-    default_conn_name = "flyte_ray_default"
-    hook_name = "Flyte Ray"
     config_type = RayJobConfig
-    engine_name = "Ray"
     # SIGTERM's handler runs inside ``ray.get``'s C++ wait: ``ray.shutdown()`` there frees the core
     # worker that call still uses (a crash, seen once in CI). Unwind with KeyboardInterrupt first.
     kill_unwinds_first = True
-    accepted_conn_types = {"flyte_ray": GCS_SCHEME}
-    default_ports = {CLIENT_SCHEME: 10001, GCS_SCHEME: 6379}
 
     # -- sizing -------------------------------------------------------------------------------
     def node_cpus(self) -> tuple[float, list[tuple[int, float]]]:

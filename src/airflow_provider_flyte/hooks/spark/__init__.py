@@ -84,13 +84,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
     root means no bundle, which is not an error (code baked into the cluster's image).
     """
 
-    conn_type = "flyte_spark"
-    default_conn_name = "flyte_spark_default"
-    hook_name = "Flyte Spark"
     config_type = Spark
-    engine_name = "Spark"
-    accepted_conn_types = {"flyte_spark": "spark", "spark": "spark", "spark_connect": "sc"}
-    default_ports = {"spark": 7077, "sc": 15002}
 
     def app_name(self) -> str:
         return self.task.display_name if self.task.dag_file or self.task.run_id else DEFAULT_APP_NAME
