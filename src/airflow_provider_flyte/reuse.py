@@ -4,10 +4,11 @@ Field names, defaults and rules are flyte-sdk 2.12's (``flyte._reusable_environm
 (an int or ``(min, max)``, default 2), ``idle_ttl`` (seconds or timedelta, at least 30, default 30),
 ``concurrency`` (default 1), ``scaledown_ttl`` (at least 30, default 30), ``scope`` (``"global"`` or
 ``"run"``). On Airflow a reused environment is a warm engine server on the worker machine
-(docs/warm-engines.md). :func:`check_reuse` holds the per-engine rules (Elastic refused; Ray: one
-replica, concurrency 1, no RayJob shutdown/TTL), each with Flyte's message.
+(docs/warm-engines.md). :func:`check_reuse` refuses engines the engine table does not keep warm
+(Elastic) and calls the config's own ``check_reuse()`` (Ray: one replica, concurrency 1, no RayJob
+shutdown/TTL; Spark: no warm-server-owned properties), each with Flyte's message.
 
-A config-layer module: it imports no hook, runner or engine.
+A config-layer module: it imports no hook, runner or engine; it reads the engine table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_flyte.core import engines
 from airflow_provider_flyte.exceptions import FlyteConfigError
 
 log = logging.getLogger(__name__)
@@ -159,52 +161,20 @@ def as_policy(value: Any, *, field: str) -> ReusePolicy | None:
                            "pass reusable=ReusePolicy(replicas=1, idle_ttl=300), or reusable='off'")
 
 
-#: Spark properties a warm Spark server sets itself: it listens on loopback, on a port it picks, in its own folder.
-WARM_SPARK_OWNED = ("spark.connect.grpc.binding.", "spark.local.dir")
-
-
-def _check_warm_spark_conf(spark_conf: Any) -> None:
-    if not isinstance(spark_conf, dict):  # a template: its keys are known after rendering
-        return
-    owned = sorted(k for k in spark_conf if isinstance(k, str) and k.startswith(WARM_SPARK_OWNED))
-    if owned:
-        raise FlyteConfigError(
-            f"Spark.spark_conf[{owned[0]!r}]", spark_conf[owned[0]],
-            "a warm Spark server sets this itself (it listens on loopback only, on a port it picks, in a folder "
-            "of its own)", f"remove {owned[0]!r} from spark_conf, or drop reusable=... to start Spark per task")
-
-
 def check_reuse(policy: ReusePolicy | None, config: Any, *, supports_reuse: bool, field: str) -> None:
-    """The engine's reuse rules for ``config`` (a plugin config, not a template), at parse time."""
+    """The reuse rules for ``config`` (a plugin config, not a template), at parse time.
+
+    ``supports_reuse`` is the engine table's word on whether the engine can be kept warm at all; the
+    engine's own rules are its config's :meth:`~airflow_provider_flyte.plugins.base.PluginConfig.check_reuse`.
+    """
     if policy is None or config is None:
         return
     if not supports_reuse:
+        warm = [entry.config_name for entry in engines.entries() if entry.supports_reuse]
+        listed = " and ".join([", ".join(warm[:-1]), warm[-1]] if len(warm) > 1 else warm) or "no"
         raise FlyteConfigError(field, type(config).__name__, "Cannot set plugin_config when environment is reusable.",
                                f"drop reusable=..., or run the {type(config).__name__} task in an environment of "
-                               "its own (only Spark, RayJobConfig and Dask engines can be kept warm)")
-    if type(config).__name__ == "Spark":
-        _check_warm_spark_conf(config.spark_conf)
-    if type(config).__name__ != "RayJobConfig":
-        return
-    if policy.max_replicas != 1:
-        raise FlyteConfigError(
-            "ReusePolicy.replicas", policy.replicas,
-            "Reusable Ray tasks currently support exactly 1 replica (one shared RayCluster); "
-            f"got replicas={policy.replicas}.", "Use ReusePolicy(replicas=1).")
-    if policy.concurrency != 1:
-        raise FlyteConfigError(
-            "ReusePolicy.concurrency", policy.concurrency,
-            f"Reusable Ray tasks currently doesn't support setting concurrency; got concurrency={policy.concurrency}.",
-            "Use ReusePolicy(concurrency=1) (the default).")
-    if config.shutdown_after_job_finishes is True:
-        raise FlyteConfigError(
-            "RayJobConfig.shutdown_after_job_finishes", True,
-            "shutdown_after_job_finishes cannot be used with a reuse policy: the shared RayCluster must outlive "
-            "individual jobs.",
-            "Remove shutdown_after_job_finishes; the cluster is shut down after ReusePolicy(idle_ttl=...) of "
-            "inactivity.")
-    if config.ttl_seconds_after_finished is not None and not isinstance(config.ttl_seconds_after_finished, str):
-        raise FlyteConfigError(
-            "RayJobConfig.ttl_seconds_after_finished", config.ttl_seconds_after_finished,
-            "ttl_seconds_after_finished is ignored when a reuse policy is set",
-            "use ReusePolicy(idle_ttl=...) to control when the shared RayCluster is shut down.")
+                               f"its own (only {listed} engines can be kept warm)")
+    check = getattr(config, "check_reuse", None)
+    if check is not None:
+        check(policy)

@@ -64,6 +64,8 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     conn_name_attr = "conn_id"
     config_type: ClassVar[type]
     engine_name: ClassVar[str] = "engine"
+    #: The engine's title ("Flyte Spark"), from its table entry.
+    hook_name: ClassVar[str]
     #: Connection types this engine accepts -> the URL scheme used when ``host`` has none.
     accepted_conn_types: ClassVar[dict[str, str]] = {}
     #: URL scheme -> port used when neither ``host`` nor ``port`` gives one.

@@ -96,6 +96,13 @@ class PluginConfig:
     def check(self) -> None:
         """Cross-field rules; subclasses override. Called only when no field is templated."""
 
+    def check_reuse(self, policy: Any) -> None:
+        """This engine's rules for a reused environment (``policy``: a ``ReusePolicy``); subclasses override.
+
+        Called at parse time for a config that is not a template, once the engine table says the engine
+        can be kept warm at all (:func:`airflow_provider_flyte.reuse.check_reuse`).
+        """
+
     def validated(self: C) -> C:
         """Return a copy with rendered values converted to their declared types and validated."""
         values: dict[str, Any] = {}

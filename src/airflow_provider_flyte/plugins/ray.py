@@ -183,6 +183,31 @@ class RayJobConfig(PluginConfig):
         check_ray_address("RayJobConfig.address", self.address)
         check_runtime_env(self.runtime_env)
 
+    def check_reuse(self, policy: Any) -> None:
+        """Flyte's rules for a reused Ray environment: one shared RayCluster, one job at a time, no job TTL."""
+        if policy.max_replicas != 1:
+            raise FlyteConfigError(
+                "ReusePolicy.replicas", policy.replicas,
+                "Reusable Ray tasks currently support exactly 1 replica (one shared RayCluster); "
+                f"got replicas={policy.replicas}.", "Use ReusePolicy(replicas=1).")
+        if policy.concurrency != 1:
+            raise FlyteConfigError(
+                "ReusePolicy.concurrency", policy.concurrency,
+                "Reusable Ray tasks currently doesn't support setting concurrency; "
+                f"got concurrency={policy.concurrency}.", "Use ReusePolicy(concurrency=1) (the default).")
+        if self.shutdown_after_job_finishes is True:
+            raise FlyteConfigError(
+                "RayJobConfig.shutdown_after_job_finishes", True,
+                "shutdown_after_job_finishes cannot be used with a reuse policy: the shared RayCluster must outlive "
+                "individual jobs.",
+                "Remove shutdown_after_job_finishes; the cluster is shut down after ReusePolicy(idle_ttl=...) of "
+                "inactivity.")
+        if self.ttl_seconds_after_finished is not None and not isinstance(self.ttl_seconds_after_finished, str):
+            raise FlyteConfigError(
+                "RayJobConfig.ttl_seconds_after_finished", self.ttl_seconds_after_finished,
+                "ttl_seconds_after_finished is ignored when a reuse policy is set",
+                "use ReusePolicy(idle_ttl=...) to control when the shared RayCluster is shut down.")
+
     @property
     def runtime_env_yaml(self) -> str | None:
         """``runtime_env`` as YAML, the form KubeRay >= 1.1 reads (``runtimeEnvYAML``)."""

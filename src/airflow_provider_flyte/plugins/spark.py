@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.plugins.base import PluginConfig
 from airflow_provider_flyte.plugins.spark_conf import check_spark_conf
 
 DEFAULT_APP_NAME = "FlyteSpark"
+#: Spark properties a warm Spark server sets itself: it listens on loopback, on a port it picks, in its own folder.
+WARM_SPARK_OWNED = ("spark.connect.grpc.binding.", "spark.local.dir")
 
 
 @dataclass
@@ -39,6 +42,18 @@ class Spark(PluginConfig):
 
     def check(self) -> None:
         check_spark_conf("Spark.spark_conf", self.spark_conf or {})
+
+    def check_reuse(self, policy: Any) -> None:
+        """A warm server sets its own address and folder: ``spark_conf`` may not (:data:`WARM_SPARK_OWNED`)."""
+        spark_conf = self.spark_conf
+        if not isinstance(spark_conf, dict):  # a template: its keys are known after rendering
+            return
+        owned = sorted(k for k in spark_conf if isinstance(k, str) and k.startswith(WARM_SPARK_OWNED))
+        if owned:
+            raise FlyteConfigError(
+                f"Spark.spark_conf[{owned[0]!r}]", spark_conf[owned[0]],
+                "a warm Spark server sets this itself (it listens on loopback only, on a port it picks, in a folder "
+                "of its own)", f"remove {owned[0]!r} from spark_conf, or drop reusable=... to start Spark per task")
 
     def effective_conf(self) -> dict[str, str]:
         """``spark_conf`` plus ``hadoop_conf`` as ``spark.hadoop.*`` (explicit spark_conf wins)."""
