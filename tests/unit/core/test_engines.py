@@ -185,7 +185,7 @@ def test_warm_servers_named_by_the_table_are_the_ones_the_warm_placements_start(
             assert not entry.supports_reuse
             continue
         warm = importlib.import_module(f"{entry.hook_module}.warm")
-        assert warm.SERVER_MODULE == entry.warm_server
+        assert entry.warm_server == warm.SERVER_MODULE
         importlib.import_module(entry.warm_server)
 
 
