@@ -248,6 +248,9 @@ def register(config_type: type, hook_class: type | str, **fields: Any) -> Plugin
     hook_path = hook_class if isinstance(hook_class, str) else qualname(hook_class)
     entry = PluginEntry(qualname(config_type), hook_path, **fields)
     _entries[entry.config_path] = entry
+    read_entry = getattr(hook_class, "read_entry", None)  # a hook class defined before its entry
+    if callable(read_entry):
+        read_entry(entry)
     return entry
 
 

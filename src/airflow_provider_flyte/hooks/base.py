@@ -75,25 +75,37 @@ class FlyteEngineHook(BaseHook, Generic[C]):
     #: ``on_kill`` during the function unwinds it before ``post`` (the engine's client cannot be
     #: torn down under one of its own blocked calls, which the signal handler runs inside).
     kill_unwinds_first: ClassVar[bool] = False
+    #: The names :meth:`read_entry` set on this class (the others in its ``__dict__`` are its own).
+    _facts_from_entry: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """An engine's base hook (one that sets ``config_type``) takes its connection facts from its table entry."""
+        """An engine's base hook (one that sets ``config_type``) takes its facts from its table entry."""
         super().__init_subclass__(**kwargs)
         config_type = cls.__dict__.get("config_type")
         entry = engines.lookup(config_type) if isinstance(config_type, type) else None
-        if entry is None:
-            return
-        if entry.label and "engine_name" not in cls.__dict__:
-            cls.engine_name = entry.label
-        if entry.title and "hook_name" not in cls.__dict__:
-            cls.hook_name = entry.title
+        if entry is not None:
+            cls.read_entry(entry)
+
+    @classmethod
+    def read_entry(cls, entry: engines.PluginEntry) -> None:
+        """Take the engine's name and connection facts from ``entry``, except those the class sets itself.
+
+        Called when the class is defined, or by :func:`~airflow_provider_flyte.core.engines.register`
+        when the class existed before its entry.
+        """
+        facts: dict[str, Any] = {}
+        if entry.label:
+            facts.update(engine_name=entry.label, hook_name=entry.title)
         conn = entry.connection
         if conn is not None:
-            facts = {"conn_type": conn.conn_type, "default_conn_name": conn.default_conn_name,
-                     "accepted_conn_types": dict(conn.accepted_conn_types), "default_ports": dict(conn.default_ports)}
-            for name, value in facts.items():
-                if name not in cls.__dict__:
-                    setattr(cls, name, value)
+            facts.update(conn_type=conn.conn_type, default_conn_name=conn.default_conn_name,
+                         accepted_conn_types=dict(conn.accepted_conn_types), default_ports=dict(conn.default_ports))
+        taken = set(cls.__dict__.get("_facts_from_entry", ()))
+        for name, value in facts.items():
+            if name not in cls.__dict__ or name in taken:  # what the class sets itself wins
+                setattr(cls, name, value)
+                taken.add(name)
+        cls._facts_from_entry = frozenset(taken)
 
     def __new__(cls, config: Any = None, spec: TaskSpec | None = None, **kwargs: Any) -> Any:
         if cls.placement is None and "config_type" in cls.__dict__:

@@ -195,3 +195,29 @@ def test_core_engines_imports_no_hook():
     source = Path(engines.__file__).read_text()
     imported = [node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)]
     assert not [m for m in imported if m and ".hooks" in m], imported
+
+
+def test_a_hook_class_registered_after_it_was_defined_reads_its_entry():
+    from dataclasses import dataclass
+
+    from airflow_provider_flyte.hooks.base import FlyteEngineHook
+    from airflow_provider_flyte.plugins.base import PluginConfig
+
+    @dataclass
+    class Late(PluginConfig):
+        pass
+
+    class LateHook(FlyteEngineHook[Late]):
+        config_type = Late
+        hook_name = "its own title"
+
+    assert LateHook.engine_name == "engine" and LateHook.accepted_conn_types == {}
+    connection = engines.ConnectionType("late", "x.LateConnectionHook", accepted_conn_types={"late": "tcp"},
+                                        default_ports={"tcp": 1234}, form={})
+    registry.register(Late, LateHook, label="Late", connection=connection)
+    try:
+        assert LateHook.engine_name == "Late" and LateHook.hook_name == "its own title"
+        assert LateHook.accepted_conn_types == {"late": "tcp"} and LateHook.default_ports == {"tcp": 1234}
+        assert LateHook.conn_type == "late" and LateHook.default_conn_name == "late_default"
+    finally:
+        registry.unregister(Late)
