@@ -1,7 +1,8 @@
 """``FlyteOperator``: run a Python callable under a plugin's lifecycle. Engine operators subclass it.
 
-The operator is thin: it renders and validates the plugin config, builds the task spec and
-hands both to the runner (:mod:`airflow_provider_flyte.runtime.runner`), which picks the hook and
+The operator is thin: it renders and validates the plugin config, builds the task spec (the DAG
+author's side, Flyte's task parameters, template rules and spec building, is :mod:`airflow_provider_flyte.authoring`)
+and hands both to the runner (:mod:`airflow_provider_flyte.runtime.runner`), which picks the hook and
 placement and runs ``pre`` → the callable → ``post``. It then pushes the result and links to XCom.
 """
 
