@@ -28,7 +28,7 @@ run "validation value (4760518)" src/airflow_provider_flyte/exceptions.py \
 run "rejected-settings warning (e78b9c1)" src/airflow_provider_flyte/hooks/spark/attach.py \
   's/        if rejected:/        if False:/' tests/test_spark_cluster.py -k udf_imports_dag_folder
 run "REST allow-list (bbdefea)" src/airflow_provider_flyte/operators/base.py \
-  's/restricted = _declared_params_only(context, self)/restricted = context/' tests/test_e2e_ui.py -k rest_conf_key_that_is_not
+  's/restricted = declared_params_only(context, self)/restricted = context/' tests/test_e2e_ui.py -k rest_conf_key_that_is_not
 run "warm fingerprint ignores start-only settings (i21)" src/airflow_provider_flyte/warm/fingerprint.py \
   's/    data = {"engine": engine, "server": dict(server_settings),/    data = {"engine": engine, "server": {},/' \
   tests/test_warm_spark.py -k start_only_setting

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import inspect
 import os
 import re
@@ -11,14 +10,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_flyte import registry
+from airflow_provider_flyte.authoring.checks import (
+    check_cache,
+    check_secret_env_vars,
+    resolve_include,
+    validate_plugin_config,
+)
 from airflow_provider_flyte.bundle.user_code import project_root
 from airflow_provider_flyte.core import field_checks
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.plugins.base import PluginConfig, is_template
 from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.reuse import ReusePolicy, as_policy, check_reuse
-from airflow_provider_flyte.secrets import Secret, secrets_from_request
+from airflow_provider_flyte.secrets import secrets_from_request
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
@@ -28,8 +31,6 @@ _NAME_RE = re.compile(r"^[a-z0-9]+([_-][a-z0-9]+)*$")
 #: Flyte's limit; a longer description is truncated with this suffix, as Flyte's ``parse_description``.
 DESCRIPTION_LIMIT = 255
 _TRUNCATED = "...(tr.)"
-#: Flyte ``cache=`` values that mean "no cache" (the only ones Airflow can honour: it has no result cache).
-_NO_CACHE = (None, "disable")
 _THIS_PACKAGE = str(Path(__file__).resolve().parent)
 
 
@@ -186,70 +187,6 @@ class TaskEnvironment:
         return project_root(self.declaring_file) if self.declaring_file else None
 
 
-def check_secret_env_vars(secrets: Sequence[Secret], env_vars: dict[str, str] | None) -> None:
-    """Each secret's env var is its own: one that ``env_vars`` (or another secret) also sets would hide a value."""
-    taken = {name: f"env_vars[{name!r}]" for name in env_vars or {}}
-    for secret in secrets:
-        name = secret.as_env_var
-        if name is None:
-            continue
-        if name in taken:
-            raise FlyteConfigError(
-                "TaskEnvironment.secrets", name,
-                f"the secret {secret.where} is exposed as env var {name!r}, which {taken[name]} also sets, so one "
-                "of the two values would be silently dropped",
-                f"give the secret another name (Secret(key={secret.key!r}, ..., as_env_var=\"OTHER_NAME\"))"
-                + (f" or remove {name!r} from env_vars" if name in (env_vars or {}) else ""),
-            )
-        taken[name] = f"the secret {secret.where}"
-
-
-def check_cache(value: Any, *, field: str) -> None:
-    """Flyte's ``cache``: Airflow has no task-result cache, so only ``"disable"`` is accepted."""
-    if value in _NO_CACHE:
-        return
-    raise FlyteConfigError(
-        field, value, "Airflow has no task-result cache, so a Flyte cache policy cannot be honoured",
-        'drop cache= (or use cache="disable"); to skip work already done, check for its output first '
-        "(e.g. an ObjectStoragePath.exists() guard, or a ShortCircuitOperator)",
-    )
-
-
-def resolve_include(include: Sequence[str], declaring_file: str | None) -> tuple[str, ...]:
-    """The files ``include`` names, as absolute paths: relative entries start at the declaring file's
-    folder; folders are taken whole; globs are expanded. Each entry must match something inside the
-    project root, else :class:`FlyteConfigError` (at parse time)."""
-    if not include:
-        return ()
-    for item in include:
-        if not isinstance(item, str) or not item:
-            raise FlyteConfigError("TaskEnvironment.include", item, "include entries must be str paths",
-                                   'list paths or globs, e.g. include=("templates/*.html",)')
-    if declaring_file is None:
-        return ()
-    base = Path(declaring_file).resolve().parent
-    root = project_root(declaring_file) or base
-    found: list[str] = []
-    for item in include:
-        pattern = item if os.path.isabs(item) else str(base / item)
-        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(item) else (
-            [pattern] if os.path.exists(pattern) else [])
-        if not matches:
-            raise FlyteConfigError(
-                "TaskEnvironment.include", item, f"matches no file (looked for {pattern})",
-                f"include paths are relative to {base}; fix the path or glob, or remove it",
-            )
-        for match in matches:
-            path = Path(match).resolve()
-            if path != root and root not in path.parents:
-                raise FlyteConfigError(
-                    "TaskEnvironment.include", item, f"leaves the project ({path} is outside {root})",
-                    f"include only files inside {root}; put shared files in the project instead",
-                )
-            found.append(str(path))
-    return tuple(dict.fromkeys(found))
-
-
 def _declaring_file() -> str | None:
     """The first file on the call stack outside this package: where the environment was declared."""
     frame = inspect.currentframe()
@@ -261,18 +198,3 @@ def _declaring_file() -> str | None:
             return os.path.abspath(filename)
         frame = frame.f_back
     return None
-
-
-def validate_plugin_config(config: Any, *, field: str) -> registry.PluginEntry | None:
-    """Check that ``config`` is a registered plugin config (templates are checked at run time)."""
-    if is_template(config):
-        return None
-    if isinstance(config, type) and issubclass(config, PluginConfig):
-        raise FlyteConfigError(field, config.__name__, "a plugin config class, not a config",
-                               f"call it: {config.__name__}(...)")
-    if not isinstance(config, PluginConfig):
-        raise FlyteConfigError(
-            field, config, f"{type(config).__name__} is not a plugin config",
-            f"use one of {', '.join(registry.registered_names())}",
-        )
-    return registry.find(type(config), field=field)

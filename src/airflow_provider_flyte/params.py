@@ -10,7 +10,7 @@ the run is created. The DAG author wires the Param into a plugin config with a t
 
 Only what the author exposes this way can change. Plugin-config templates see only
 *declared* Params (extra keys sent in a trigger's ``conf`` are filtered out) and may
-not read ``dag_run.conf`` at all: see :mod:`airflow_provider_flyte.operators.base`.
+not read ``dag_run.conf`` at all: see :mod:`airflow_provider_flyte.authoring.templates`.
 """
 
 from __future__ import annotations

@@ -20,11 +20,14 @@ from typing import Any
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, _TaskDecorator
 
 from airflow_provider_flyte import registry
+from airflow_provider_flyte.authoring.checks import validate_plugin_config
+from airflow_provider_flyte.authoring.spec_builder import build_spec, check_nodes
+from airflow_provider_flyte.authoring.task_params import flyte_to_airflow
 from airflow_provider_flyte.context import TaskContext, ctx
 from airflow_provider_flyte.core import field_checks
-from airflow_provider_flyte.environment import TaskEnvironment, validate_plugin_config
+from airflow_provider_flyte.environment import TaskEnvironment
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.operators.base import FlyteOperator, build_spec, check_nodes, flyte_to_airflow
+from airflow_provider_flyte.operators.base import FlyteOperator
 from airflow_provider_flyte.plugins.base import PluginConfig
 
 

@@ -103,6 +103,12 @@ class PluginConfig:
         can be kept warm at all (:func:`airflow_provider_flyte.reuse.check_reuse`).
         """
 
+    def check_placement(self, placement: str) -> None:
+        """Refuse a placement this config cannot run on (``core.spec`` names); subclasses override.
+
+        Called before the run with ``"local"`` when the task has no ``conn_id`` (the Airflow worker, one node).
+        """
+
     def validated(self: C) -> C:
         """Return a copy with rendered values converted to their declared types and validated."""
         values: dict[str, Any] = {}

@@ -103,6 +103,17 @@ class Elastic(PluginConfig):
                     f"use e.g. rdzv_configs={{{key!r}: 900}}",
                 )
 
+    def check_placement(self, placement: str) -> None:
+        """A multi-node job needs a cluster: on the worker (one node) its rendezvous would wait forever."""
+        if placement in ("local", "warm") and self.max_nodes > 1:  # core.spec.LOCAL / WARM: the worker
+            raise FlyteConfigError(
+                "Elastic.nnodes", self.nnodes,
+                f"{self.max_nodes} nodes need a cluster, and this task has no conn_id, so it would run on the "
+                "Airflow worker, which is one node (its rendezvous would wait for nodes that never come)",
+                "use nnodes=1 with nproc_per_node=N processes on the worker, or set conn_id to a Kubernetes "
+                "connection (TaskEnvironment(conn_id=...)) to run the nodes as a PyTorchJob (docs/kubernetes.md)",
+            )
+
     @property
     def min_nodes(self) -> int:
         return parse_nnodes(self.nnodes)[0]
