@@ -177,7 +177,7 @@ def is_allowed(group: list[str]) -> bool:
 
 def _flyte_env_constants(modules: dict[str, Path]) -> set[str]:
     """Names bound anywhere in the package to an ``AIRFLOW__FLYTE__*`` string."""
-    names = set()
+    names: set[str] = set()
     for path in modules.values():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_flyte_env(node.value, set()):
