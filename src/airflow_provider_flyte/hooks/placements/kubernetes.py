@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,16 +37,20 @@ DEFERRABLE, STARTUP_TIMEOUT, POLL_INTERVAL, KEEP_FAILED, NAMESPACE, DEADLINE = (
 JOB_TRIGGER = "airflow_provider_flyte.triggers.kubernetes_job.FlyteKubernetesJobTrigger"
 
 
+#: The in-cluster entrypoint's package (``python -m``). Named, not imported: hooks sit below ``runtime/``.
+ENTRYPOINT_MODULE = "airflow_provider_flyte.runtime"
+
+
 def entrypoint_command(spec_uri: str) -> list[str]:
     """The command a pod runs: the image's ``python`` with the in-cluster entrypoint."""
-    return [os.environ.get("FLYTE_POD_PYTHON", "python"), "-m", "airflow_provider_flyte.runtime", spec_uri]
+    return [os.environ.get("FLYTE_POD_PYTHON", "python"), "-m", ENTRYPOINT_MODULE, spec_uri]
 
 
 def entrypoint_file() -> str:
     """Path of the entrypoint script in the image (``spark-submit`` runs a file); the worker's own layout."""
-    import airflow_provider_flyte.runtime as runtime_package
-
-    return str(Path(runtime_package.__file__).with_name("__main__.py"))
+    found = importlib.util.find_spec(ENTRYPOINT_MODULE)
+    assert found is not None and found.origin is not None
+    return str(Path(found.origin).with_name("__main__.py"))
 
 
 class KubernetesPlacement:
