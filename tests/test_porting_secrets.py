@@ -50,7 +50,7 @@ def test_connection_secret_reaches_the_task_and_leaks_nowhere(dag_runner, secret
     # The staged spec of the same task holds the reference, never the value.
     from airflow_provider_flyte.core.task_info import TaskInfo
     from airflow_provider_flyte.operators.base import build_spec
-    from airflow_provider_flyte.remote.submit import stage_task
+    from airflow_provider_flyte.remote.staging import stage_task
 
     dag = dag_runner.load("porting_secrets_dag.py", "porting_secrets")
     task = dag.get_task("use_secret")

@@ -107,7 +107,7 @@ def test_the_in_cluster_driver_writes_the_jvm_error_text(tmp_path, monkeypatch) 
     """The pod's entrypoint under ``spark-submit`` writes the error Airflow's worker raises: its text survives too."""
     import airflow_provider_flyte.runtime.__main__ as entry_module
     from airflow_provider_flyte.plugins.spark import Spark
-    from airflow_provider_flyte.remote.submit import RemoteTaskError, read_result, stage_task
+    from airflow_provider_flyte.remote.staging import RemoteTaskError, read_result, stage_task
     from tests.integration.test_in_cluster_entrypoint import SPARK_SUBMIT, pod_env, run_pod, spec_for
 
     monkeypatch.syspath_prepend(str(TEST_DAGS))

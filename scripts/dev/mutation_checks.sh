@@ -34,7 +34,7 @@ run "warm fingerprint ignores start-only settings (i21)" src/airflow_provider_fl
   tests/test_warm_spark.py -k start_only_setting
 run "runner's env_vars registration, the only one in a pod (i21)" src/airflow_provider_flyte/runtime/runner.py \
   's/        register_sensitive(self.spec.env_vars)/        pass/' tests/integration/test_leftovers_k8s.py -k masked
-run "ImagePullBackOff fails fast (i21)" src/airflow_provider_flyte/remote/jobs.py \
+run "ImagePullBackOff fails fast (i21)" src/airflow_provider_flyte/remote/watch.py \
   's/    if problem is not None and problem\[1\]:/    if problem is not None and False:/' \
   tests/integration/test_leftovers_k8s.py -k pulled
 run "bundle write-time traversal check (i21)" src/airflow_provider_flyte/bundle/extract.py \

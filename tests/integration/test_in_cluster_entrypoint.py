@@ -28,7 +28,7 @@ from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig
 from airflow_provider_flyte.plugins.spark import Spark
-from airflow_provider_flyte.remote.submit import RemoteTaskError, read_result, stage_task
+from airflow_provider_flyte.remote.staging import RemoteTaskError, read_result, stage_task
 from airflow_provider_flyte.runtime.runner import TaskRunner
 from tests.conftest import TEST_DAGS
 from tests.dask_clusters import start_cluster as start_dask_cluster

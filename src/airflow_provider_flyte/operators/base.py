@@ -211,7 +211,7 @@ class FlyteOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after a deferred remote run (Kubernetes): read its outcome, clean up, return the result."""
-        from airflow_provider_flyte.remote.submit import complete_deferred
+        from airflow_provider_flyte.remote.watch import complete as complete_deferred
 
         ti = context["ti"]
         recorded = ti.xcom_pull(task_ids=ti.task_id, key=LINKS_XCOM_KEY, map_indexes=ti.map_index)

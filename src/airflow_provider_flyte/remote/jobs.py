@@ -6,6 +6,8 @@ provider's ``KubernetesHook`` (sync) and ``AsyncKubernetesHook`` (the trigger), 
 of its own. Patterned on that provider's ``custom_object_launcher``: a delete that tolerates
 404, a create that reattaches on 409, reattach by the task's labels, transient API errors
 (429 with ``Retry-After``, 5xx) retried with the provider's ``generic_api_retry``.
+A long wait (the trigger's looks) rides out the same kind of errors for longer: :func:`transient_look_error`.
+Watching and deciding is :mod:`~airflow_provider_flyte.remote.watch`.
 
 Every object carries the provider's task labels and two annotations: the staged spec's URI
 (so a reattaching try reads the right outcome) and, for a failed object kept for debugging,
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -31,19 +32,8 @@ log = logging.getLogger(__name__)
 SPEC_ANNOTATION = "airflow-provider-flyte/spec-uri"
 STAGING_CONN_ANNOTATION = "airflow-provider-flyte/staging-conn-id"
 EXPIRES_ANNOTATION = "airflow-provider-flyte/expires-at"
-#: Container waiting reasons that never resolve by waiting: the job fails at once with the reason.
-FATAL_WAITING_REASONS = frozenset({
-    "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff", "CreateContainerConfigError",
-    "CreateContainerError", "ErrImageNeverPull",
-})
 #: Labels that identify a task across tries (the try number is left out to find an earlier try's job).
 TASK_LABELS = ("dag_id", "task_id", "run_id", "map_index")
-DEFAULT_STARTUP_TIMEOUT_S = 300.0
-DEFAULT_POLL_INTERVAL_S = 2.0
-#: Seconds a failed or killed job's pods get to stop before its staged run is removed a second time.
-POD_STOP_WAIT_S = 20.0
-#: The same on ``on_kill`` in the worker, which Airflow SIGKILLs 5 s after its SIGTERM.
-KILL_POD_STOP_WAIT_S = 3.0
 #: Pod phases in which no container runs any more (nothing in the pod can write to the store).
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 
@@ -84,6 +74,15 @@ class JobRef:
         return f"{self.manifest.KIND} {self.namespace}/{self.name}"
 
 
+# -- the retry policy: one API call (sync), and a long wait's looks (the trigger) ----------------------
+#: HTTP statuses a long wait rides out (with a dropped connection: no status at all).
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Consecutive failed looks a long wait tolerates before it gives up (any good look resets the count).
+LOOK_RETRIES = 10
+#: The longest pause between two failed looks.
+LOOK_RETRY_MAX_S = 30.0
+
+
 def retry(func: Any) -> Any:
     """Retry transient API errors (429 honouring Retry-After, 5xx, dropped connections) with backoff.
 
@@ -104,6 +103,32 @@ def retry(func: Any) -> Any:
 def api_status(exc: BaseException) -> int | None:
     status = getattr(exc, "status", None)
     return int(status) if isinstance(status, int) else None
+
+
+def transient_look_error(exc: BaseException, failed_looks: int) -> bool:
+    """Whether a long wait should look again after ``exc`` (``failed_looks`` in a row so far, this one excepted)."""
+    status = api_status(exc)
+    return (status in TRANSIENT_STATUSES or status is None) and failed_looks < LOOK_RETRIES
+
+
+def look_retry_delay(failed_looks: int, poll_interval: float) -> float:
+    """Seconds before the next look after ``failed_looks`` failed looks in a row: doubling, at most 30 s."""
+    return min(LOOK_RETRY_MAX_S, poll_interval * 2 ** failed_looks)
+
+
+def api_reason(exc: BaseException) -> str:
+    """An API error as ``HTTP <status>: <Kubernetes' message>``."""
+    status = api_status(exc)
+    body = getattr(exc, "body", None)
+    message = ""
+    if body:
+        try:
+            import json
+
+            message = json.loads(body).get("message", "")
+        except Exception:
+            message = str(body)[:300]
+    return f"HTTP {status}: {message or getattr(exc, 'reason', '') or exc}" if status else str(exc)
 
 
 class KubernetesJobs:
@@ -156,7 +181,7 @@ class KubernetesJobs:
             if api_status(exc) != 409:
                 raise KubernetesJobError(
                     f"Cannot create {self.manifest.KIND} {self.namespace}/{name} through connection "
-                    f"{self.conn_id!r}: {_reason(exc)}") from exc
+                    f"{self.conn_id!r}: {api_reason(exc)}") from exc
         existing = self.get(name)
         if existing is None:
             raise KubernetesJobError(f"{self.manifest.KIND} {self.namespace}/{name} exists (409) but cannot be read")
@@ -181,7 +206,7 @@ class KubernetesJobs:
         except Exception as exc:
             if api_status(exc) != 409:
                 raise KubernetesJobError(f"Cannot create Secret {self.namespace}/{name} through connection "
-                                         f"{self.conn_id!r}: {_reason(exc)}") from exc
+                                         f"{self.conn_id!r}: {api_reason(exc)}") from exc
             retry(core.replace_namespaced_secret)(name, self.namespace, body)
         return name
 
@@ -195,14 +220,14 @@ class KubernetesJobs:
                 name, self.namespace, {"metadata": {"ownerReferences": [ref]}})
         except Exception as exc:
             log.warning("Could not make %s the owner of Secret %s (%s): deleting the Secret with the job instead",
-                        meta["name"], name, _reason(exc))
+                        meta["name"], name, api_reason(exc))
 
     def delete_secret(self, name: str) -> None:
         try:
             retry(self.hook.core_v1_client.delete_namespaced_secret)(name, self.namespace)
         except Exception as exc:
             if api_status(exc) != 404:
-                log.warning("Could not delete Secret %s/%s: %s", self.namespace, name, _reason(exc))
+                log.warning("Could not delete Secret %s/%s: %s", self.namespace, name, api_reason(exc))
 
     def delete(self, name: str) -> bool:
         """Delete the object and what it owns (foreground); ``False`` if it was gone already (404)."""
@@ -256,7 +281,7 @@ class KubernetesJobs:
                 response.release_conn()
             return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         except Exception as exc:
-            return f"(no log from pod {pod}: {_reason(exc)})"
+            return f"(no log from pod {pod}: {api_reason(exc)})"
 
     def stream_log(self, pod: str, container: str | None) -> Iterator[str]:
         """The pod's log as it is written (ends when the container ends)."""
@@ -286,21 +311,6 @@ class KubernetesJobs:
         return removed
 
 
-def startup_problem(pods: list[Any]) -> tuple[str, bool] | None:
-    """``(reason, fatal)`` when a pod cannot start: an image or container error (fatal at once) or Unschedulable."""
-    for pod in pods:
-        name = pod.metadata.name
-        status = pod.status
-        for container in [*(status.init_container_statuses or []), *(status.container_statuses or [])]:
-            waiting = container.state.waiting if container.state else None
-            if waiting is not None and waiting.reason in FATAL_WAITING_REASONS:
-                return f"pod {name} container {container.name}: {waiting.reason}: {waiting.message or ''}".strip(), True
-        for condition in status.conditions or []:
-            if condition.type == "PodScheduled" and condition.status == "False" and condition.reason == "Unschedulable":
-                return f"pod {name}: Unschedulable: {condition.message or ''}".strip(), False
-    return None
-
-
 def running_pods(pods: list[Any]) -> list[str]:
     """Names of the pods whose containers may still run (a deleted pod stays listed until they stopped)."""
     return [str(p.metadata.name) for p in pods if getattr(p.status, "phase", None) not in FINISHED_PHASES]
@@ -323,174 +333,20 @@ def _parse_time(text: str) -> float:
         return float("inf")
 
 
-def _reason(exc: BaseException) -> str:
-    status = api_status(exc)
-    body = getattr(exc, "body", None)
-    message = ""
-    if body:
-        try:
-            import json
-
-            message = json.loads(body).get("message", "")
-        except Exception:
-            message = str(body)[:300]
-    return f"HTTP {status}: {message or getattr(exc, 'reason', '') or exc}" if status else str(exc)
-
-
-# -- watching: one decision rule for the worker's loop and the trigger ------------------------------
-def evaluate(ref: JobRef, obj: Mapping[str, Any] | None, pods: list[Any], *, started: float, now: float,
-             startup_timeout: float, deadline: float | None) -> dict[str, Any] | None:
-    """The final event for the job's current state, or ``None`` to keep waiting.
-
-    ``{"status": "succeeded" | "failed" | "timeout", "message": ..., "job": ref}``. A job that
-    cannot start (an image or container error) fails at once; one that is still not running
-    after ``startup_timeout`` (Unschedulable, an operator that never moves the status) fails
-    with the reason seen; ``deadline`` is the task's ``execution_timeout``.
-    """
-    def event(status: str, message: str) -> dict[str, Any]:
-        return {"status": status, "message": message, "job": ref.to_dict()}
-
-    if obj is None:
-        return event("failed", f"{ref.describe()} was deleted while the task waited for it")
-    state = ref.manifest.job_state(obj)
-    if state.done:
-        return event("succeeded" if state.succeeded else "failed",
-                     f"{state.phase}{': ' + state.message if state.message else ''}")
-    if deadline is not None and now >= deadline:
-        return event("timeout", f"the task's execution_timeout passed while {ref.describe()} was {state.phase}")
-    problem = startup_problem(pods)
-    if problem is not None and problem[1]:
-        return event("failed", f"{ref.describe()} cannot start: {problem[0]}")
-    running = any(getattr(pod.status, "phase", None) == "Running" for pod in pods) and state.phase not in (
-        "NEW", "New", "", "SUBMITTED", "Initializing", "Pending", "Created")
-    if not running and now - started > startup_timeout:
-        seen = problem[0] if problem else f"status stayed {state.phase!r}"
-        return event("failed", f"{ref.describe()} did not start within {startup_timeout:g} s ({seen})")
-    return None
-
-
-def wait(ref: JobRef, *, poll_interval: float, startup_timeout: float, deadline: float | None,
-         logger: Any = None, stream_logs: bool = True) -> dict[str, Any]:
-    """Wait in the worker until :func:`evaluate` gives a final event; stream the log pod meanwhile."""
-    out = logger or log
-    jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
-    started = time.monotonic()
-    streamed = threading.Event()
-    streamer: threading.Thread | None = None
-    while True:
-        obj = jobs.get(ref.name)
-        pods = jobs.pods(ref.selector) if ref.selector else []
-        now = time.monotonic()
-        final = evaluate(ref, obj, pods, started=started, now=now, startup_timeout=startup_timeout,
-                         deadline=None if deadline is None else started + (deadline - time.time()))
-        if final is not None:
-            if streamer is not None:
-                streamer.join(timeout=10)
-                if streamed.is_set():
-                    final["log"] = ""  # already in the task log
-            return final
-        if stream_logs and streamer is None:
-            pod = jobs.log_pod(ref)
-            if pod and any(p.metadata.name == pod and getattr(p.status, "phase", None) in ("Running", "Succeeded",
-                                                                                        "Failed") for p in pods):
-                streamer = threading.Thread(target=_stream, args=(jobs, ref, pod, out, streamed), daemon=True,
-                                            name="flyte-k8s-log")
-                streamer.start()
-        time.sleep(poll_interval)
-
-
-def _stream(jobs: KubernetesJobs, ref: JobRef, pod: str, out: Any, done: threading.Event) -> None:
-    try:
-        for chunk in jobs.stream_log(pod, ref.log_container):
-            for line in chunk.splitlines():
-                out.info("[%s] %s", pod, line.rstrip())
-        done.set()
-    except Exception as exc:  # the pod went away; the tail is fetched at the end instead
-        out.debug("Log stream of %s ended: %s", pod, exc)
-
-
-# -- the end of a run: shared by waiting in the worker and the deferred path -----------------------
-def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
-    """Read the outcome named by a final ``event``, delete (or keep) the object, return the result or raise."""
-    from airflow_provider_flyte.remote.submit import RemoteTaskError, read_result
-
-    out = logger or log
-    jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
-    status = event.get("status")
-    log_text = event.get("log")
-    pod = jobs.log_pod(ref) if log_text is None else None
-    if pod:
-        log_text = jobs.log_tail(pod, ref.log_container)
-        out.info("Log of pod %s (%s):\n%s", pod, ref.describe(), str(log_text).rstrip())
-    if status == "succeeded":
-        try:
-            result = read_result(ref.spec_uri, conn_id=ref.staging_conn_id, where=f"in {ref.describe()}")
-        finally:
-            _dispose(jobs, ref, failed=False, out=out)
-        return result
-    reason = str(event.get("message") or status)
-    remote: BaseException | None = None
-    try:
-        read_result(ref.spec_uri, conn_id=ref.staging_conn_id, where=f"in {ref.describe()}")
-    except RemoteTaskError as exc:
-        remote = exc
-    except Exception:
-        remote = None
-    _dispose(jobs, ref, failed=True, out=out)
-    if status == "timeout":
-        from airflow.providers.common.compat.sdk import AirflowTaskTimeout
-
-        raise AirflowTaskTimeout(f"{ref.describe()}: {reason}; the object was deleted")
-    detail = f"\n{remote}" if remote is not None else ""
-    raise KubernetesJobError(f"{ref.describe()} failed: {reason}{detail}") from remote
-
-
-def _dispose(jobs: KubernetesJobs, ref: JobRef, *, failed: bool, out: Any) -> None:
-    if failed and ref.keep_failed_s > 0:
-        stamp = expiry_stamp(ref.keep_failed_s)
-        try:
-            jobs.annotate(ref.name, {EXPIRES_ANNOTATION: stamp})
-            out.warning("Keeping failed %s for debugging until %s (a later task deletes it)", ref.describe(), stamp)
-            return
-        except Exception:
-            out.warning("Could not annotate %s for keeping; deleting it", ref.describe(), exc_info=True)
-    # a succeeded job's outcome is written: its pods have nothing left to write
-    delete_job(jobs, ref, pod_stop_wait_s=POD_STOP_WAIT_S if failed else 0.0, out=out)
-
-
-def delete_job(jobs: KubernetesJobs, ref: JobRef, *, pod_stop_wait_s: float, out: Any = None) -> None:
-    """Delete the object and its staged run; with ``pod_stop_wait_s``, wait for its pods to stop and remove the run again.
-
-    A pod of a deleted job gets SIGTERM and may still write ``error.json``. The entrypoint writes
-    nothing once ``spec.json`` is gone; the second removal catches a pod that looked just before.
-    """
-    out = out or log
-    if jobs.delete(ref.name):
-        out.info("Deleted %s", ref.describe())
-    remove_staged_run(ref, out)
-    if pod_stop_wait_s <= 0 or not ref.selector:
-        return
-    try:
-        running = jobs.wait_pods_stopped(ref.selector, pod_stop_wait_s)
-    except Exception as exc:  # as the trigger does: remove the run again all the same
-        out.warning("Could not list the pods of %s: %s", ref.describe(), _reason(exc))
-        running = []
-    if running:
-        out.warning("Pods of %s still running %.0f s after its deletion: %s", ref.describe(), pod_stop_wait_s,
-                    ", ".join(running))
-    remove_staged_run(ref, out)
-
-
-def remove_staged_run(ref: JobRef, out: Any = None) -> None:
-    """Remove the job's staged spec, payload and outcome (bundles stay: other runs share them)."""
-    from airflow_provider_flyte.remote import staging
-
-    try:
-        staging.cleanup_run(ref.spec_uri, conn_id=ref.staging_conn_id)
-    except Exception:
-        (out or log).warning("Could not remove the staged run %s", ref.spec_uri, exc_info=True)
-
-
-def complete(event: Mapping[str, Any], *, logger: Any = None) -> Any:
-    """``execute_complete``: the trigger's final event -> the task's result (or its error)."""
-    return finish(JobRef.from_dict(event["job"]), event, logger=logger)
+__all__ = [
+    "EXPIRES_ANNOTATION",
+    "SPEC_ANNOTATION",
+    "STAGING_CONN_ANNOTATION",
+    "TASK_LABELS",
+    "JobRef",
+    "KubernetesJobError",
+    "KubernetesJobs",
+    "api_reason",
+    "api_status",
+    "expiry_stamp",
+    "look_retry_delay",
+    "retry",
+    "running_pods",
+    "selector_of",
+    "transient_look_error",
+]

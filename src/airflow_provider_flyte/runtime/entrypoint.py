@@ -54,10 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    from airflow_provider_flyte.remote import staging
+    from airflow_provider_flyte.remote import pod_side
 
     try:
-        document = staging.load_spec(args.spec_uri, conn_id=args.conn_id)
+        document = pod_side.load_spec(args.spec_uri, conn_id=args.conn_id)
     except Exception as exc:
         log.error("Cannot read the task spec %s: %s", args.spec_uri, exc)
         return EXIT_NO_SPEC
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TASK_FAILED
     if not _still_staged(args):
         return EXIT_RUN_REMOVED
-    staging.write_result(document, data, conn_id=args.conn_id)
+    pod_side.write_result(document, data, conn_id=args.conn_id)
     log.info("Result written to %s", document["staging"]["result_uri"])
     return 0
 
@@ -94,26 +94,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
     from airflow_provider_flyte.core.calls import loads_call
     from airflow_provider_flyte.core.sealed import unseal
-    from airflow_provider_flyte.remote import staging
+    from airflow_provider_flyte.remote import pod_side
     from airflow_provider_flyte.runtime.runner import TaskRunner
 
     spec = TaskSpec.from_json(unseal(document))
-    code = staging.fetch_bundle(document, workdir / "code", conn_id=conn_id)
+    code = pod_side.fetch_bundle(document, workdir / "code", conn_id=conn_id)
     if code is not None:
         sys.path.insert(0, str(code))
         log.info("Code bundle %s extracted to %s", document["staging"]["bundle"]["digest"][:12], code)
     spec = spec.with_changes(placement=IN_CLUSTER, task=dataclasses.replace(spec.task, project_root=code))
-    call = loads_call(staging.load_payload(document, conn_id=conn_id))
+    call = loads_call(pod_side.load_payload(document, conn_id=conn_id))
     runner = TaskRunner(spec, spec.plugin_config(), call["fn"], logger=log)
     return runner.run(call["args"], call["kwargs"])
 
 
 def _still_staged(args: argparse.Namespace) -> bool:
     """Whether the worker still waits for this run (it removes the run of a killed or timed-out task)."""
-    from airflow_provider_flyte.remote import staging
+    from airflow_provider_flyte.remote import pod_side
 
     try:
-        staged = staging.spec_exists(args.spec_uri, conn_id=args.conn_id)
+        staged = pod_side.spec_exists(args.spec_uri, conn_id=args.conn_id)
     except Exception:
         log.warning("Could not check the staged run %s; writing the outcome anyway", args.spec_uri, exc_info=True)
         return True
@@ -124,11 +124,11 @@ def _still_staged(args: argparse.Namespace) -> bool:
 
 
 def _write_error(document: dict[str, Any], exc: BaseException, args: argparse.Namespace) -> None:
-    from airflow_provider_flyte.remote import staging
+    from airflow_provider_flyte.remote import pod_side
 
     if not _still_staged(args):
         return
     try:
-        staging.write_error(document, staging.error_from_exception(exc), conn_id=args.conn_id)
+        pod_side.write_error(document, pod_side.error_from_exception(exc), conn_id=args.conn_id)
     except Exception:
         log.exception("Could not write the error to the staging store")

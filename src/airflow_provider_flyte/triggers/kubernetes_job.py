@@ -4,7 +4,7 @@ It serializes only primitives (connection id, namespace, name, the manifest modu
 kind, the staged spec's URI) and resolves credentials inside the triggerer through the cncf
 provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker. It polls the
 object and its pods, applies the same decision rule as a worker that waits
-(:func:`airflow_provider_flyte.remote.jobs.evaluate`) and yields exactly one final
+(:func:`airflow_provider_flyte.remote.watch.evaluate`) and yields exactly one final
 event. ``on_kill`` (the task was marked failed or cleared while deferred) deletes the object and
 the staged run; a triggerer restart does not (the trigger is handed to another triggerer and goes on waiting).
 """
@@ -19,13 +19,13 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_flyte.remote.jobs import (
-    POD_STOP_WAIT_S,
     JobRef,
     api_status,
-    evaluate,
-    remove_staged_run,
+    look_retry_delay,
     running_pods,
+    transient_look_error,
 )
+from airflow_provider_flyte.remote.watch import POD_STOP_WAIT_S, evaluate, remove_staged_run
 
 
 class FlyteKubernetesJobTrigger(BaseTrigger):
@@ -90,11 +90,11 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
                     obj, pods = await self._look(api_client)
                     transient = 0
                 except Exception as exc:
-                    status = api_status(exc)
-                    if (status in (429, 500, 502, 503, 504) or status is None) and transient < 10:
+                    if transient_look_error(exc, transient):
                         transient += 1
-                        self.log.warning("Kubernetes API answered %s for %s; retrying", status or exc, ref.describe())
-                        await asyncio.sleep(min(30.0, self.poll_interval * 2 ** transient))
+                        self.log.warning("Kubernetes API answered %s for %s; retrying", api_status(exc) or exc,
+                                         ref.describe())
+                        await asyncio.sleep(look_retry_delay(transient, self.poll_interval))
                         continue
                     yield TriggerEvent({"status": "failed", "message": f"cannot read {ref.describe()}: {exc}",
                                         "job": ref.to_dict()})

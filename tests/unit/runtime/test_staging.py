@@ -25,24 +25,19 @@ import pytest
 
 from airflow_provider_flyte.bundle import BundleDigestError, build_bundle
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.remote import staging
-from airflow_provider_flyte.remote.staging import (
-    STAGING_FORMAT_VERSION,
+from airflow_provider_flyte.remote import layout as staging
+from airflow_provider_flyte.remote.layout import STAGING_FORMAT_VERSION, StagedTask, run_key_for
+from airflow_provider_flyte.remote.pod_side import (
     BundleIntegrityError,
-    StagedTask,
-    StagingError,
-    cleanup_run,
     error_from_exception,
     fetch_bundle,
     load_payload,
     load_spec,
-    read_outcome,
-    run_key_for,
-    stage,
-    staging_base,
     write_error,
     write_result,
 )
+from airflow_provider_flyte.remote.staging import cleanup_run, read_outcome, stage
+from airflow_provider_flyte.remote.store import StagingError, staging_base
 from tests.s3_server import SECRET_KEY, MotoServer, closed_port, no_aws_credentials_env, silent_port
 
 BUCKET = "flyte-staging"

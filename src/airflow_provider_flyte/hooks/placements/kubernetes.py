@@ -1,12 +1,12 @@
 """The ``kubernetes`` placement, shared by every engine: an ephemeral cluster per task, through its operator.
 
 The task's ``conn_id`` names a connection of the cncf-kubernetes provider (type ``kubernetes``).
-Nothing runs on the worker: ``run()`` stages the task (:mod:`airflow_provider_flyte.remote.submit`),
+Nothing runs on the worker: ``run()`` stages the task (:mod:`airflow_provider_flyte.remote.staging`),
 builds the engine's object from the plugin config (:mod:`airflow_provider_flyte.manifests`), whose
 main container runs the in-cluster entrypoint against the staged spec, creates it (or reattaches to
 the one an earlier try of this task left running), and then either defers to
-:class:`~airflow_provider_flyte.triggers.kubernetes_job.FlyteKubernetesJobTrigger` (the default) or
-waits in the worker, streaming the log. The result comes back from the store; the object is deleted
+:data:`JOB_TRIGGER` (the default) or waits in the worker, streaming the log
+(:mod:`airflow_provider_flyte.remote.watch`). The result comes back from the store; the object is deleted
 on success and failure (kept with an expiry annotation if ``keep_failed_s`` is set), on kill and on
 timeout. Each engine's ``hooks/<engine>/kubernetes.py`` says only what differs: the main container's
 command and the pod whose log is the task's.
@@ -15,6 +15,8 @@ command and the pod whose log is the task's.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,18 +32,25 @@ from airflow_provider_flyte.manifests import pod_settings
 #: ``TaskSpec.options`` keys this placement reads (the operator sets them).
 DEFERRABLE, STARTUP_TIMEOUT, POLL_INTERVAL, KEEP_FAILED, NAMESPACE, DEADLINE = (
     "deferrable", "startup_timeout", "poll_interval", "keep_failed_s", "namespace", "deadline")
+#: The trigger a deferred task waits in. Named by path, as the triggerer's table stores it, not imported:
+#: hooks sit below ``triggers/`` (which builds on :mod:`airflow_provider_flyte.remote.watch`).
+JOB_TRIGGER = "airflow_provider_flyte.triggers.kubernetes_job.FlyteKubernetesJobTrigger"
+
+
+#: The in-cluster entrypoint's package (``python -m``). Named, not imported: hooks sit below ``runtime/``.
+ENTRYPOINT_MODULE = "airflow_provider_flyte.runtime"
 
 
 def entrypoint_command(spec_uri: str) -> list[str]:
     """The command a pod runs: the image's ``python`` with the in-cluster entrypoint."""
-    return [os.environ.get("FLYTE_POD_PYTHON", "python"), "-m", "airflow_provider_flyte.runtime", spec_uri]
+    return [os.environ.get("FLYTE_POD_PYTHON", "python"), "-m", ENTRYPOINT_MODULE, spec_uri]
 
 
 def entrypoint_file() -> str:
     """Path of the entrypoint script in the image (``spark-submit`` runs a file); the worker's own layout."""
-    import airflow_provider_flyte.runtime as runtime_package
-
-    return str(Path(runtime_package.__file__).with_name("__main__.py"))
+    found = importlib.util.find_spec(ENTRYPOINT_MODULE)
+    assert found is not None and found.origin is not None
+    return str(Path(found.origin).with_name("__main__.py"))
 
 
 class KubernetesPlacement:
@@ -96,8 +105,6 @@ class KubernetesPlacement:
 
     def record_links(self, name: str) -> None:
         """The job's and its driver pod's dashboard URLs, where ``[flyte] kubernetes_*_url`` templates are set."""
-        import importlib
-
         values = {"name": name, "namespace": self.option(NAMESPACE) or settings.value("kubernetes_namespace") or "default",
                   "conn_id": self.conn_id or "", "kind": importlib.import_module(self.manifest_module).KIND}
         source = self.log_source(name)
@@ -116,7 +123,8 @@ class KubernetesPlacement:
 
     def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         from airflow_provider_flyte.remote import jobs as k8s
-        from airflow_provider_flyte.remote.submit import stage_task
+        from airflow_provider_flyte.remote import watch
+        from airflow_provider_flyte.remote.staging import stage_task
 
         assert self.conn_id is not None
         jobs = k8s.KubernetesJobs(self.conn_id, self.manifest_module, self.option(NAMESPACE))
@@ -168,30 +176,27 @@ class KubernetesPlacement:
         self._handed_over = False
         self.add_cleanup(self._delete_unless_handed_over)
         deadline = self.option(DEADLINE)
-        startup_timeout = float(self.option(STARTUP_TIMEOUT, k8s.DEFAULT_STARTUP_TIMEOUT_S))
-        poll_interval = float(self.option(POLL_INTERVAL, k8s.DEFAULT_POLL_INTERVAL_S))
+        startup_timeout = float(self.option(STARTUP_TIMEOUT, watch.DEFAULT_STARTUP_TIMEOUT_S))
+        poll_interval = float(self.option(POLL_INTERVAL, watch.DEFAULT_POLL_INTERVAL_S))
         if self.option(DEFERRABLE, True):
             from airflow.sdk.exceptions import TaskDeferred
 
-            from airflow_provider_flyte.triggers.kubernetes_job import FlyteKubernetesJobTrigger
-
+            module, _, name = JOB_TRIGGER.rpartition(".")
+            trigger_class = getattr(importlib.import_module(module), name)
             self._handed_over = True  # the trigger (or execute_complete) owns the object from here on
             self.log.info("Deferring: the triggerer waits for %s", ref.describe())
             raise TaskDeferred(
-                trigger=FlyteKubernetesJobTrigger(ref.to_dict(), poll_interval=poll_interval,
-                                                  startup_timeout=startup_timeout, started_at=time.time(),
-                                                  deadline=deadline),
+                trigger=trigger_class(ref.to_dict(), poll_interval=poll_interval, startup_timeout=startup_timeout,
+                                      started_at=time.time(), deadline=deadline),
                 method_name="execute_complete",
             )
         self.log.info("Waiting in the worker for %s", ref.describe())
-        event = k8s.wait(ref, poll_interval=poll_interval, startup_timeout=startup_timeout, deadline=deadline,
+        event = watch.wait(ref, poll_interval=poll_interval, startup_timeout=startup_timeout, deadline=deadline,
                          logger=self.log)
         self._handed_over = True  # finish() deletes it (or keeps it, failed, with an expiry)
-        return k8s.finish(ref, event, logger=self.log)
+        return watch.finish(ref, event, logger=self.log)
 
     def build_body(self, target: Any) -> dict[str, Any]:
-        import importlib
-
         module = importlib.import_module(self.manifest_module)
         kwargs = {"pod_template": self.spec.pod_template} if getattr(self.spec, "pod_template", None) else {}
         return module.build_manifest(self.config, target, **kwargs)  # type: ignore[no-any-return]
@@ -245,11 +250,12 @@ class KubernetesPlacement:
     def _delete_unless_handed_over(self) -> None:
         if getattr(self, "_handed_over", True):
             return
-        from airflow_provider_flyte.remote import jobs as k8s
+        from airflow_provider_flyte.remote import watch
+        from airflow_provider_flyte.remote.jobs import KubernetesJobs
 
         ref = self._ref
-        k8s.delete_job(k8s.KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace), ref,
-                       pod_stop_wait_s=k8s.KILL_POD_STOP_WAIT_S, out=self.log)
+        watch.delete_job(KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace), ref,
+                         pod_stop_wait_s=watch.KILL_POD_STOP_WAIT_S, out=self.log)
 
     def interrupt(self) -> None:
         """The worker waits in ``time.sleep``/HTTP calls, which the timeout interrupts by itself."""
@@ -289,6 +295,4 @@ def _json_conf(key: str, kind: type) -> Any:
     return value
 
 
-
-
-__all__ = ["KubernetesPlacement", "entrypoint_command", "entrypoint_file"]
+__all__ = ["JOB_TRIGGER", "KubernetesPlacement", "entrypoint_command", "entrypoint_file"]
