@@ -11,7 +11,7 @@ from airflow_provider_flyte.hooks.dask import (
     _dashboard_link,
     scheduler_is_silent,
 )
-from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+from airflow_provider_flyte.hygiene.signals import sigterm_stops_wait
 
 
 class AttachDaskHook(FlyteDaskHook):

@@ -43,7 +43,7 @@ from airflow_provider_flyte.hygiene.processes import descendant_pids, mentioning
 from airflow_provider_flyte.hygiene.scratch import SCRATCH_ENV
 from airflow_provider_flyte.plugins.ray import RayJobConfig
 from airflow_provider_flyte.resources import Resources
-from airflow_provider_flyte.runtime.guards import keep_signal_handlers
+from airflow_provider_flyte.hygiene.signals import keep_signal_handlers
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle

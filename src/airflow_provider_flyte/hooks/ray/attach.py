@@ -27,7 +27,7 @@ from airflow_provider_flyte.hooks.ray import (
     reinitialize_config,
     token_auth_supported,
 )
-from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+from airflow_provider_flyte.hygiene.signals import sigterm_stops_wait
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle

@@ -14,7 +14,7 @@ from airflow_provider_flyte.hooks.spark import (
     _stop_connect_session,
 )
 from airflow_provider_flyte.hygiene.environ import snapshot
-from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+from airflow_provider_flyte.hygiene.signals import sigterm_stops_wait
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.hooks.clusters import ClusterTarget
