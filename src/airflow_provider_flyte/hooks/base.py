@@ -142,13 +142,15 @@ class FlyteEngineHook(BaseHook, Generic[C]):
 
     @classmethod
     def placements(cls) -> list[str]:
-        """The placements this engine supports (modules of its package that define one)."""
+        """The placements this engine supports (modules of its package that define one; helper modules
+        the placements share are not placements)."""
         import pkgutil
 
         base = cls if cls.placement is None else _engine_base(cls)
         module = importlib.import_module(base.__module__)
         paths = getattr(module, "__path__", None)
-        return sorted(info.name for info in pkgutil.iter_modules(paths)) if paths else []
+        names = sorted(info.name for info in pkgutil.iter_modules(paths)) if paths else []
+        return [name for name in names if _defines_placement(base, name)]
 
     @property
     def is_local(self) -> bool:
@@ -321,6 +323,16 @@ def _is_kubernetes_connection(conn_id: str) -> bool:
         return BaseHook.get_connection(conn_id).conn_type == "kubernetes"
     except Exception:
         return False  # the attach placement reports a missing connection with its own clear error
+
+
+def _defines_placement(base: type[FlyteEngineHook[Any]], name: str) -> bool:
+    """Whether module ``name`` of ``base``'s package defines ``base``'s hook for placement ``name``."""
+    try:
+        module = importlib.import_module(f"{base.__module__}.{name}")
+    except ImportError:
+        return True  # a placement whose imports fail here is still one
+    return any(isinstance(value, type) and issubclass(value, base) and value.placement == name
+               for value in vars(module).values())
 
 
 def _engine_base(cls: type) -> type[FlyteEngineHook[Any]]:
