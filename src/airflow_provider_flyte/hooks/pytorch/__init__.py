@@ -29,8 +29,8 @@ from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.hygiene.child_processes import spawn_safe
 from airflow_provider_flyte.hygiene.processes import descendant_pids
 from airflow_provider_flyte.hygiene.scratch import make_scratch_dir
-from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.hygiene.signals import SavedSignals
+from airflow_provider_flyte.plugins.pytorch import Elastic
 
 #: Rendezvous backend used for local runs: torch's c10d rendezvous on a store bound to 127.0.0.1.
 LOCAL_RDZV_BACKEND = "flyte-c10d-loopback"
