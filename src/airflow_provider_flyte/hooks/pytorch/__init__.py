@@ -196,7 +196,7 @@ def format_worker_failure(err: Any, reports: Sequence[Mapping[str, Any]] = ()) -
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _interfaces() -> list[tuple[int, str]]:
+def network_interfaces() -> list[tuple[int, str]]:
     try:
         return socket.if_nameindex()
     except OSError:
@@ -204,7 +204,7 @@ def _interfaces() -> list[tuple[int, str]]:
 
 
 # -- a c10d rendezvous whose stores listen on 127.0.0.1 only --------------------------------------
-def _open_listener() -> int:
+def open_listener() -> int:
     """Bind a socket to a free 127.0.0.1 port for the rendezvous store; return the port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((LOCAL_HOST, 0))
@@ -225,7 +225,7 @@ def _close_listener(port: int) -> None:
 def _bound_store(host: str, port: int | None) -> Any:
     """A multi-tenant ``TCPStore`` server listening on ``host`` only (torch's own binds every interface).
 
-    ``port`` may name a socket :func:`_open_listener` reserved; otherwise it is bound here
+    ``port`` may name a socket :func:`open_listener` reserved; otherwise it is bound here
     (``None``: any free port). ``OSError`` when the port is taken.
     """
     from datetime import timedelta
@@ -331,5 +331,5 @@ def register_bound_rendezvous(name: str, bind_host: str) -> None:
     rendezvous_handler_registry.register(name, functools.partial(_create_bound_handler, name, bind_host))
 
 
-def _register_local_rendezvous() -> None:
+def register_local_rendezvous() -> None:
     register_bound_rendezvous(LOCAL_RDZV_BACKEND, LOCAL_HOST)
