@@ -16,7 +16,7 @@ from airflow_provider_flyte.hooks.ray.auth import ensure_auth_token, reload_auth
 from airflow_provider_flyte.hooks.ray.driver import keep_sigterm_handler, loggable
 from airflow_provider_flyte.hygiene.environ import restore as restore_environ
 from airflow_provider_flyte.hygiene.environ import snapshot as snapshot_environ
-from airflow_provider_flyte.hygiene.processes import descendant_pids, mentioning, stop
+from airflow_provider_flyte.hygiene.processes import descendant_pids, descendants, mentioning, stop
 from airflow_provider_flyte.hygiene.scratch import SCRATCH_ENV
 
 _EXIT_TIMEOUT_S = 15
@@ -130,7 +130,7 @@ def _ray_processes(temp_dir: str, before: frozenset[int] = frozenset()) -> list[
     import psutil
 
     found: dict[int, Any] = {}
-    for proc in psutil.Process().children(recursive=True):
+    for proc in descendants():
         try:
             cmdline = proc.cmdline()
             # Ray workers retitle themselves ("ray::IDLE"), losing the temp dir from argv; any
