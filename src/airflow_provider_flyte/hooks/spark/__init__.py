@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from airflow_provider_flyte.bundle.user_code import prepend_path
+from airflow_provider_flyte.core.error_text import exception_chain, keep_message
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.hooks.spark.jvm import (
@@ -33,7 +34,6 @@ from airflow_provider_flyte.hooks.spark.jvm import (
     stop_jvm,
 )
 from airflow_provider_flyte.plugins.spark import DEFAULT_APP_NAME, Spark
-from airflow_provider_flyte.runtime.diagnose import exception_chain, keep_message
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.hooks.clusters import ClusterTarget

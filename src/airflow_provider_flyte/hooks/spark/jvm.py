@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from airflow_provider_flyte.core.error_text import NO_JAVA
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hygiene.engine_output import is_continuation, stated_level
-from airflow_provider_flyte.runtime.diagnose import NO_JAVA
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.hooks.clusters import ClusterTarget
