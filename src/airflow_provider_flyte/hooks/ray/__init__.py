@@ -14,6 +14,11 @@ bundle as ``working_dir``, so workers on every node import the user's modules fr
 
 Either way functions from the DAG file are pickled by value with ``ray.cloudpickle`` and
 worker output reaches the task log (``log_to_driver``).
+
+One module per placement (``local``, ``attach``, ``in_cluster``, ``warm``, ``kubernetes``); this one
+holds the engine hook they share. Helpers the placements share: :mod:`.auth` (Ray's token
+authentication), :mod:`.driver` (what every driver does around ``ray.init``), :mod:`.gcs` (a
+driver's connection to a cluster's GCS).
 """
 
 from __future__ import annotations
