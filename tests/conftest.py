@@ -41,7 +41,7 @@ from tests.dagrun import DagRunner  # noqa: E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from airflow_provider_flyte.bundle.build import sweep_orphaned_caches
+    from airflow_provider_flyte.bundle.cache import sweep_orphaned_caches
 
     shutil.rmtree(_HOME, ignore_errors=True)
     sweep_orphaned_caches()  # bundle caches of task processes that were killed (no atexit ran)

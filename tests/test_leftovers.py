@@ -64,7 +64,7 @@ def _sleepers(pids: list[int]) -> list[psutil.Process]:
 
 def test_a_task_leaves_no_child_no_dead_bundle_cache_and_no_torch_error_file(dag_runner, tmp_path, capfd,
                                                                                monkeypatch):
-    from airflow_provider_flyte.bundle.build import cache_dir
+    from airflow_provider_flyte.bundle.cache import cache_dir
 
     marker = f"leftovers-{uuid.uuid4().hex}"
     # This process already has its bundle cache (its first bundle build swept once, as a long-lived

@@ -251,7 +251,7 @@ def test_a_task_uses_ray_initialized_before_it_and_leaves_it_running():
 def _listening_addresses(temp_dir: str) -> set[tuple[str, int]]:
     import psutil
 
-    from airflow_provider_flyte.hooks.ray import _ray_processes
+    from airflow_provider_flyte.hooks.ray.local import _ray_processes
 
     found = set()
     for proc in _ray_processes(temp_dir):

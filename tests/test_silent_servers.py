@@ -109,7 +109,7 @@ def test_sigterm_stops_a_wait_after_running_the_previous_handler() -> None:
     import threading
 
     from airflow_provider_flyte.exceptions import TaskKilledError
-    from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+    from airflow_provider_flyte.hygiene.signals import sigterm_stops_wait
 
     calls: list[int] = []
 

@@ -86,7 +86,7 @@ def test_the_session_a_task_created_is_stopped_on_a_jvm_it_did_not_start(dag_run
         assert not gateway.jvm.org.apache.spark.sql.SparkSession.getDefaultSession().isDefined(), \
             "the task's SparkSession is still the JVM's default session"
     finally:
-        from airflow_provider_flyte.hooks.spark import _stop_jvm
+        from airflow_provider_flyte.hooks.spark.jvm import stop_jvm as _stop_jvm
 
         _stop_jvm()
     assert _java_children() == []

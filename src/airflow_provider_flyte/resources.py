@@ -69,7 +69,8 @@ _MEMORY_UNITS = {
     "": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
     "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40,
 }
-_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
+#: A memory quantity: a number and an optional unit (k, Mi, GB...); what memory_bytes reads.
+MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -199,7 +200,7 @@ def memory_bytes(value: Memory, field: str = "memory") -> int:
     from airflow_provider_flyte.exceptions import FlyteConfigError
 
     raw = value[0] if isinstance(value, tuple) else value
-    match = _MEMORY_RE.match(str(raw))
+    match = MEMORY_RE.match(str(raw))
     if not match:
         raise FlyteConfigError(field, value, "not a memory quantity", 'use a Kubernetes quantity such as "4Gi" or "512Mi"')
     number, unit = match.groups()

@@ -12,15 +12,12 @@ from airflow_provider_flyte.bundle.build import (
     DEFAULT_MAX_BYTES,
     FORMATS,
     MAX_BYTES_SETTING,
-    CacheInfo,
     CodeBundle,
     build_bundle,
     bundle_digest,
-    cache_dir,
-    cache_info,
-    clear_cache,
     resolve_max_bytes,
 )
+from airflow_provider_flyte.bundle.cache import CacheInfo, cache_dir, cache_info, clear_cache
 from airflow_provider_flyte.bundle.extract import (
     BundleDigestError,
     BundleError,

@@ -1,30 +1,26 @@
-"""Build a deterministic code bundle (zip or tar.gz) of a project root, cached per process."""
+"""Build a deterministic code bundle (zip or tar.gz) of a project root, cached per process (:mod:`.cache`)."""
 
 from __future__ import annotations
 
-import atexit
 import gzip
 import hashlib
 import io
 import logging
 import os
-import shutil
 import tarfile
 import tempfile
-import threading
 import time
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 
-import psutil
-
+from airflow_provider_flyte.bundle import cache
+from airflow_provider_flyte.bundle.cache import CacheEntry, cache_dir
 from airflow_provider_flyte.bundle.ignore import SourceFile, normalize_include, select_files
 from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.hygiene.scratch import OWNER_FILE, new_owned_dir, reap_stale_scratch_dirs
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +63,6 @@ class CodeBundle:
     files: tuple[str, ...]
 
 
-class CacheInfo(NamedTuple):
-    """Counters of :func:`build_bundle` in this process."""
-
-    hits: int  # unchanged tree: the cached bundle was returned
-    misses: int  # the tree was read and hashed
-    writes: int  # an archive was written
-
-
 def bundle_digest(items: Iterable[tuple[str, bytes]]) -> str:
     """The bundle digest from ``(relative path, sha256 of content)`` pairs (any order)."""
     h = hashlib.sha256(DIGEST_VERSION)
@@ -111,7 +99,7 @@ def build_bundle(
         str(root_path), normalize_include(root_path, include), fmt, airflowignore,
         airflowignore_syntax,
     )
-    with _LOCK:
+    with cache.lock():
         snapshot_ns = time.time_ns()
         selection = select_files(
             root_path, include, airflowignore=airflowignore, airflowignore_syntax=airflowignore_syntax
@@ -119,20 +107,20 @@ def build_bundle(
         files = selection.files
         _check_size(root_path, files, limit)
         meta = tuple((f.rel, str(f.path), f.size, f.mtime_ns) for f in files)
-        entry = _STATE.entries.get(key)
+        entry = cache.STATE.entries.get(key)
         if (
             entry is not None and entry.meta == meta and entry.bundle.path.is_file()
             and _still_clean(entry, files)
         ):
-            _STATE.hits += 1
+            cache.STATE.hits += 1
             return entry.bundle
         for rel in selection.secrets:
             log.warning("Code bundle: %s looks like a secret and is not bundled", rel)
         for link in selection.skipped_links:
             log.warning("Code bundle: symlink %s is not followed", link)
         bundle, hashes = _write(root_path, files, fmt)
-        _STATE.misses += 1
-        _STATE.entries[key] = _Entry(bundle, meta, hashes, snapshot_ns)
+        cache.STATE.misses += 1
+        cache.STATE.entries[key] = CacheEntry(bundle, meta, hashes, snapshot_ns)
         log.info(
             "Code bundle %s: %d files, %d bytes from %s", bundle.path.name, bundle.file_count,
             bundle.size, root_path,
@@ -158,93 +146,7 @@ def resolve_max_bytes(max_bytes: int | None = None) -> int:
     return limit
 
 
-def cache_info() -> CacheInfo:
-    """Hit/miss/write counters of this process's bundle cache."""
-    return CacheInfo(_STATE.hits, _STATE.misses, _STATE.writes)
-
-
-def cache_dir() -> Path:
-    """This process's archive folder (created on first use, removed at exit)."""
-    with _LOCK:
-        if _STATE.directory is None or _STATE.owner != os.getpid():
-            _STATE.reset()
-            sweep_orphaned_caches()
-            # Owned (pid and start time): the next task's scratch sweep removes it if this process is SIGKILLed.
-            _STATE.directory = Path(new_owned_dir(CACHE_KIND, tempfile.gettempdir(), tag=str(os.getpid())))
-            _STATE.owner = os.getpid()
-            atexit.register(_remove_dir, _STATE.directory, _STATE.owner)
-        return _STATE.directory
-
-
-def clear_cache() -> None:
-    """Forget cached bundles and delete this process's archive folder."""
-    with _LOCK:
-        if _STATE.directory is not None and _STATE.owner == os.getpid():
-            _remove_dir(_STATE.directory, _STATE.owner)
-        _STATE.reset()
-
-
 # -- internals -------------------------------------------------------------------------
-
-
-@dataclass
-class _Entry:
-    bundle: CodeBundle
-    meta: tuple[tuple[str, str, int, int], ...]
-    hashes: dict[str, bytes]
-    snapshot_ns: int
-
-
-class _State:
-    def __init__(self) -> None:
-        self.directory: Path | None = None
-        self.owner = 0
-        self.entries: dict[tuple[object, ...], _Entry] = {}
-        self.hits = self.misses = self.writes = 0
-
-    def reset(self) -> None:
-        self.directory = None
-        self.owner = 0
-        self.entries.clear()
-
-
-_STATE = _State()
-_LOCK = threading.RLock()
-
-
-def _after_fork() -> None:
-    global _LOCK
-    _LOCK = threading.RLock()
-    _STATE.reset()  # the parent owns its folder; a child builds into its own
-
-
-os.register_at_fork(after_in_child=_after_fork)
-
-
-CACHE_KIND = "bundles"
-_CACHE_PREFIX = f"flyte-{CACHE_KIND}-"
-
-
-def sweep_orphaned_caches() -> None:
-    """Delete archive folders of processes that are gone.
-
-    ``atexit`` does not run in a process that is killed, or that ends by ``os._exit`` (a forked
-    task process); the next process to build a bundle, and the next task that makes a scratch
-    folder (:mod:`airflow_provider_flyte.hygiene.scratch`), remove what they left. A folder records its
-    owner's pid and start time (a reused pid does not keep it); one without that record (made
-    by an older version) goes when the pid in its name is gone.
-    """
-    reap_stale_scratch_dirs(CACHE_KIND)
-    for folder in Path(tempfile.gettempdir()).glob(f"{_CACHE_PREFIX}*-*"):
-        pid = folder.name[len(_CACHE_PREFIX):].split("-", 1)[0]
-        if (pid.isdigit() and not psutil.pid_exists(int(pid)) and folder.is_dir() and not folder.is_symlink()
-                and not (folder / OWNER_FILE).exists()):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _remove_dir(directory: Path, owner: int) -> None:
-    if os.getpid() == owner:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _configured_max_bytes() -> str | None:
@@ -278,7 +180,7 @@ def _check_size(root: Path, files: list[SourceFile], limit: int) -> None:
     )
 
 
-def _still_clean(entry: _Entry, files: list[SourceFile]) -> bool:
+def _still_clean(entry: CacheEntry, files: list[SourceFile]) -> bool:
     """Re-hash files modified too close to the last check to trust their metadata."""
     now = time.time_ns()
     for f in files:
@@ -305,7 +207,7 @@ def _write(root: Path, files: list[SourceFile], fmt: str) -> tuple[CodeBundle, d
             tmp.unlink()  # same digest, same bytes: keep the existing archive
         else:
             os.replace(tmp, final)
-            _STATE.writes += 1
+            cache.STATE.writes += 1
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -279,7 +279,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
 
         Called with the task's exception while the engine is still up, before :meth:`post` tears it
         down. Errors whose ``str()`` asks the engine for their text (PySpark's JVM exceptions) keep
-        the text read now (:func:`~airflow_provider_flyte.runtime.diagnose.keep_message`), so the
+        the text read now (:func:`~airflow_provider_flyte.core.error_text.keep_message`), so the
         task log and the runner's translation quote it. The default does nothing.
         """
 

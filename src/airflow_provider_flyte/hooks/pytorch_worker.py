@@ -245,6 +245,6 @@ def is_spawned_worker(proc: Any) -> bool:
 
 def stop_new_workers(before: Iterable[int], grace_s: float = 10.0) -> None:
     """SIGTERM the spawned workers started since ``before`` (and their descendants), SIGKILL what is left."""
-    from airflow_provider_flyte.hygiene.processes import new_descendants, stop
+    from airflow_provider_flyte.hygiene.processes import stop_new_descendants
 
-    stop(new_descendants(before, match=is_spawned_worker), grace_s=grace_s, what="leftover PyTorch worker process")
+    stop_new_descendants(before, match=is_spawned_worker, grace_s=grace_s, what="leftover PyTorch worker process")

@@ -16,25 +16,29 @@ log = logging.getLogger(__name__)
 GRACE_S = 10.0
 
 
-def descendants(pid: int | None = None) -> list[psutil.Process]:
-    """Every live process below ``pid`` (default: this process)."""
+def descendants(pid: int | None = None, *, recursive: bool = True) -> list[psutil.Process]:
+    """Every live process below ``pid`` (default: this process); its children only if not ``recursive``."""
     try:
-        return psutil.Process(pid or os.getpid()).children(recursive=True)
+        return psutil.Process(pid or os.getpid()).children(recursive=recursive)
     except psutil.Error:
         return []
 
 
-def descendant_pids(pid: int | None = None) -> frozenset[int]:
+def descendant_pids(pid: int | None = None, *, recursive: bool = True) -> frozenset[int]:
     """PIDs of :func:`descendants`: take one before starting an engine to find what it started."""
-    return frozenset(p.pid for p in descendants(pid))
+    return frozenset(p.pid for p in descendants(pid, recursive=recursive))
 
 
-def new_descendants(before: Iterable[int], *, match: Callable[[psutil.Process], bool] | None = None
-                    ) -> list[psutil.Process]:
-    """Descendants of this process that were not in ``before`` (and that ``match``, if given)."""
+def new_descendants(before: Iterable[int], *, match: Callable[[psutil.Process], bool] | None = None,
+                    recursive: bool = True) -> list[psutil.Process]:
+    """Descendants of this process that were not in ``before`` (and that ``match``, if given).
+
+    ``recursive=False``: this process's children only. A process whose ``match`` raises
+    :class:`psutil.Error` (it exited meanwhile) is left out.
+    """
     known = set(before)
     found = []
-    for proc in descendants():
+    for proc in descendants(recursive=recursive):
         if proc.pid in known:
             continue
         try:
@@ -84,6 +88,18 @@ def stop(procs: Iterable[psutil.Process | int], *, grace_s: float = GRACE_S, wha
             proc.kill()
     _, alive = psutil.wait_procs(alive, timeout=grace_s)
     return alive
+
+
+def stop_new_descendants(before: Iterable[int], *, match: Callable[[psutil.Process], bool] | None = None,
+                         recursive: bool = True, grace_s: float = GRACE_S, what: str = "process"
+                         ) -> list[psutil.Process]:
+    """A task's descendants, terminate then kill: :func:`stop` what :func:`new_descendants` finds.
+
+    Take ``before`` with :func:`descendant_pids` before the engine starts; afterwards every process
+    started since (that ``match``, if given; children only if not ``recursive``) gets SIGTERM, and
+    SIGKILL after ``grace_s``, with the processes below it. Returns those still alive (normally none).
+    """
+    return stop(new_descendants(before, match=match, recursive=recursive), grace_s=grace_s, what=what)
 
 
 #: Helpers Python's multiprocessing starts once per process and keeps for the process's lifetime, not a task's.

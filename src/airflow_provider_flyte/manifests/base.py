@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
-from airflow_provider_flyte.resources import _MEMORY_RE, Resources
+from airflow_provider_flyte.resources import MEMORY_RE, Resources
 
 #: Label that marks every object this provider creates.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-provider-flyte"}
@@ -138,7 +138,7 @@ def k8s_bytes(value: Any, field: str = "memory") -> str:
     Kubernetes is case-sensitive (``"500m"`` is milli-bytes); ``Resources`` is not, so the
     suffix is rewritten to mean what ``Resources`` meant: ``"4gb"`` -> ``"4G"``, ``"500m"`` -> ``"500M"``.
     """
-    match = _MEMORY_RE.match(str(value))
+    match = MEMORY_RE.match(str(value))
     if not match:
         raise FlyteConfigError(field, value, "not a byte quantity", 'use a Kubernetes quantity such as "4Gi" or "512Mi"')
     number, unit = match.groups()

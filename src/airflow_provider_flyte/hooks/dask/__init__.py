@@ -21,12 +21,10 @@ import hashlib
 import math
 import sys
 import uuid
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
-from airflow_provider_flyte.hygiene.processes import stop
 from airflow_provider_flyte.plugins.dask import Dask
 from airflow_provider_flyte.resources import Resources, cpu_count, memory_bytes
 
@@ -36,10 +34,8 @@ if TYPE_CHECKING:
 LOCAL_HOST = "127.0.0.1"
 #: Connection extra: the dashboard URL to show when the scheduler's own is not reachable from the UI.
 DASHBOARD_LINK_EXTRA = "dashboard_link"
-_CLOSE_TIMEOUT_S = 30
-_PROCESS_EXIT_TIMEOUT_S = 10
-# A spawned worker before and after it renames itself (setproctitle).
-_WORKER_MARKERS = ("multiprocessing.spawn", "dask worker")
+#: Seconds a client or a local cluster gets to close.
+CLOSE_TIMEOUT_S = 30
 
 
 class FlyteDaskHook(FlyteEngineHook[Dask]):
@@ -96,9 +92,9 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
             client = Client(address, timeout=timeout, set_as_default=True)
         except Exception as exc:
             raise FlyteEngineError(f"Cannot connect to the Dask scheduler at {where}: {exc}") from exc
-        self.add_cleanup(client.close, _CLOSE_TIMEOUT_S)
+        self.add_cleanup(client.close, CLOSE_TIMEOUT_S)
         # Clients the task opened on the scheduler and left open are closed too; the cluster stays up.
-        self.add_cleanup(_close_clients_of, client.scheduler.address, client)
+        self.add_cleanup(close_clients_of, client.scheduler.address, client)
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
         self.log.info("Connected %s to the Dask scheduler at %s (%d worker(s))", self.task.display_name,
                       where, len(workers))
@@ -238,7 +234,7 @@ def prepend_sys_path(path: str) -> None:
     sys.path.insert(0, path)
 
 
-def _dashboard_link(client: Any) -> str | None:
+def dashboard_link(client: Any) -> str | None:
     try:
         link = client.dashboard_link
     except Exception:
@@ -276,53 +272,14 @@ def _remove_worker_plugin(client: Any, name: str) -> None:
     client.unregister_worker_plugin(name)
 
 
-def _close_clients_of(address: str, keep: Any) -> None:
+def close_clients_of(address: str, keep: Any) -> None:
     from distributed import Client
 
     for other in list(Client._instances):
         if other is keep or other.asynchronous or other.status in ("closed", "closing"):
             continue  # asynchronous clients close with the task's event loop
         if getattr(other.scheduler, "address", None) == address:
-            other.close(timeout=_CLOSE_TIMEOUT_S)
-
-
-def _worker_pids(cluster: Any) -> list[int]:
-    return [pid for pid in (getattr(w, "pid", None) for w in list(cluster.workers.values())) if pid]
-
-
-def _close_cluster(cluster: Any, started_pids: Iterable[int]) -> None:
-    """Close the cluster, then make sure no worker process it ran (at start or now) survives."""
-    pids = {*started_pids, *_worker_pids(cluster)}
-    try:
-        cluster.close(timeout=_CLOSE_TIMEOUT_S)
-    finally:
-        _terminate(pids)
-
-
-def _child_pids() -> list[int]:
-    import psutil
-
-    return [p.pid for p in psutil.Process().children()]
-
-
-def _reap_new_workers(existing: set[int]) -> None:
-    """Terminate spawned worker processes of this process that appeared during the task."""
-    import psutil
-
-    new = []
-    for proc in psutil.Process().children():
-        try:
-            cmdline = " ".join(proc.cmdline())
-            if proc.pid not in existing and any(marker in cmdline for marker in _WORKER_MARKERS):
-                new.append(proc.pid)
-        except psutil.Error:
-            pass
-    _terminate(new)
-
-
-def _terminate(pids: Iterable[int]) -> None:
-    """SIGTERM, wait, then SIGKILL whatever of ``pids`` is still running."""
-    stop(list(pids), grace_s=_PROCESS_EXIT_TIMEOUT_S, what="Dask worker process")
+            other.close(timeout=CLOSE_TIMEOUT_S)
 
 
 def scheduler_is_silent(address: str, timeout: float) -> bool:

@@ -8,10 +8,10 @@ from airflow_provider_flyte.core.spec import ATTACH
 from airflow_provider_flyte.hooks.dask import (
     DASHBOARD_LINK_EXTRA,
     FlyteDaskHook,
-    _dashboard_link,
+    dashboard_link,
     scheduler_is_silent,
 )
-from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+from airflow_provider_flyte.hygiene.signals import sigterm_stops_wait
 
 
 class AttachDaskHook(FlyteDaskHook):
@@ -29,7 +29,7 @@ class AttachDaskHook(FlyteDaskHook):
         if silent:
             raise no_answer_error(target, "Dask scheduler", target.connect_timeout, "no Dask handshake")
         client = self._connect_client(target.address, timeout=target.connect_timeout, where=target.describe())
-        link = target.extra.get(DASHBOARD_LINK_EXTRA) or _dashboard_link(client)
+        link = target.extra.get(DASHBOARD_LINK_EXTRA) or dashboard_link(client)
         if link:
             self.links["dask_dashboard"] = str(link)
         return {"dask_client": client}

@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow_provider_flyte.core.spec import IN_CLUSTER
 from airflow_provider_flyte.exceptions import FlyteEngineError
-from airflow_provider_flyte.hooks.dask import FlyteDaskHook, _dashboard_link
+from airflow_provider_flyte.hooks.dask import FlyteDaskHook, dashboard_link
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 _CONNECT_TIMEOUT_S = 60.0
@@ -31,7 +31,7 @@ class InClusterDaskHook(FlyteDaskHook):
                 "runner, where dask-kubernetes sets it to the scheduler's address"
             )
         client = self._connect_client(address, timeout=_CONNECT_TIMEOUT_S, where=address)
-        link = _dashboard_link(client)
+        link = dashboard_link(client)
         if link:
             self.links["dask_dashboard"] = str(link)
         return {"dask_client": client}

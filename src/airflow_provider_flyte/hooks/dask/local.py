@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_flyte.bundle.user_code import modules_to_pickle_by_value
 from airflow_provider_flyte.core.bounds import check_local_fit, check_worker_memory
 from airflow_provider_flyte.core.spec import LOCAL
 from airflow_provider_flyte.hooks.dask import (
-    _CLOSE_TIMEOUT_S,
+    CLOSE_TIMEOUT_S,
     FlyteDaskHook,
     __getattr__,
-    _child_pids,
-    _close_clients_of,
-    _close_cluster,
-    _reap_new_workers,
-    _worker_pids,
+    close_clients_of,
     worker_memory_limit,
     worker_threads,
 )
 from airflow_provider_flyte.hygiene.child_processes import spawn_safe
+from airflow_provider_flyte.hygiene.processes import descendant_pids, stop, stop_new_descendants
+
+#: Seconds a worker process gets between SIGTERM and SIGKILL.
+_PROCESS_EXIT_TIMEOUT_S = 10
+#: A spawned worker before and after it renames itself (setproctitle).
+_WORKER_MARKERS = ("multiprocessing.spawn", "dask worker")
 
 
 class LocalDaskHook(FlyteDaskHook):
@@ -53,7 +56,7 @@ class LocalDaskHook(FlyteDaskHook):
             self.add_cleanup(logging.getLogger(name).removeFilter, quiet)
 
         self.log.info("Starting a local Dask cluster: %s", kwargs)
-        existing = set(_child_pids())
+        existing = descendant_pids(recursive=False)
         try:
             cluster = LocalCluster(local_directory=local_dir, **kwargs)
         except BaseException:
@@ -66,9 +69,9 @@ class LocalDaskHook(FlyteDaskHook):
         self.add_cleanup(config.__exit__, None, None, None)
 
         client = Client(cluster, set_as_default=True)
-        self.add_cleanup(client.close, _CLOSE_TIMEOUT_S)
+        self.add_cleanup(client.close, CLOSE_TIMEOUT_S)
         # Clients the task opened on this cluster and left open are closed before the cluster.
-        self.add_cleanup(_close_clients_of, cluster.scheduler_address, client)
+        self.add_cleanup(close_clients_of, cluster.scheduler_address, client)
         self.log.info("Dask scheduler at %s with %d worker(s)", cluster.scheduler_address, len(cluster.workers))
 
         self._ship_code(client)
@@ -133,3 +136,27 @@ class _QuietClosedComms(logging.Filter):
                 record.exc_info = None
                 record.exc_text = None
         return True
+
+
+def _worker_pids(cluster: Any) -> list[int]:
+    return [pid for pid in (getattr(w, "pid", None) for w in list(cluster.workers.values())) if pid]
+
+
+def _close_cluster(cluster: Any, started_pids: Iterable[int]) -> None:
+    """Close the cluster, then make sure no worker process it ran (at start or now) survives."""
+    pids = {*started_pids, *_worker_pids(cluster)}
+    try:
+        cluster.close(timeout=CLOSE_TIMEOUT_S)
+    finally:
+        stop(list(pids), grace_s=_PROCESS_EXIT_TIMEOUT_S, what="Dask worker process")
+
+
+def _is_worker(proc: Any) -> bool:
+    cmdline = " ".join(proc.cmdline())
+    return any(marker in cmdline for marker in _WORKER_MARKERS)
+
+
+def _reap_new_workers(existing: Iterable[int]) -> None:
+    """Terminate spawned worker processes of this process (its children) that appeared during the task."""
+    stop_new_descendants(existing, match=_is_worker, recursive=False, grace_s=_PROCESS_EXIT_TIMEOUT_S,
+                         what="Dask worker process")

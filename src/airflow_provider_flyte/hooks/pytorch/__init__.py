@@ -29,8 +29,8 @@ from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.hygiene.child_processes import spawn_safe
 from airflow_provider_flyte.hygiene.processes import descendant_pids
 from airflow_provider_flyte.hygiene.scratch import make_scratch_dir
+from airflow_provider_flyte.hygiene.signals import SavedSignals
 from airflow_provider_flyte.plugins.pytorch import Elastic
-from airflow_provider_flyte.runtime.guards import SavedSignals
 
 #: Rendezvous backend used for local runs: torch's c10d rendezvous on a store bound to 127.0.0.1.
 LOCAL_RDZV_BACKEND = "flyte-c10d-loopback"
@@ -194,7 +194,7 @@ def format_worker_failure(err: Any, reports: Sequence[Mapping[str, Any]] = ()) -
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _interfaces() -> list[tuple[int, str]]:
+def network_interfaces() -> list[tuple[int, str]]:
     try:
         return socket.if_nameindex()
     except OSError:
@@ -202,7 +202,7 @@ def _interfaces() -> list[tuple[int, str]]:
 
 
 # -- a c10d rendezvous whose stores listen on 127.0.0.1 only --------------------------------------
-def _open_listener() -> int:
+def open_listener() -> int:
     """Bind a socket to a free 127.0.0.1 port for the rendezvous store; return the port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((LOCAL_HOST, 0))
@@ -223,7 +223,7 @@ def _close_listener(port: int) -> None:
 def _bound_store(host: str, port: int | None) -> Any:
     """A multi-tenant ``TCPStore`` server listening on ``host`` only (torch's own binds every interface).
 
-    ``port`` may name a socket :func:`_open_listener` reserved; otherwise it is bound here
+    ``port`` may name a socket :func:`open_listener` reserved; otherwise it is bound here
     (``None``: any free port). ``OSError`` when the port is taken.
     """
     from datetime import timedelta
@@ -329,5 +329,5 @@ def register_bound_rendezvous(name: str, bind_host: str) -> None:
     rendezvous_handler_registry.register(name, functools.partial(_create_bound_handler, name, bind_host))
 
 
-def _register_local_rendezvous() -> None:
+def register_local_rendezvous() -> None:
     register_bound_rendezvous(LOCAL_RDZV_BACKEND, LOCAL_HOST)

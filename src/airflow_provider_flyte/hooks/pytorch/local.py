@@ -11,9 +11,9 @@ from airflow_provider_flyte.hooks.pytorch import (
     LOCAL_HOST,
     LOCAL_RDZV_BACKEND,
     FlyteElasticHook,
-    _interfaces,
-    _open_listener,
-    _register_local_rendezvous,
+    network_interfaces,
+    open_listener,
+    register_local_rendezvous,
 )
 
 
@@ -34,16 +34,16 @@ class LocalElasticHook(FlyteElasticHook):
         # Before any worker starts: more processes than this machine can hold would never rendezvous.
         check_local_fit("Elastic.nproc_per_node", cfg.nproc_per_node, None, engine="PyTorch Elastic")
         # Local workers talk over loopback only (gloo's sockets, NCCL's bootstrap, the rendezvous, the store).
-        if any(name == "lo" for _, name in _interfaces()):
+        if any(name == "lo" for _, name in network_interfaces()):
             self.set_default_env("GLOO_SOCKET_IFNAME", "lo")
             self.set_default_env("NCCL_SOCKET_IFNAME", "lo")
 
     def rendezvous_port(self) -> int | None:
-        return _open_listener()
+        return open_listener()
 
     def launch_settings(self, port: int | None) -> dict[str, Any]:
         cfg = self.config
-        _register_local_rendezvous()
+        register_local_rendezvous()
         if cfg.rdzv_backend != "c10d":
             self.log.info("Local run: using a c10d rendezvous on %s instead of %s", LOCAL_HOST, cfg.rdzv_backend)
         return {

@@ -8,26 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.core.spec import ATTACH
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.hooks.ray import (
-    _AUTH_ENV,
-    CLIENT_SCHEME,
-    GCS_SCHEME,
-    NAMESPACE_EXTRA,
+from airflow_provider_flyte.hooks.ray import CLIENT_SCHEME, GCS_SCHEME, NAMESPACE_EXTRA, FlyteRayHook
+from airflow_provider_flyte.hooks.ray.auth import (
+    AUTH_ENV,
     TOKEN_AUTH_SINCE,
-    FlyteRayHook,
-    _keep_loopback_gcs,
-    _keep_sigterm_handler,
-    _loggable,
-    _reload_auth,
-    _restore_auth,
-    _shutdown,
-    _snapshot_environ,
-    bounded_gcs_wait,
-    gcs_is_silent,
-    reinitialize_config,
+    reload_auth,
+    restore_auth,
     token_auth_supported,
 )
-from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+from airflow_provider_flyte.hooks.ray.driver import keep_sigterm_handler, loggable, shutdown
+from airflow_provider_flyte.hooks.ray.gcs import (
+    bounded_gcs_wait,
+    gcs_is_silent,
+    keep_loopback_gcs,
+    reinitialize_config,
+)
+from airflow_provider_flyte.hygiene.environ import snapshot as snapshot_environ
+from airflow_provider_flyte.hygiene.signals import sigterm_stops_wait
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.bundle import CodeBundle
@@ -51,12 +48,12 @@ class AttachRayHook(FlyteRayHook):
                     if gcs_is_silent(self.init_address(target), target.connect_timeout):
                         raise no_answer_error(target, kind, target.connect_timeout, "no gRPC handshake")
         # Restored after ray.shutdown() (cleanups run in reverse order).
-        self.add_cleanup(_restore_auth, _snapshot_environ(*_AUTH_ENV))
+        self.add_cleanup(restore_auth, snapshot_environ(*AUTH_ENV))
         if target is not None and target.token:
             _require_token_auth(target.conn_id)
             os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=target.token)
             os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
-        _reload_auth()  # Ray caches the mode and token per process: read the current ones
+        reload_auth()  # Ray caches the mode and token per process: read the current ones
 
         bundle = self.code_bundle("zip")
         extracted = None
@@ -67,9 +64,9 @@ class AttachRayHook(FlyteRayHook):
         address = self.init_address(target)
         timeout = target.connect_timeout if target is not None else DEFAULT_PROBE_TIMEOUT_S
         self.add_cleanup(reinitialize_config)  # after ray.shutdown: Ray's own GCS waits again
-        self.add_cleanup(_shutdown, ray)  # before ray.init: a connection that fails half-way is closed too
+        self.add_cleanup(shutdown, ray)  # before ray.init: a connection that fails half-way is closed too
         try:
-            with _keep_loopback_gcs(ray, target), _keep_sigterm_handler(), bounded_gcs_wait(timeout):
+            with keep_loopback_gcs(ray, target), keep_sigterm_handler(), bounded_gcs_wait(timeout):
                 context = ray.init(address=address, runtime_env=runtime_env, namespace=namespace or None,
                                    log_to_driver=True)
         except Exception as exc:
@@ -78,7 +75,7 @@ class AttachRayHook(FlyteRayHook):
                 raise no_answer_error(target, "Ray cluster (GCS)", timeout, exc) from exc
             raise FlyteEngineError(f"Cannot connect to the Ray cluster at {where}: {exc}") from exc
         self.log.info("Connected %s to the Ray cluster at %s (namespace %s), runtime_env %s",
-                      self.task.display_name, where, namespace, _loggable(runtime_env))
+                      self.task.display_name, where, namespace, loggable(runtime_env))
         self._record_dashboard(context, target)
 
     def _extract(self, bundle: CodeBundle) -> Path:

@@ -11,7 +11,8 @@ from typing import Any
 
 from airflow_provider_flyte.core.spec import IN_CLUSTER
 from airflow_provider_flyte.exceptions import FlyteEngineError
-from airflow_provider_flyte.hooks.ray import FlyteRayHook, _keep_sigterm_handler, _loggable, _shutdown
+from airflow_provider_flyte.hooks.ray import FlyteRayHook
+from airflow_provider_flyte.hooks.ray.driver import keep_sigterm_handler, loggable, shutdown
 
 
 class InClusterRayHook(FlyteRayHook):
@@ -21,13 +22,13 @@ class InClusterRayHook(FlyteRayHook):
 
     def start(self, ray: Any) -> None:
         runtime_env = self.cluster_runtime_env(self.code_bundle("zip"))
-        self.add_cleanup(_shutdown, ray)
+        self.add_cleanup(shutdown, ray)
         try:
-            with _keep_sigterm_handler():
+            with keep_sigterm_handler():
                 context = ray.init(address="auto", runtime_env=runtime_env, log_to_driver=True)
         except Exception as exc:
             raise FlyteEngineError(f"Cannot join the Ray cluster this pod runs in (address 'auto'): {exc}") from exc
         self.log.info("Joined the Ray cluster at %s as %s, runtime_env %s",
                       getattr(context, "address_info", {}).get("gcs_address", "auto"), self.task.display_name,
-                      _loggable(runtime_env))
+                      loggable(runtime_env))
         self._record_dashboard(context, None)

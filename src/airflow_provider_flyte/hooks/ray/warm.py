@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.core.spec import WARM
 from airflow_provider_flyte.hooks.placements.warm import WarmRun, lease_server
-from airflow_provider_flyte.hooks.ray import token_auth_supported
 from airflow_provider_flyte.hooks.ray.attach import AttachRayHook
+from airflow_provider_flyte.hooks.ray.auth import token_auth_supported
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.hooks.clusters import ClusterTarget

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.core.spec import ATTACH
 from airflow_provider_flyte.exceptions import FlyteEngineError
-from airflow_provider_flyte.hooks.spark import (
-    _CONNECT_MODE_ENV,
-    FlyteSparkHook,
-    _first_line,
-    _stop_connect_session,
-)
+from airflow_provider_flyte.hooks.spark import FlyteSparkHook
 from airflow_provider_flyte.hygiene.environ import snapshot
-from airflow_provider_flyte.runtime.guards import sigterm_stops_wait
+from airflow_provider_flyte.hygiene.signals import sigterm_stops_wait
 
 if TYPE_CHECKING:
     from airflow_provider_flyte.hooks.clusters import ClusterTarget
+
+#: Set by the Spark Connect client while a session is up; put back after the task.
+CONNECT_MODE_ENV = ("SPARK_CONNECT_MODE_ENABLED",)
 
 
 class AttachSparkHook(FlyteSparkHook):
@@ -80,7 +79,7 @@ class AttachSparkHook(FlyteSparkHook):
         # undo that after the task, or later local sessions in this process would be Connect ones.
         from airflow_provider_flyte.hygiene.environ import restore
 
-        self.add_cleanup(restore, snapshot(*_CONNECT_MODE_ENV))
+        self.add_cleanup(restore, snapshot(*CONNECT_MODE_ENV))
         url = self.connect_url(target)
         with sigterm_stops_wait(target.describe()):
             silent = _connect_server_is_silent(url, target.connect_timeout)
@@ -124,3 +123,15 @@ def _connect_server_is_silent(url: str, timeout: float) -> bool:
     from airflow_provider_flyte.hooks.clusters import channel_is_silent
 
     return channel_is_silent(DefaultChannelBuilder(url).toChannel(), timeout)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _stop_connect_session(session: Any) -> None:
+    """Cancel what the task left running, release the session, close the channel; the server stays."""
+    with contextlib.suppress(Exception):
+        session.interruptAll()
+    session.stop()

@@ -10,12 +10,12 @@ from typing import Any
 
 from airflow_provider_flyte.core.addresses import parse_address
 from airflow_provider_flyte.core.bounds import machine_memory
+from airflow_provider_flyte.core.error_text import INSTALL_JAVA
 from airflow_provider_flyte.core.spec import LOCAL
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.clusters import DEFAULT_PROBE_TIMEOUT_S, ClusterTarget, probe
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
 from airflow_provider_flyte.plugins.spark_conf import check_local_driver_memory
-from airflow_provider_flyte.runtime.diagnose import INSTALL_JAVA
 
 
 class LocalSparkHook(FlyteSparkHook):
