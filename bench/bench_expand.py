@@ -1,6 +1,6 @@
 """``.expand()`` over 50 small Dask and Ray tasks under LocalExecutor, against the same work in one task.
 
-A real ``airflow standalone`` (tests/standalone.py: own home, loopback only, LocalExecutor,
+A real ``airflow standalone`` (tests/support/standalone.py: own home, loopback only, LocalExecutor,
 ``parallelism`` 2 by default) serves four DAGs. ``<engine>_expand`` maps one ``@flyte_task``
 over 50 inputs: each mapped instance starts its own local engine (a Dask cluster of one
 worker, or a one-CPU Ray head), squares its input on it and tears it down. ``<engine>_one``
@@ -24,7 +24,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.standalone
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support.standalone
 
 DAGS = '''from datetime import datetime
 
@@ -99,7 +99,7 @@ def _seconds(run: dict[str, object]) -> float:
 
 
 def run(trials: int, engines: list[str], n: int, parallelism: int, timeout: float) -> list[dict[str, object]]:
-    from tests.standalone import Standalone
+    from tests.support.standalone import Standalone
 
     with tempfile.TemporaryDirectory(prefix="flyte-bench-expand-") as tmp:
         dag_file = Path(tmp) / "bench_expand_dags.py"

@@ -1,6 +1,6 @@
 """Warm engines (ReusePolicy) against a cold start per task, under LocalExecutor with parallelism 2.
 
-One ``airflow standalone`` (tests/standalone.py: own home, loopback only) serves
+One ``airflow standalone`` (tests/support/standalone.py: own home, loopback only) serves
 bench/dags/bench_warm_dags.py. For each engine the same ``.expand()`` over 20 small tasks runs
 cold (one engine per task) and warm (a warm server per fingerprint), one after the other. Reported:
 the whole-DAG wall time of each run and their ratio, the median acquire (the runner's "ready in"
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.standalone import Standalone  # noqa: E402
+from tests.support.standalone import Standalone  # noqa: E402
 
 DAGS = Path(__file__).resolve().parent / "dags" / "bench_warm_dags.py"
 

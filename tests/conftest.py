@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE_TEST_DAGS = Path(__file__).resolve().parent / "dags"
+SOURCE_TEST_DAGS = Path(__file__).resolve().parent / "support" / "dags"
 SOURCE_EXAMPLE_DAGS = REPO / "src" / "airflow_provider_flyte" / "example_dags"
 
 # dag.test() serializes the whole DAGS_FOLDER, so the session's DAG folder is a scratch copy
@@ -37,7 +37,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PAT
 
 import pytest  # noqa: E402
 
-from tests.dagrun import DagRunner  # noqa: E402
+from tests.support.dagrun import DagRunner  # noqa: E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -18,26 +18,26 @@ run() {  # name file sed-expr test...
   git diff --quiet -- "$file" && echo "   restored"
 }
 run "Ray Param (897baf1)" src/airflow_provider_flyte/example_dags/example_flyte_cluster_params.py \
-  's/replicas="{{ params.ray_workers }}"/replicas=1/' tests/test_params.py -k trigger_params_reach
+  's/replicas="{{ params.ray_workers }}"/replicas=1/' tests/engines/test_params.py -k trigger_params_reach
 run "session.stop (20358fc)" src/airflow_provider_flyte/hooks/spark/__init__.py \
-  's/            self.add_cleanup(session.stop)/            pass/' tests/test_spark.py -k the_session_a_task_created
+  's/            self.add_cleanup(session.stop)/            pass/' tests/engines/spark/test_local.py -k the_session_a_task_created
 run "open-file detection (6664b23)" src/airflow_provider_flyte/hygiene/scratch.py \
-  's/or any(f.path.startswith(roots) for f in info.get("open_files") or ())/or False/' tests/test_scratch.py -k dead_owners
+  's/or any(f.path.startswith(roots) for f in info.get("open_files") or ())/or False/' tests/engines/test_scratch.py -k dead_owners
 run "validation value (4760518)" src/airflow_provider_flyte/exceptions.py \
-  's/ (got {_short_repr(value)})//' tests/test_validation.py tests/test_porting_validation.py
+  's/ (got {_short_repr(value)})//' tests/unit/test_environment.py tests/engines/test_porting_validation.py
 run "rejected-settings warning (e78b9c1)" src/airflow_provider_flyte/hooks/spark/attach.py \
-  's/        if rejected:/        if False:/' tests/test_spark_cluster.py -k udf_imports_dag_folder
+  's/        if rejected:/        if False:/' tests/engines/spark/test_attach.py -k udf_imports_dag_folder
 run "REST allow-list (bbdefea)" src/airflow_provider_flyte/operators/base.py \
-  's/restricted = declared_params_only(context, self)/restricted = context/' tests/test_e2e_ui.py -k rest_conf_key_that_is_not
+  's/restricted = declared_params_only(context, self)/restricted = context/' tests/e2e/test_ui.py -k rest_conf_key_that_is_not
 run "warm fingerprint ignores start-only settings (i21)" src/airflow_provider_flyte/warm/fingerprint.py \
   's/    data = {"engine": engine, "server": dict(server_settings),/    data = {"engine": engine, "server": {},/' \
-  tests/test_warm_spark.py -k start_only_setting
+  tests/engines/spark/test_warm.py -k start_only_setting
 run "runner's env_vars registration, the only one in a pod (i21)" src/airflow_provider_flyte/runtime/runner.py \
-  's/        register_sensitive(self.spec.env_vars)/        pass/' tests/integration/test_leftovers_k8s.py -k masked
+  's/        register_sensitive(self.spec.env_vars)/        pass/' tests/kubernetes/test_leftovers.py -k masked
 run "ImagePullBackOff fails fast (i21)" src/airflow_provider_flyte/remote/watch.py \
   's/    if problem is not None and problem\[1\]:/    if problem is not None and False:/' \
-  tests/integration/test_leftovers_k8s.py -k pulled
+  tests/kubernetes/test_leftovers.py -k pulled
 run "bundle write-time traversal check (i21)" src/airflow_provider_flyte/bundle/extract.py \
   's/        if os.path.commonpath(\[root, os.path.realpath(parent)\]) != root:  # defence in depth/        if False:/' \
-  tests/test_mutations_bundle.py
+  tests/unit/bundle/test_extract.py
 git status --short

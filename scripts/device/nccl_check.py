@@ -122,9 +122,9 @@ def hang_in_rank_1(hang_s: int) -> str:
 
 
 def _launch(fn: Any, args: tuple[Any, ...], **elastic: Any) -> dict[str, Any]:
+    from airflow_provider_flyte.core.task_info import TaskInfo
     from airflow_provider_flyte.hooks.pytorch import FlyteElasticHook
     from airflow_provider_flyte.plugins.pytorch import Elastic
-    from airflow_provider_flyte.core.task_info import TaskInfo
 
     hook = FlyteElasticHook(Elastic(nnodes=1, monitor_interval=1, max_restarts=0, **elastic),
                             task=TaskInfo(dag_id="gpu_check", task_id=fn.__name__))

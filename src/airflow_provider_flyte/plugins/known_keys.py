@@ -2,7 +2,7 @@
 
 The lists themselves live next to each engine's checks (``ray start``'s options, Ray's ``runtime_env``
 fields, torch's rendezvous settings) as static copies, so that parsing a DAG imports no engine;
-``tests/unit/plugins/test_engine_key_lists.py`` compares each with the installed engine's.
+``tests/unit/plugins/test_known_keys.py`` compares each with the installed engine's.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ _NNODES_FIX = 'use a positive int (nnodes=2) or a "MIN:MAX" range with 1 <= MIN 
 
 
 #: The ``rdzv_configs`` keys torch's rendezvous reads, per backend (static copies of what
-#: ``torch.distributed.elastic.rendezvous`` reads; tests/unit/plugins/test_engine_key_lists.py compares them).
+#: ``torch.distributed.elastic.rendezvous`` reads; tests/unit/plugins/test_known_keys.py compares them).
 #: ``timeout`` is the launcher's (``LaunchConfig``), the other keys the backend's handler's and store's.
 _DYNAMIC_KEYS = ("timeout", "join_timeout", "last_call_timeout", "close_timeout", "heartbeat_timeout",
                  "keep_alive_interval", "keep_alive_max_attempt", "read_timeout")

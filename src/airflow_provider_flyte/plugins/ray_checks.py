@@ -6,7 +6,7 @@ failed inside ``ray.init``; a ``runtime_env`` key ``pipp`` was ignored with a wa
 Kubernetes. Each is a :class:`~airflow_provider_flyte.exceptions.FlyteConfigError` when the config is built.
 
 The lists of known keys are static copies of Ray's (no Ray import at parse time);
-``tests/unit/plugins/test_engine_key_lists.py`` compares them with the installed Ray's.
+``tests/unit/plugins/test_known_keys.py`` compares them with the installed Ray's.
 """
 
 from __future__ import annotations

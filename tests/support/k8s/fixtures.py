@@ -1,0 +1,121 @@
+"""pytest fixtures for the simulated cluster. Use them from a ``conftest.py``::
+
+    from tests.support.k8s.fixtures import k8s, k8s_api, k8s_cluster  # noqa: F401
+
+- ``k8s_api``: a fresh :class:`KubeApiServer` for one test (no operators, no pods run).
+- ``k8s_cluster`` (package): one server + :class:`OperatorSimulator` shared by one test package
+  (skipped, with the reason, where namespaces cannot be created).
+- ``k8s``: that cluster for one test, as a :class:`K8s` handle; it sets ``AIRFLOW_CONN_K8S_SIM``
+  for ``KubernetesHook("k8s_sim")`` and, after the test, **fails the test** if an object (events
+  excepted) or a simulated process is left (waiting up to 15 s for deletions in flight), or if a
+  controller raised; then it cleans everything so the next test starts empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.support.k8s.sandbox import SandboxUnavailable
+from tests.support.k8s.server import KubeApiServer
+from tests.support.k8s.simulator import OperatorSimulator
+
+CONN_ID = "k8s_sim"
+
+
+@dataclass
+class K8s:
+    server: KubeApiServer
+    sim: OperatorSimulator
+    conn_id: str = CONN_ID
+    namespace: str = "default"
+
+    @property
+    def api(self) -> Any:
+        return self.server.api_client()
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
+
+    @property
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api)
+
+    def leftovers(self) -> list[str]:
+        return [o for o in self.server.leftovers() if not o.startswith("Event ")]
+
+    def problems(self) -> list[str]:
+        found = self.leftovers()
+        found += [f"process {p.pid} {' '.join(_cmdline(p))[:120]}" for p in self.sim.live_processes()]
+        return found
+
+
+def _cmdline(proc: Any) -> list[str]:
+    with contextlib.suppress(Exception):
+        return list(proc.cmdline())
+    return []
+
+
+@pytest.fixture
+def k8s_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeApiServer]:
+    with KubeApiServer() as server:
+        for key, value in server.connection_env(CONN_ID).items():
+            monkeypatch.setenv(key, value)
+        yield server
+
+
+@pytest.fixture(scope="package")  # stopped after the package: no simulator process outlives its tests
+def k8s_cluster() -> Iterator[tuple[KubeApiServer, OperatorSimulator]]:
+    server = KubeApiServer().start()
+    sim = OperatorSimulator(server)
+    try:
+        sim.start()
+    except SandboxUnavailable as exc:
+        server.stop()
+        pytest.skip(f"the pod sandbox is not available here: {exc}")
+    try:
+        yield server, sim
+        # after the package's tests: the API server holds no object and no simulated pod process lives
+        with contextlib.suppress(TimeoutError):
+            sim.wait_for(lambda: not server.leftovers() and not sim.live_processes(), timeout=15, what="all gone")
+        objects, processes = server.leftovers(), [_cmdline(p) for p in sim.live_processes()]
+    finally:
+        sim.stop()
+        server.stop()
+    assert not objects and not processes, f"left after the tests: objects {objects}, processes {processes}"
+
+
+@pytest.fixture
+def k8s(k8s_cluster: tuple[KubeApiServer, OperatorSimulator], monkeypatch: pytest.MonkeyPatch) -> Iterator[K8s]:
+    server, sim = k8s_cluster
+    for key, value in server.connection_env(CONN_ID).items():
+        monkeypatch.setenv(key, value)
+    capacity = dict(sim.kubelet.capacity)
+    handle = K8s(server, sim)
+    yield handle
+    try:
+        left: list[str] = []
+        with contextlib.suppress(TimeoutError):
+            sim.wait_for(lambda: not handle.problems(), timeout=15, what="nothing left")
+        left = handle.problems()
+        errors = list(sim.errors)
+    finally:
+        sim.errors.clear()
+        for kind in list(sim.frozen):
+            sim.frozen.discard(kind)
+        sim.kubelet.capacity = capacity
+        server.reset()
+        with contextlib.suppress(TimeoutError):
+            sim.wait_for(lambda: not sim.live_processes(), timeout=15, what="processes gone after reset")
+        server.reset()
+    assert not errors, "simulator errors:\n" + "\n".join(errors)
+    assert not left, f"left behind by the test: {left}"

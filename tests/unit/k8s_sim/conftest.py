@@ -1,3 +1,0 @@
-"""The simulated cluster's fixtures (tests/k8s/fixtures.py)."""
-
-from tests.k8s.fixtures import k8s, k8s_api, k8s_cluster  # noqa: F401
