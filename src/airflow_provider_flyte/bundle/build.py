@@ -12,12 +12,12 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from airflow_provider_flyte.bundle import cache
 from airflow_provider_flyte.bundle.cache import CacheEntry, cache_dir
+from airflow_provider_flyte.bundle.code_bundle import CodeBundle
 from airflow_provider_flyte.bundle.ignore import SourceFile, normalize_include, select_files
 from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.exceptions import FlyteConfigError
@@ -37,30 +37,6 @@ DIGEST_VERSION = b"flyte-code-bundle-v1\0"
 #: A file whose mtime is this close to the moment its metadata was read may have changed
 #: within one timestamp tick: it is re-hashed before the cache trusts it (git's "racy clean").
 RACY_WINDOW_NS = 2_000_000_000
-
-
-@dataclass(frozen=True)
-class CodeBundle:
-    """A built bundle: the archive on disk and what identifies its content.
-
-    :param path: the archive, named ``<digest>.zip`` or ``<digest>.tar.gz``.
-    :param digest: sha256 hex over the sorted relative paths and file contents.
-    :param root: the (resolved) project root the bundle was built from.
-    :param file_count: number of files in the archive.
-    :param size: size of the archive in bytes.
-    :param source_bytes: total size of the bundled files before compression.
-    :param format: ``zip`` or ``tar.gz``.
-    :param files: the relative paths in the archive, sorted.
-    """
-
-    path: Path
-    digest: str
-    root: Path
-    file_count: int
-    size: int
-    source_bytes: int
-    format: str
-    files: tuple[str, ...]
 
 
 def bundle_digest(items: Iterable[tuple[str, bytes]]) -> str:

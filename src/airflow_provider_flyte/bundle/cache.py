@@ -14,14 +14,12 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import psutil
 
+from airflow_provider_flyte.bundle.code_bundle import CodeBundle
 from airflow_provider_flyte.hygiene.scratch import OWNER_FILE, new_owned_dir, reap_stale_scratch_dirs
-
-if TYPE_CHECKING:
-    from airflow_provider_flyte.bundle.build import CodeBundle
 
 
 class CacheInfo(NamedTuple):

@@ -12,14 +12,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
-
-if TYPE_CHECKING:
-    from airflow_provider_flyte.plugins.base import PluginConfig
-    from airflow_provider_flyte.resources import Resources
 
 #: Version of the JSON form; a reader refuses a newer one.
 SPEC_FORMAT_VERSION = 1
@@ -74,25 +70,6 @@ class TaskSpec:
     service_account: str | None = None
     interruptible: bool = False
     reusable: dict[str, Any] | None = None
-
-    # -- derived ------------------------------------------------------------------------------
-    @property
-    def resources_obj(self) -> Resources | None:
-        """The environment's :class:`~airflow_provider_flyte.resources.Resources`, rebuilt."""
-        if not self.resources:
-            return None
-        from airflow_provider_flyte.resources import Resources
-
-        return _build(Resources, self.resources)  # type: ignore[no-any-return]
-
-    def plugin_config(self) -> PluginConfig | None:
-        """The plugin config rebuilt from :attr:`config` (validated again on construction)."""
-        if self.config_type is None:
-            return None
-        from airflow_provider_flyte.core import engines as registry
-
-        cls = registry.config_class(registry.find_by_path(self.config_type))
-        return _build(cls, self.config or {})  # type: ignore[no-any-return]
 
     def with_changes(self, **changes: Any) -> TaskSpec:
         return dataclasses.replace(self, **changes)
@@ -156,45 +133,3 @@ class TaskSpec:
             interruptible=bool(data.get("interruptible", False)),
             reusable=data.get("reusable"),
         )
-
-
-def _build(cls: type, values: Mapping[str, Any]) -> Any:
-    """A config dataclass from its ``to_dict`` form; nested configs are rebuilt by their declared types."""
-    kwargs = {}
-    hints = _hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name not in values:
-            continue
-        kwargs[f.name] = _rebuild(hints.get(f.name), values[f.name])
-    return cls(**kwargs)
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    import typing
-
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:
-        return {}
-
-
-def _rebuild(hint: Any, value: Any) -> Any:
-    import typing
-
-    if value is None:
-        return None
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-        return _build(hint, value)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        for arg in args:
-            if isinstance(arg, type) and dataclasses.is_dataclass(arg) and isinstance(value, Mapping):
-                return _build(arg, value)
-            if typing.get_origin(arg) in (list, tuple) and isinstance(value, (list, tuple)):
-                return _rebuild(arg, value)
-        return value
-    if origin in (list, tuple) and isinstance(value, (list, tuple)) and args:
-        items = [_rebuild(args[0], item) for item in value]
-        return items if origin is list else tuple(items)
-    return value

@@ -135,9 +135,9 @@ def running_task() -> TaskContext | None:
         context = get_current_context()
     except Exception:
         return None
-    from airflow_provider_flyte.core.task_info import TaskInfo
+    from airflow_provider_flyte.authoring.task_identity import task_info_from_context
 
-    info = TaskInfo.from_context(context)
+    info = task_info_from_context(context)
     return TaskContext(dag_id=info.dag_id, task_id=info.task_id, run_id=info.run_id, map_index=info.map_index,
                        airflow_context=context, task=info)
 

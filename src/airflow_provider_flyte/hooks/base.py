@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_flyte.bundle.calls import call_maybe_async
 from airflow_provider_flyte.core import engines, settings
-from airflow_provider_flyte.core.calls import call_maybe_async
 from airflow_provider_flyte.core.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
 from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError

@@ -125,8 +125,6 @@ def resolve_cluster(
     register_sensitive(host)  # a token or password written in the address (sc://h/;token=..., ray://u:pw@h)
     if conn.password:
         register(conn.password, None)  # the task SDK masks it too; this also covers a pod's --conn-id
-    from airflow_provider_flyte.hooks.connections import check_extra
-
     check_extra(conn_id, conn.extra)  # before extra_dejson, which logs a traceback and returns {}
     target = ClusterTarget(
         conn_id=conn_id,
@@ -141,6 +139,26 @@ def resolve_cluster(
 
 #: Connection extras that must be text when set (Ray's namespace, the dashboard links).
 TEXT_EXTRAS = ("namespace", "dashboard_url", "dashboard_link")
+
+
+def check_extra(conn_id: str, raw: str | None) -> None:
+    """A connection's ``extra`` is a JSON object, else a clear error (Airflow would log a traceback and use none).
+
+    The text itself is never shown: extras often hold tokens.
+    """
+    import json
+
+    if not raw:
+        return
+    field, shown = f"connection {conn_id!r}.extra", f"<{len(raw)} characters, not shown>"
+    fix = 'write the extras as a JSON object, e.g. {"connect_timeout": 10}, or leave extra empty'
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise FlyteConfigError(field, shown, f"not JSON ({exc})", fix) from None
+    if not isinstance(value, dict):
+        raise FlyteConfigError(field, shown, f"a JSON {type(value).__name__}, not an object of names to values",
+                               fix)
 
 
 def _check_extras(target: ClusterTarget) -> None:

@@ -21,29 +21,7 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseHook
 
 from airflow_provider_flyte.core import engines
-from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.clusters import ClusterTarget, probe, resolve_cluster
-
-
-def check_extra(conn_id: str, raw: str | None) -> None:
-    """A connection's ``extra`` is a JSON object, else a clear error (Airflow would log a traceback and use none).
-
-    The text itself is never shown: extras often hold tokens.
-    """
-    import json
-
-    if not raw:
-        return
-    field, shown = f"connection {conn_id!r}.extra", f"<{len(raw)} characters, not shown>"
-    fix = 'write the extras as a JSON object, e.g. {"connect_timeout": 10}, or leave extra empty'
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise FlyteConfigError(field, shown, f"not JSON ({exc})", fix) from None
-    if not isinstance(value, dict):
-        raise FlyteConfigError(field, shown, f"a JSON {type(value).__name__}, not an object of names to values",
-                               fix)
-
 
 #: Upper bound of a Test click, whatever the connection's ``connect_timeout`` says.
 MAX_TEST_TIMEOUT_S = 30.0

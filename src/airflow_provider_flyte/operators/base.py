@@ -22,6 +22,7 @@ from airflow_provider_flyte.authoring.checks import (
     validate_plugin_config,
 )
 from airflow_provider_flyte.authoring.spec_builder import build_spec, check_nodes, placement_options
+from airflow_provider_flyte.authoring.task_identity import task_info_from_context
 from airflow_provider_flyte.authoring.task_params import flyte_to_airflow
 from airflow_provider_flyte.authoring.templates import (
     ENV_VARS_FIELD,
@@ -31,7 +32,6 @@ from airflow_provider_flyte.authoring.templates import (
 from airflow_provider_flyte.core import field_checks
 from airflow_provider_flyte.core.masking import register_all, register_sensitive
 from airflow_provider_flyte.core.spec import TaskSpec
-from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.environment import TaskEnvironment
 from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
@@ -221,7 +221,7 @@ class FlyteOperator(BaseOperator):
     def task_spec(self, context: Context, config: PluginConfig | None) -> TaskSpec:
         """The run's :class:`TaskSpec`: identity and code location from ``context``, the rest from ``env``."""
         check_nodes(config, self.conn_id)
-        spec = build_spec(TaskInfo.from_context(context, include=tuple(self.env.include) if self.env else ()),
+        spec = build_spec(task_info_from_context(context, include=tuple(self.env.include) if self.env else ()),
                           config, self.env, self.conn_id)
         return spec.with_changes(options=self.placement_options())
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.bundle.build import FORMATS, CodeBundle
+from airflow_provider_flyte.bundle.calls import dumps_call
 from airflow_provider_flyte.core import settings
-from airflow_provider_flyte.core.calls import dumps_call
 from airflow_provider_flyte.core.spec import IN_CLUSTER, TaskSpec
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.remote import store

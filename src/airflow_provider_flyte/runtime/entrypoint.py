@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_flyte.core.spec import IN_CLUSTER, TaskSpec
+from airflow_provider_flyte.plugins.rebuild import config_of
 
 log = logging.getLogger("airflow_provider_flyte.runtime")
 
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TASK_FAILED
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    from airflow_provider_flyte.core.calls import NOT_RANK_ZERO
+    from airflow_provider_flyte.bundle.calls import NOT_RANK_ZERO
 
     if result is NOT_RANK_ZERO:
         log.info("This node does not hold global rank 0; the task's result is written by the node that does")
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
-    from airflow_provider_flyte.core.calls import loads_call
+    from airflow_provider_flyte.bundle.calls import loads_call
     from airflow_provider_flyte.core.sealed import unseal
     from airflow_provider_flyte.remote import pod_side
     from airflow_provider_flyte.runtime.runner import TaskRunner
@@ -104,7 +105,7 @@ def _run(document: dict[str, Any], workdir: Path, conn_id: str | None) -> Any:
         log.info("Code bundle %s extracted to %s", document["staging"]["bundle"]["digest"][:12], code)
     spec = spec.with_changes(placement=IN_CLUSTER, task=dataclasses.replace(spec.task, project_root=code))
     call = loads_call(pod_side.load_payload(document, conn_id=conn_id))
-    runner = TaskRunner(spec, spec.plugin_config(), call["fn"], logger=log)
+    runner = TaskRunner(spec, config_of(spec), call["fn"], logger=log)
     return runner.run(call["args"], call["kwargs"])
 
 

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_flyte.bundle.calls import call_maybe_async
 from airflow_provider_flyte.context import TaskContext, task_context
 from airflow_provider_flyte.core import engines as registry
-from airflow_provider_flyte.core.calls import call_maybe_async
 from airflow_provider_flyte.core.masking import redacted, register_sensitive
 from airflow_provider_flyte.core.spec import TaskSpec
 from airflow_provider_flyte.exceptions import TaskKilledError

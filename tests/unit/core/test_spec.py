@@ -14,6 +14,7 @@ from airflow_provider_flyte.operators.base import build_spec
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import HeadNodeConfig, RayJobConfig, WorkerNodeConfig
+from airflow_provider_flyte.plugins.rebuild import config_of, resources_of
 from airflow_provider_flyte.plugins.spark import Spark
 from airflow_provider_flyte.resources import Resources
 
@@ -37,9 +38,9 @@ def test_a_spec_round_trips_through_json_and_rebuilds_the_config(config, tmp_pat
     text = json.dumps(spec.to_json())
     back = TaskSpec.from_json(json.loads(text))
     assert back == spec
-    assert back.plugin_config() == config.validated()
-    assert type(back.plugin_config()) is type(config)
-    assert back.resources_obj == env.resources
+    assert config_of(back) == config.validated()
+    assert type(config_of(back)) is type(config)
+    assert resources_of(back) == env.resources
     assert back.task.project_root == tmp_path
 
 
@@ -59,5 +60,5 @@ def test_something_that_is_not_a_spec_is_refused():
 
 def test_an_unregistered_config_type_in_a_spec_names_the_registered_ones():
     with pytest.raises(FlyteConfigError) as info:
-        TaskSpec(config_type="somewhere.Unknown", config={}).plugin_config()
+        config_of(TaskSpec(config_type="somewhere.Unknown", config={}))
     assert "somewhere.Unknown" in str(info.value) and "Spark" in str(info.value)

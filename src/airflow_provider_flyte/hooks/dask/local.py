@@ -19,6 +19,7 @@ from airflow_provider_flyte.hooks.dask import (
 )
 from airflow_provider_flyte.hygiene.child_processes import spawn_safe
 from airflow_provider_flyte.hygiene.processes import descendant_pids, stop, stop_new_descendants
+from airflow_provider_flyte.plugins.rebuild import resources_of
 
 #: Seconds a worker process gets between SIGTERM and SIGKILL.
 _PROCESS_EXIT_TIMEOUT_S = 10
@@ -80,7 +81,7 @@ class LocalDaskHook(FlyteDaskHook):
     def environment_sizing(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Threads and memory limit per worker from ``TaskEnvironment.resources``, where ``WorkerGroup.resources``
         sets none (docs/porting-from-flyte.md: the environment's resources size Dask's threads/memory)."""
-        resources = self.spec.resources_obj
+        resources = resources_of(self.spec)
         sizing: dict[str, Any] = {}
         if resources is None:
             return sizing

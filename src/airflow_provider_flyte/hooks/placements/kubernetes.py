@@ -28,6 +28,7 @@ from airflow_provider_flyte.core.sealed import Sealed
 from airflow_provider_flyte.core.spec import KUBERNETES
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.manifests import pod_settings
+from airflow_provider_flyte.plugins.rebuild import resources_of
 
 #: ``TaskSpec.options`` keys this placement reads (the operator sets them).
 DEFERRABLE, STARTUP_TIMEOUT, POLL_INTERVAL, KEEP_FAILED, NAMESPACE, DEADLINE = (
@@ -75,7 +76,7 @@ class KubernetesPlacement:
         from airflow_provider_flyte.manifests.base import JobTarget
 
         return JobTarget.for_task(self.task, image=self.spec.image, command=entrypoint_command(spec_uri),
-                                  namespace=namespace, env=self.spec.env_vars, resources=self.spec.resources_obj)
+                                  namespace=namespace, env=self.spec.env_vars, resources=resources_of(self.spec))
 
     def log_source(self, name: str) -> dict[str, str]:
         """``{"log_pod": ...}`` or ``{"log_selector": ...}`` for the job named ``name``."""

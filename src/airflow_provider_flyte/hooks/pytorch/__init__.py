@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_flyte.bundle.calls import NOT_RANK_ZERO, dumps_call
 from airflow_provider_flyte.context import TaskContext, ctx
-from airflow_provider_flyte.core.calls import NOT_RANK_ZERO, dumps_call
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks import pytorch_worker
 from airflow_provider_flyte.hooks.base import FlyteEngineHook

@@ -38,6 +38,7 @@ from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
 from airflow_provider_flyte.hooks.clusters import ClusterTarget
 from airflow_provider_flyte.plugins.ray import RayJobConfig
+from airflow_provider_flyte.plugins.rebuild import resources_of
 from airflow_provider_flyte.resources import Resources
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
         A node's CPUs come from ``ray_start_params["num-cpus"]``, else its requests, else its
         limits, else the environment's ``resources``, else 1.
         """
-        default = _cpus(None, self.spec.resources_obj, None) or 1.0
+        default = _cpus(None, resources_of(self.spec), None) or 1.0
         head = self.config.head_node_config
         head_cpus = (_cpus(head.ray_start_params, head.requests, head.limits) if head else None) or default
         groups = [

@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_provider_flyte.hooks.placements.kubernetes import KubernetesPlacement, entrypoint_file
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
+from airflow_provider_flyte.plugins.rebuild import resources_of
 
 
 class KubernetesSparkHook(KubernetesPlacement, FlyteSparkHook):
@@ -18,7 +19,7 @@ class KubernetesSparkHook(KubernetesPlacement, FlyteSparkHook):
 
         return JobTarget.for_task(self.task, image=self.spec.image, command=[], args=[spec_uri],
                                   main_file=f"local://{entrypoint_file()}", namespace=namespace,
-                                  env=self.spec.env_vars, resources=self.spec.resources_obj)
+                                  env=self.spec.env_vars, resources=resources_of(self.spec))
 
     def log_source(self, name: str) -> dict[str, str]:
         return {"log_pod": f"{name}-driver"}

@@ -9,8 +9,8 @@ import types
 import cloudpickle
 import pytest
 
+from airflow_provider_flyte.bundle.calls import dumps_call, loads_call
 from airflow_provider_flyte.bundle.user_code import register_by_value
-from airflow_provider_flyte.core.calls import dumps_call, loads_call
 from airflow_provider_flyte.exceptions import FlyteConfigError
 
 
