@@ -20,7 +20,7 @@ from unittest import mock
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
 WHEN = ("construction", "DAG parse", "render", "connect", "run")
 

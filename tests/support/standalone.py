@@ -36,7 +36,7 @@ import pytest
 
 from tests.support.procs import alive
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 EXAMPLE_DAGS = REPO / "src" / "airflow_provider_flyte" / "example_dags"
 VENV_BIN = Path(sys.executable).parent

@@ -17,7 +17,7 @@ from tests.support import crds
 
 DNS_1123 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-SHARED_CRDS = Path(__file__).resolve().parents[2] / "shared" / "k8s-crds"
+SHARED_CRDS = Path(__file__).resolve().parents[4] / "shared" / "k8s-crds"
 
 
 def _task(**kw) -> TaskInfo:
