@@ -121,16 +121,18 @@ def _declared(option: str) -> dict[str, Any]:
 
 
 def value(option: str) -> str | None:
-    """``[flyte] option`` as set, stripped; ``None`` where unset or empty (then the declared default applies)."""
-    _declared(option)
-    raw = os.environ.get(env_name(option))
-    if raw is None:
-        try:
-            from airflow.configuration import conf
+    """``[flyte] option`` as set, stripped; ``None`` where unset or empty (then the declared default applies).
 
-            raw = conf.get("flyte", option, fallback=None)
-        except Exception:  # no Airflow configuration in this process
-            raw = None
+    Airflow's configuration first: it gives ``AIRFLOW__FLYTE__<OPTION>`` precedence over airflow.cfg and
+    expands ``$VARS`` and ``~`` in it. Where it cannot be read (no Airflow in this process), the variable.
+    """
+    _declared(option)
+    try:
+        from airflow.configuration import conf
+
+        raw = conf.get("flyte", option, fallback=None)
+    except Exception:  # no Airflow configuration in this process
+        raw = os.environ.get(env_name(option))
     text = str(raw).strip() if raw is not None else ""
     return text or None
 
@@ -141,8 +143,11 @@ def text(option: str) -> str | None:
 
 
 def flag(option: str) -> bool:
-    """A boolean option (true/false, 1/0, yes/no, on/off), or its declared default."""
-    raw = value(option) or str(_declared(option)["default"])
+    """A boolean option (true/false, t/f, 1/0, as Airflow's ``getboolean``; also yes/no, on/off), or its default.
+
+    An inline comment (``False  # baked into the image``) is cut off, as Airflow does.
+    """
+    raw = (value(option) or "").split("#")[0].strip() or str(_declared(option)["default"])
     lowered = raw.lower()
     if lowered in ("true", "t", "1", "yes", "on"):
         return True

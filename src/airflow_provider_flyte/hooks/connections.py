@@ -49,14 +49,18 @@ class FlyteClusterConnectionHook(BaseHook):
         conn_type = cls.__dict__.get("conn_type")
         if conn_type is None:
             return
-        entry = next(e for e in engines.entries() if e.connection is not None and e.connection.conn_type == conn_type)
+        entry = next((e for e in engines.entries() if e.connection is not None and e.connection.conn_type == conn_type),
+                     None)
+        if entry is None or entry.connection is None:
+            return  # a connection type without an engine-table entry sets its facts itself
         connection = entry.connection
-        assert connection is not None
-        cls.default_conn_name = connection.default_conn_name
-        cls.hook_name = entry.title or conn_type
-        cls.engine_name = entry.label or entry.config_name
-        cls.accepted_conn_types = dict(connection.accepted_conn_types)
-        cls.default_ports = dict(connection.default_ports)
+        facts = {"default_conn_name": connection.default_conn_name, "hook_name": entry.title or conn_type,
+                 "engine_name": entry.label or entry.config_name,
+                 "accepted_conn_types": dict(connection.accepted_conn_types),
+                 "default_ports": dict(connection.default_ports)}
+        for name, fact in facts.items():
+            if name not in cls.__dict__:  # what the class sets itself wins, as in FlyteEngineHook.read_entry
+                setattr(cls, name, fact)
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -26,7 +26,6 @@ from airflow_provider_flyte.remote.jobs import (
     api_reason,
     expiry_stamp,
 )
-from airflow_provider_flyte.remote.staging import RemoteTaskError, cleanup_run, read_result
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +132,11 @@ def _stream(jobs: KubernetesJobs, ref: JobRef, pod: str, out: Any, done: threadi
 # -- the end of a run: shared by waiting in the worker and the deferred path -----------------------
 def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
     """Read the outcome named by a final ``event``, delete (or keep) the object, return the result or raise."""
+    from airflow_provider_flyte.remote.staging import (  # the bundle code: only here
+        RemoteTaskError,
+        read_result,
+    )
+
     out = logger or log
     jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
     status = event.get("status")
@@ -202,6 +206,8 @@ def delete_job(jobs: KubernetesJobs, ref: JobRef, *, pod_stop_wait_s: float, out
 
 def remove_staged_run(ref: JobRef, out: Any = None) -> None:
     """Remove the job's staged spec, payload and outcome (bundles stay: other runs share them)."""
+    from airflow_provider_flyte.remote.staging import cleanup_run
+
     try:
         cleanup_run(ref.spec_uri, conn_id=ref.staging_conn_id)
     except Exception:

@@ -152,3 +152,20 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {"pyspark",
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_connection_hook_keeps_what_it_sets_itself_and_may_have_no_table_entry():
+    from airflow_provider_flyte.hooks.connections import FlyteClusterConnectionHook, FlyteSparkConnectionHook
+
+    class OwnSpark(FlyteSparkConnectionHook):
+        conn_type = "flyte_spark"
+        default_conn_name = "my_spark"
+
+    assert OwnSpark.default_conn_name == "my_spark"
+    assert OwnSpark.default_ports == FlyteSparkConnectionHook.default_ports  # the rest from the engine table
+
+    class Unlisted(FlyteClusterConnectionHook):  # defining it must not fail (it used to raise StopIteration)
+        conn_type = "flyte_not_in_the_table"
+        hook_name = "Unlisted"
+
+    assert Unlisted.hook_name == "Unlisted"
