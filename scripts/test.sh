@@ -8,4 +8,4 @@ export SPARK_LOCAL_IP=127.0.0.1 RAY_USAGE_STATS_ENABLED=0
 .venv/bin/mypy
 .venv/bin/lint-imports  # layer rules (.importlinter)
 .venv/bin/python scripts/ci/structure.py  # loose modules, module sizes, _private uses, import cycles, [flyte] readers
-.venv/bin/python -m pytest tests -q "$@"
+.venv/bin/python -m pytest tests -q --durations=25 "$@"  # the 25 slowest: where to look when the suite grows
