@@ -1,4 +1,4 @@
-"""Engine client imports in a task process's heap: the collector running as usual against paused (runtime/heap.py).
+"""Engine client imports in a task process's heap: the collector running as usual against paused (hygiene/heap.py).
 
 Each trial is a fresh process that first imports what an Airflow task process holds before its
 engine starts (``airflow.sdk``, the task runner, the provider's hooks), then imports one engine's

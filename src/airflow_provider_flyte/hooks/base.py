@@ -263,7 +263,7 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         """``pre`` ... ``post`` around a block, with the environment's ``env_vars`` applied."""
         try:
             self._apply_env_vars()
-            # The engine's imports and start without collections over the task's heap (runtime/heap.py).
+            # The engine's imports and start without collections over the task's heap (hygiene/heap.py).
             with heap.collection_paused():
                 self._heap_frozen = True
                 data = self.pre()
