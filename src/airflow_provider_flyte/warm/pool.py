@@ -28,8 +28,6 @@ from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.warm import state
 from airflow_provider_flyte.warm.supervisor import stop_server
 
-#: ``[flyte] warm_ttl_override_s``, a test/ops knob: replaces ``idle_ttl`` and ``scaledown_ttl`` (seconds)
-#: of the warm servers a task starts; Flyte's 30 s minimum still applies to the ``ReusePolicy`` itself.
 START_TIMEOUT_S = 180.0
 WAIT_FOR_SLOT_S = 600.0
 
