@@ -47,6 +47,14 @@ def _acquirers(env, n, policy=POLICY):
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
 
 
+def _lease_line(proc) -> dict:
+    """The acquirer's JSON line: a log line (the pool logs to stdout, as Airflow configures it) may come first."""
+    for line in proc.stdout:
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError(f"the acquirer exited with {proc.wait()} before printing its lease")
+
+
 def _warm(env, *args):
     return subprocess.run([sys.executable, "-m", "airflow_provider_flyte.warm", *args], env=env, timeout=120,
                           capture_output=True, text=True, check=True).stdout
@@ -55,7 +63,7 @@ def _warm(env, *args):
 def test_two_tasks_starting_at_once_make_one_server_and_list_stop_work(warm_env, tmp_path):
     procs = _acquirers(warm_env, 2)
     try:
-        seen = [json.loads(p.stdout.readline()) for p in procs]
+        seen = [_lease_line(p) for p in procs]
         assert seen[0]["name"] == seen[1]["name"]
         assert sorted(s["started"] for s in seen) == [False, True]
         folders = [p for p in (tmp_path / "warm").iterdir() if p.is_dir()]
@@ -78,13 +86,13 @@ def test_a_sigkilled_supervisor_is_detected_and_its_server_replaced(warm_env, tm
     from airflow_provider_flyte.hygiene.processes import mentioning
 
     (first,) = _acquirers(warm_env, 1)
-    record = json.loads(first.stdout.readline())
+    record = _lease_line(first)
     folder = tmp_path / "warm" / record["name"]
     server_pids = [int(p["pid"]) for p in json.loads((folder / "server.json").read_text())["pids"]]
     os.kill(record["supervisor"], signal.SIGKILL)
     first.communicate("", timeout=60)
     (second,) = _acquirers(warm_env, 1)
-    fresh = json.loads(second.stdout.readline())
+    fresh = _lease_line(second)
     second.communicate("", timeout=60)
     assert fresh["started"] is True and fresh["name"] != record["name"]
     assert not folder.exists()
@@ -115,13 +123,13 @@ def test_replicas_bound_the_servers_per_fingerprint(warm_env, tmp_path):
     """replicas=(1, 2), concurrency 1: two tasks at once get two servers; a third waits for a free one."""
     policy = dict(POLICY, replicas=[1, 2], concurrency=1)
     procs = _acquirers(warm_env, 2, policy)
-    seen = [json.loads(p.stdout.readline()) for p in procs]
+    seen = [_lease_line(p) for p in procs]
     assert seen[0]["name"] != seen[1]["name"] and all(s["started"] for s in seen)
     (third,) = _acquirers(warm_env, 1, policy)
     time.sleep(4.0)
     assert len([p for p in (tmp_path / "warm").iterdir() if p.is_dir()]) == 2  # no third server
     procs[0].communicate("", timeout=60)  # frees one server: the waiting task takes it
-    got = json.loads(third.stdout.readline())
+    got = _lease_line(third)
     third.communicate("", timeout=60)
     procs[1].communicate("", timeout=60)
     assert got["name"] == seen[0]["name"] and got["started"] is False
@@ -140,8 +148,9 @@ def test_a_server_that_fails_to_start_is_a_clear_error_and_leaves_nothing(warm_e
     """)
     started = time.time()
     out = subprocess.run([sys.executable, "-c", code], env=warm_env, capture_output=True, text=True, timeout=180)
-    assert out.stdout.startswith("FlyteEngineError The warm Dask server dask-bad"), out.stdout + out.stderr[-2000:]
-    assert "failed to start" in out.stdout and "Dask workers" in out.stdout
+    last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""  # log lines may come before it
+    assert last.startswith("FlyteEngineError The warm Dask server dask-bad"), out.stdout + out.stderr[-2000:]
+    assert "failed to start" in last and "Dask workers" in last
     assert not [p for p in (tmp_path / "warm").iterdir() if p.is_dir()]
     from airflow_provider_flyte.hygiene.processes import mentioning
 
@@ -161,7 +170,7 @@ def test_an_idle_extra_replica_goes_after_scaledown_ttl_and_the_minimum_stays(wa
     env = {k: v for k, v in warm_env.items() if k != "AIRFLOW__FLYTE__WARM_TTL_OVERRIDE_S"}
     policy = dict(POLICY, replicas=[1, 2], concurrency=1, idle_ttl=600, scaledown_ttl=30)
     procs = _acquirers(env, 2, policy)
-    seen = [json.loads(p.stdout.readline()) for p in procs]
+    seen = [_lease_line(p) for p in procs]
     assert seen[0]["name"] != seen[1]["name"]
     for proc in procs:
         proc.communicate("", timeout=60)
