@@ -82,15 +82,18 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
         return obj, pods
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_flyte.remote.jobs import KubernetesJobError
+        from airflow_provider_flyte.remote.waiting import job_view
+
         ref = self.ref
         transient = 0
-        async with self._hook().get_conn() as api_client:
+        async with job_view(ref) as view:  # the process's shared watches of the job's kind and pods
             while True:
                 try:
-                    obj, pods = await self._look(api_client)
+                    obj, pods = await view.look()
                     transient = 0
-                except Exception as exc:
-                    if transient_look_error(exc, transient):
+                except Exception as exc:  # a KubernetesJobError is final (a refusal, a watch that gave up)
+                    if not isinstance(exc, KubernetesJobError) and transient_look_error(exc, transient):
                         transient += 1
                         self.log.warning("Kubernetes API answered %s for %s; retrying", api_status(exc) or exc,
                                          ref.describe())
@@ -106,7 +109,7 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
                 if final is not None:
                     yield TriggerEvent(final)
                     return
-                await asyncio.sleep(self.poll_interval)
+                await view.changed(self.poll_interval)  # a change seen by the shared watch, or the next check
 
     async def on_kill(self) -> None:
         """The task was killed while deferred (marked failed, cleared): delete its job and its staged run.
