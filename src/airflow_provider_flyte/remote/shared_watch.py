@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 

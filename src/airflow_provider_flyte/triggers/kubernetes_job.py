@@ -2,8 +2,9 @@
 
 It serializes only primitives (connection id, namespace, name, the manifest module naming the
 kind, the staged spec's URI) and resolves credentials inside the triggerer through the cncf
-provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker. It polls the
-object and its pods, applies the same decision rule as a worker that waits
+provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker. It does not poll:
+it reads the object and its pods from the triggerer's shared watches
+(:mod:`~airflow_provider_flyte.remote.waiting`: one watch per connection, namespace and kind), applies the same decision rule as a worker that waits
 (:func:`airflow_provider_flyte.remote.watch.evaluate`) and yields exactly one final
 event. ``on_kill`` (the task was marked failed or cleared while deferred) deletes the object and
 the staged run; a triggerer restart does not (the trigger is handed to another triggerer and goes on waiting).
@@ -29,10 +30,10 @@ from airflow_provider_flyte.remote.watch import POD_STOP_WAIT_S, evaluate, remov
 
 
 class FlyteKubernetesJobTrigger(BaseTrigger):
-    """Poll a SparkApplication / RayJob / DaskJob / PyTorchJob until it ends, cannot start, or the deadline passes.
+    """Wait for a SparkApplication / RayJob / DaskJob / PyTorchJob until it ends, cannot start, or the deadline passes.
 
     :param job: the job's :class:`~airflow_provider_flyte.remote.jobs.JobRef` as a dict.
-    :param poll_interval: seconds between two looks at the object.
+    :param poll_interval: seconds between two checks of the deadlines (no request: a change wakes it at once).
     :param startup_timeout: seconds the job may take to get running.
     :param started_at: epoch seconds when the job was created (startup is counted from it).
     :param deadline: epoch seconds of the task's ``execution_timeout``, if any.
@@ -62,24 +63,6 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
 
         return AsyncKubernetesHook(conn_id=self.ref.conn_id)
-
-    async def _look(self, api_client: Any) -> tuple[dict[str, Any] | None, list[Any]]:
-        from kubernetes_asyncio import client
-
-        ref = self.ref
-        manifest = ref.manifest
-        try:
-            obj = await client.CustomObjectsApi(api_client).get_namespaced_custom_object(
-                manifest.GROUP, manifest.VERSION, ref.namespace, manifest.PLURAL, ref.name)
-        except Exception as exc:
-            if api_status(exc) != 404:
-                raise
-            obj = None
-        pods: list[Any] = []
-        if ref.selector:
-            listed = await client.CoreV1Api(api_client).list_namespaced_pod(ref.namespace, label_selector=ref.selector)
-            pods = list(listed.items)
-        return obj, pods
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_flyte.remote.jobs import KubernetesJobError
