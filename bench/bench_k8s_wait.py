@@ -95,13 +95,13 @@ def main() -> None:
     for verb, res in report["requests"]:
         by_kind[f"{verb} {res}"] = by_kind.get(f"{verb} {res}", 0) + 1
     p99 = lags[min(len(lags) - 1, int(round(0.99 * (len(lags) - 1))))]
-    print(f"| tasks | waited | requests | per task per minute | resume p50 | resume p99 | missed | "
-          f"triggerer CPU | triggerer RSS | API server CPU |")
+    print("| tasks | waited | requests | per task per minute | resume p50 | resume p99 | missed | "
+          "triggerer CPU | triggerer RSS | API server CPU |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print(f"| {args.tasks} | {minutes * 60:.0f} s | {len(report['requests'])} | "
           f"**{len(report['requests']) / args.tasks / minutes:.2f}** | {statistics.median(lags):.2f} s | {p99:.2f} s | "
           f"{len(missed)} | {cpu:.1f} s | {_rss_mib():.0f} MiB (+{_rss_mib() - rss0:.0f}; peak "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}) | {report["server_cpu_s"]:.2f} s |")
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}) | {report['server_cpu_s']:.2f} s |")
     print("requests:", ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())), "| statuses:", sorted(statuses))
     if missed:
         raise SystemExit(f"missed completions: {missed[:10]}")
