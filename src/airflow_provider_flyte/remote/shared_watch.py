@@ -125,8 +125,9 @@ class SharedWatch:
     async def _watch_once(self) -> None:
         from kubernetes_asyncio import watch
 
+        # the client-side timeout must outlast the server's (the cncf client's default is shorter)
         kwargs: dict[str, Any] = {"resource_version": self.resource_version, "allow_watch_bookmarks": True,
-                                  "timeout_seconds": WATCH_TIMEOUT_S}
+                                  "timeout_seconds": WATCH_TIMEOUT_S, "_request_timeout": WATCH_TIMEOUT_S + 30}
         if self.key.selector:
             kwargs["label_selector"] = self.key.selector
         async with watch.Watch() as stream:

@@ -15,7 +15,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow_provider_flyte.remote.jobs import JobRef, api_status
+from airflow_provider_flyte.remote.jobs import (
+    JobRef,
+    KubernetesJobError,
+    api_status,
+    look_retry_delay,
+    transient_look_error,
+)
 from airflow_provider_flyte.remote.shared_watch import (
     POD_SELECTOR,
     UNSEEN_RECHECK_S,
@@ -53,6 +59,11 @@ class JobView:
                 raise refusal("get", manifest.PLURAL, self.ref.namespace, self.ref.conn_id, exc) from exc
             raise
         return obj  # type: ignore[no-any-return]
+
+    async def get(self) -> dict[str, Any] | None:
+        """A fresh GET of the job (``None``: it does not exist), also kept as what the cache has not shown yet."""
+        self._got, self._got_at = await self._get(), time.monotonic()
+        return self._got
 
     async def look(self) -> tuple[dict[str, Any] | None, list[Any]]:
         """``(object or None when deleted, the job's pods)``; raises the shared watch's error if it failed."""
@@ -100,4 +111,41 @@ async def job_view(ref: JobRef) -> AsyncIterator[JobView]:
         await watches.release(jobs, wake)
 
 
-__all__ = ["JobView", "job_view"]
+async def wait_for_final(ref: JobRef, *, poll_interval: float, startup_timeout: float, started_at: float,
+                         deadline: float | None, log: Any) -> dict[str, Any]:
+    """Wait on the shared watches until :func:`~airflow_provider_flyte.remote.watch.evaluate` gives a final event.
+
+    The subscription ends before the event is returned (the caller yields it with nothing held open).
+    A failure read from the pods or from the object's absence is confirmed by a fresh GET of the job
+    first: two watches have no order between them, and a job's own end wins over its pods' state.
+    Transient API answers to the GET are retried (:func:`~airflow_provider_flyte.remote.jobs.transient_look_error`);
+    a :class:`KubernetesJobError` (a refusal, a shared watch that gave up) is final at once.
+    """
+    from airflow_provider_flyte.remote.watch import evaluate
+
+    transient = 0
+    async with job_view(ref) as view:
+        while True:
+            try:
+                obj, pods = await view.look()
+                # evaluate() counts in one clock: seconds since the job was created
+                final = evaluate(ref, obj, pods, started=started_at, now=time.time(),
+                                 startup_timeout=startup_timeout, deadline=deadline)
+                if final is not None and final["status"] == "failed" and (
+                        obj is None or not ref.manifest.job_state(obj).done):
+                    final = evaluate(ref, await view.get(), pods, started=started_at, now=time.time(),
+                                     startup_timeout=startup_timeout, deadline=deadline)
+                transient = 0
+            except Exception as exc:
+                if not isinstance(exc, KubernetesJobError) and transient_look_error(exc, transient):
+                    transient += 1
+                    log.warning("Kubernetes API answered %s for %s; retrying", api_status(exc) or exc, ref.describe())
+                    await asyncio.sleep(look_retry_delay(transient, poll_interval))
+                    continue
+                return {"status": "failed", "message": f"cannot read {ref.describe()}: {exc}", "job": ref.to_dict()}
+            if final is not None:
+                return final
+            await view.changed(poll_interval)  # a change seen by a shared watch, or the next deadline check
+
+
+__all__ = ["JobView", "job_view", "wait_for_final"]

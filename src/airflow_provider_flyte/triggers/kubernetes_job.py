@@ -22,11 +22,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_flyte.remote.jobs import (
     JobRef,
     api_status,
-    look_retry_delay,
     running_pods,
-    transient_look_error,
 )
-from airflow_provider_flyte.remote.watch import POD_STOP_WAIT_S, evaluate, remove_staged_run
+from airflow_provider_flyte.remote.watch import POD_STOP_WAIT_S, remove_staged_run
 
 
 class FlyteKubernetesJobTrigger(BaseTrigger):
@@ -65,34 +63,11 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
         return AsyncKubernetesHook(conn_id=self.ref.conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_flyte.remote.jobs import KubernetesJobError
-        from airflow_provider_flyte.remote.waiting import job_view
+        from airflow_provider_flyte.remote.waiting import wait_for_final  # the process's shared watches
 
-        ref = self.ref
-        transient = 0
-        async with job_view(ref) as view:  # the process's shared watches of the job's kind and pods
-            while True:
-                try:
-                    obj, pods = await view.look()
-                    transient = 0
-                except Exception as exc:  # a KubernetesJobError is final (a refusal, a watch that gave up)
-                    if not isinstance(exc, KubernetesJobError) and transient_look_error(exc, transient):
-                        transient += 1
-                        self.log.warning("Kubernetes API answered %s for %s; retrying", api_status(exc) or exc,
-                                         ref.describe())
-                        await asyncio.sleep(look_retry_delay(transient, self.poll_interval))
-                        continue
-                    yield TriggerEvent({"status": "failed", "message": f"cannot read {ref.describe()}: {exc}",
-                                        "job": ref.to_dict()})
-                    return
-                # evaluate() counts in one clock: seconds since the job was created
-                now = time.time()
-                final = evaluate(ref, obj, pods, started=self.started_at, now=now,
-                                 startup_timeout=self.startup_timeout, deadline=self.deadline)
-                if final is not None:
-                    yield TriggerEvent(final)
-                    return
-                await view.changed(self.poll_interval)  # a change seen by the shared watch, or the next check
+        yield TriggerEvent(await wait_for_final(self.ref, poll_interval=self.poll_interval,
+                                                startup_timeout=self.startup_timeout, started_at=self.started_at,
+                                                deadline=self.deadline, log=self.log))
 
     async def on_kill(self) -> None:
         """The task was killed while deferred (marked failed, cleared): delete its job and its staged run.
