@@ -59,8 +59,6 @@ def test_twenty_waiting_tasks_share_one_watch_and_all_resume(k8s_api: KubeApiSer
     assert len([r for r in watches if r.resource == "sparkapplications"]) == 1, "one watch of the kind, not one per task"
     per_task_minute = waiting_requests(k8s_api) / N / minutes
     assert per_task_minute <= 2.0, f"{per_task_minute:.2f} requests per waiting task per minute"
-    # the watches went with their last subscriber
-    assert all(r.verb != "watch" or r.status == 200 for r in k8s_api.request_log())
 
 
 def test_a_410_gone_on_the_watch_relists_and_misses_no_completion(k8s_api: KubeApiServer) -> None:  # noqa: F811
