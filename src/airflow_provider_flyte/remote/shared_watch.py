@@ -47,12 +47,20 @@ POD_SELECTOR = "app.kubernetes.io/managed-by=airflow-provider-flyte"
 class KubernetesAccessDenied(KubernetesJobError):
     """The API server refused a verb (403): never retried; the message names verb, resource and namespace."""
 
+    def __init__(self, message: str, verb: str) -> None:
+        super().__init__(message)
+        self.verb = verb
+
 
 def refusal(verb: str, resource: str, namespace: str, conn_id: str, exc: BaseException) -> KubernetesAccessDenied:
     return KubernetesAccessDenied(
         f"Kubernetes refused to {verb} {resource} in namespace {namespace!r} (connection {conn_id!r}): "
         f"{api_reason(exc)}. Fix: grant the verb {verb!r} on {resource!r} in that namespace to the identity of the "
-        "connection (the Role in docs/kubernetes.md).")
+        "connection (the Role in docs/kubernetes.md).", verb)
+
+
+#: The shared watches whose refused watch was logged as a warning already (once per process).
+_REFUSED_SAID: set[WatchKey] = set()
 
 
 @dataclass(frozen=True)
@@ -168,9 +176,12 @@ class SharedWatch:
             except asyncio.CancelledError:
                 raise
             except KubernetesAccessDenied as exc:
-                if str(exc).startswith("Kubernetes refused to watch") and self.mode == "watch":
+                if exc.verb == "watch" and self.mode == "watch":
                     self.mode = "poll"
-                    log.warning("%s; waiting by one shared list every %g s instead", exc, FALLBACK_POLL_S)
+                    said = self.key in _REFUSED_SAID
+                    _REFUSED_SAID.add(self.key)
+                    log.log(logging.DEBUG if said else logging.WARNING,
+                            "%s; waiting by one shared list every %g s instead", exc, FALLBACK_POLL_S)
                     continue
                 self._fail(exc)
                 return
