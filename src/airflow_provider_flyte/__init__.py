@@ -60,7 +60,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         way = AIRFLOW_WAY.get(name)
-        hint = f": flyte.{name} has no equivalent here; in Airflow, {way}" if way else ""
+        hint = f": flyte.{name} has no equivalent in Airflow. Fix: {way}" if way else ""
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}{hint}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -6,6 +6,10 @@ from tests.support.errors_catalogue import Case, FlyteEngineError
 
 # ruff: noqa: E501 (one case per line reads best next to the table)
 CASES = [
+    Case('flyte-map', 'construction', 'flyte.map',
+         "module 'airflow_provider_flyte' has no attribute 'map': flyte.map has no equivalent in Airflow. Fix: fan out with Airflow's dynamic task mapping: `my_task.expand(x=[...])` (or `.partial(...).expand(...)`)", error=AttributeError),
+    Case('flyte-group', 'construction', 'flyte.group',
+         "module 'airflow_provider_flyte' has no attribute 'group': flyte.group has no equivalent in Airflow. Fix: group tasks with an Airflow TaskGroup: `from airflow.sdk import task_group` (or `TaskGroup`)", error=AttributeError),
     Case('env-name', 'construction', 'TaskEnvironment(name="Bad Name")',
          'TaskEnvironment.name: Environment name \'Bad Name\' must be in snake_case or kebab-case format. (got \'Bad Name\'). Fix: use lowercase letters and digits separated by single "_" or "-", e.g. "spark_env"'),
     Case('env-name-not-str', 'construction', 'TaskEnvironment(name=123)',

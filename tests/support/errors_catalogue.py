@@ -182,7 +182,7 @@ _HELPERS = ("job", "warm_dir_on_a_file", "dask_connection", "reach_dask", "ray_c
 def _namespace() -> dict[str, Any]:
     import importlib
 
-    names: dict[str, Any] = {"GiB": 2**30}
+    names: dict[str, Any] = {"GiB": 2**30, "flyte": importlib.import_module("airflow_provider_flyte")}
     for entry in _NAMES:
         module, _, name = entry.partition(":")
         names[name] = getattr(importlib.import_module(module), name)
