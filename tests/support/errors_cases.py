@@ -218,6 +218,8 @@ CASES = [
          'TaskEnvironment.secrets: the secret Variable or connection \'api_token\' is exposed as env var \'API_TOKEN\', which env_vars[\'API_TOKEN\'] also sets, so one of the two values would be silently dropped (got \'API_TOKEN\'). Fix: give the secret another name (Secret(key=\'api_token\', ..., as_env_var="OTHER_NAME")) or remove \'API_TOKEN\' from env_vars'),
     Case('env-task-not-function', 'DAG parse', 'TaskEnvironment(name="e").task(42)',
          'TaskEnvironment.task: not a function: @env.task decorates a function (got 42). Fix: write the decorator above a def, and pass options by name, e.g. @env.task(retries=2) or @flyte_task(env, retries=2)'),
+    Case('task-outside-dag', 'DAG parse', 'TaskEnvironment(name="e").task(job)(3)',
+         'job: a task called outside a DAG and outside a running task: here a call builds an Airflow task (an XComArg), it does not run the function (got job(3)). Fix: to run the function itself (as a Flyte unit test does), call job.function(3); to build the task, call job(...) inside `with DAG(...)` or a @dag function (dag.test() runs it through Airflow)'),
     Case('deco-positional-config', 'DAG parse', 'flyte_task(Spark())',
          "flyte_task: a plugin config passed positionally: only a function or a TaskEnvironment goes there (got 'Spark'). Fix: pass it by name: @flyte_task(plugin_config=Spark(...)), or put it in an environment: @flyte_task(TaskEnvironment(name=..., plugin_config=...))"),
     Case('deco-resources-dict', 'DAG parse', 'TaskEnvironment(name="e").task(resources={"cpu": 2})',
