@@ -148,8 +148,10 @@ class FlyteEngineHook(BaseHook, Generic[C]):
             found = connection_kind(spec.conn_id)
             if found.is_kubernetes:
                 return KUBERNETES
-            if ATTACH not in cls.placements():  # the attach placement reports a missing connection itself
-                raise not_kubernetes_error(cls.engine_name, spec.conn_id, found, cls.worker_fix(config))
+            supported = cls.placements() if hasattr(cls, "config_type") else []
+            if supported and ATTACH not in supported:  # the attach placement reports a missing connection itself
+                raise not_kubernetes_error(cls.engine_name, spec.conn_id, found, cls.worker_fix(config),
+                                           kubernetes=KUBERNETES in supported)
             return ATTACH
         return WARM if spec.reusable else LOCAL
 

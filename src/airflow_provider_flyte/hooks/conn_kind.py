@@ -40,18 +40,22 @@ def connection_kind(conn_id: str) -> ConnKind:
     return ConnKind((conn.conn_type or "").lower())
 
 
-def not_kubernetes_error(engine: str, conn_id: str, found: ConnKind, worker_fix: str) -> FlyteConfigError:
-    """``conn_id`` of an engine that runs on the worker or on Kubernetes names no Kubernetes connection."""
+def not_kubernetes_error(engine: str, conn_id: str, found: ConnKind, worker_fix: str, *,
+                         kubernetes: bool = True) -> FlyteConfigError:
+    """``conn_id`` of an engine with no existing-cluster placement names no Kubernetes connection it could use."""
     if found.conn_type is not None:
         what = f"connection {conn_id!r} is of type {found.conn_type!r}, not {KUBERNETES_CONN_TYPE!r}"
     elif found.problem == "missing":
         what = f"no connection {conn_id!r} was found"
     else:
         what = f"connection {conn_id!r} could not be read ({found.problem})"
+    if not kubernetes:
+        return FlyteConfigError("conn_id", conn_id, f"{engine} does not run on an existing cluster: it runs only on "
+                                f"the Airflow worker ({what})", worker_fix)
     return FlyteConfigError(
         "conn_id", conn_id,
-        f"{engine} runs on the Airflow worker or as a Kubernetes job, not on an existing cluster, so conn_id must "
-        f"name a Kubernetes connection; {what}",
+        f"{engine} does not run on an existing cluster: it runs on the Airflow worker or as a Kubernetes job, so "
+        f"conn_id must name a Kubernetes connection; {what}",
         f"create a connection {conn_id!r} of type kubernetes (Admin > Connections, or "
         f"AIRFLOW_CONN_{conn_id.upper()}='{{\"conn_type\": \"kubernetes\", ...}}'; docs/kubernetes.md) to run it on "
         f"Kubernetes, or {worker_fix}",

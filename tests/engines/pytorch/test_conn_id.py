@@ -23,8 +23,8 @@ def test_a_conn_id_that_is_no_kubernetes_connection_names_it_and_the_fix(dag_run
     assert all(result.states[(t, -1)] == "failed" for t in ("missing", "http", "http_one_node")), result.states
     assert "remove conn_id" not in text
     assert "must not run" not in text
-    head = ("conn_id: PyTorch Elastic runs on the Airflow worker or as a Kubernetes job, not on an existing cluster, "
-            "so conn_id must name a Kubernetes connection; ")
+    head = ("conn_id: PyTorch Elastic does not run on an existing cluster: it runs on the Airflow worker or as a "
+            "Kubernetes job, so conn_id must name a Kubernetes connection; ")
     k8s_fix = ("Fix: create a connection {0!r} of type kubernetes (Admin > Connections, or "
                "AIRFLOW_CONN_{1}='{{\"conn_type\": \"kubernetes\", ...}}'; docs/kubernetes.md) to run it on Kubernetes, "
                "or ")
