@@ -92,6 +92,6 @@ class StatusWriter:
                     if owned or time.monotonic() - first_seen[name] > 5:
                         custom.patch_namespaced_custom_object_status(
                             spark_manifest.GROUP, spark_manifest.VERSION, self.namespace, spark_manifest.PLURAL,
-                            name, {"status": {"applicationState": {"state": "FAILED",
+                            name, {"status": {"driverInfo": {}, "applicationState": {"state": "FAILED",
                                                                    "errorMessage": "set by the test"}}})
             self._stop.wait(0.2)

@@ -102,7 +102,8 @@ def test_the_worker_role_is_checked_for_every_verb_the_page_lists() -> None:
 @pytest.mark.parametrize(("verb", "resource"), worker_cases())
 def test_each_worker_verb_missing_is_named_at_once(verb: str, resource: str, real_cluster: Any, namespace: str,
                                                    store: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+                                                   caplog: pytest.LogCaptureFixture,
+                                                   capfd: pytest.CaptureFixture[str]) -> None:
     from kubernetes import client
 
     access.bind(real_cluster, namespace, "worker", access.without(WORKER_ROLE, verb, resource))
@@ -124,14 +125,15 @@ def test_each_worker_verb_missing_is_named_at_once(verb: str, resource: str, rea
             error = f"{type(exc).__name__}: {exc}"
     took = time.monotonic() - started
     assert took < NAMED_WITHIN_S, f"{took:.1f} s"
-    said = error + "\n" + caplog.text
+    printed = capfd.readouterr()  # the task's hook logs through Airflow's task logger, which does not propagate
+    said = "\n".join((error, caplog.text, printed.out, printed.err))
     # Kubernetes' RBAC message, or (where owner references are enforced) the provider's naming of what it checks
     named = (f'cannot {verb} resource "{resource}"' in said and f'in the namespace "{namespace}"' in said) or (
         resource in ("sparkapplications/finalizers", "secrets") and verb in ("update", "patch", "delete")
         and "Cannot make SparkApplication" in error and f"{verb} on" in error and resource.split("/")[0] in error
         and namespace in error)
     assert named, f"the missing {verb} on {resource} in {namespace} is not named:\n{said[-4000:]}"
-    assert "Retrying" not in caplog.text and "retrying" not in caplog.text, "a 403 was retried"
+    assert "Retrying" not in said and "; retrying" not in said, "a 403 was retried"
     if (verb, resource) != ("get", "pods/log"):
         assert error, "a missing verb fails the task"
     assert SECRET_VALUE not in said
@@ -169,7 +171,7 @@ def _complete(real_cluster: Any, namespace: str, name: str) -> None:
 
     client.CustomObjectsApi(real_cluster.api_client("admin")).patch_namespaced_custom_object_status(
         "sparkoperator.k8s.io", "v1beta2", namespace, "sparkapplications", name,
-        {"status": {"applicationState": {"state": "COMPLETED"}}})
+        {"status": {"driverInfo": {}, "applicationState": {"state": "COMPLETED"}}})
 
 
 def test_the_documented_triggerer_role_is_enough(real_cluster: Any, namespace: str,
