@@ -23,6 +23,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "tests" / "support" / "k8s_crds"
 OUT = ROOT / "src" / "airflow_provider_flyte" / "manifests" / "crd_fields.json.gz"
+#: The kinds the provider creates (manifests/<engine>.py); the other CRDs there (RayCluster, DaskCluster...) are not sent.
+KINDS = frozenset({"SparkApplication", "RayJob", "DaskJob", "PyTorchJob"})
 
 
 def tree(schema: dict[str, Any]) -> Any:
@@ -45,7 +47,7 @@ def trees() -> dict[str, Any]:
     found: dict[str, Any] = {}
     for path in sorted(CRDS.glob("*.yaml.gz")):
         for doc in yaml.safe_load_all(gzip.decompress(path.read_bytes())):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
+            if not doc or doc.get("kind") != "CustomResourceDefinition" or doc["spec"]["names"]["kind"] not in KINDS:
                 continue
             group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
             for version in doc["spec"]["versions"]:
