@@ -16,6 +16,7 @@ its expiry (a later task sweeps expired ones).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import time
@@ -40,6 +41,20 @@ FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 
 class KubernetesJobError(FlyteEngineError):
     """The job failed, could not start, or could not be read; the message has Kubernetes' reason."""
+
+
+class KubernetesPermissionError(KubernetesJobError):
+    """The API server answered 403: the connection's identity lacks a verb (never retried).
+
+    Kubernetes' own message names the verb, the resource and the namespace; ``status`` stays 403.
+    """
+
+    status = 403
+
+    def __init__(self, exc: BaseException, doing: str = "") -> None:
+        super().__init__(
+            f"Kubernetes refused {doing or 'a request'}: {api_reason(exc)}. Fix: grant it to the connection's "
+            "identity (the Roles in docs/kubernetes.md, 'RBAC, least privilege'); a 403 is not retried")
 
 
 @dataclass(frozen=True)
@@ -95,9 +110,19 @@ def retry(func: Any) -> Any:
     def transient(exc: BaseException) -> bool:
         return api_status(exc) != 409 and helpers._should_retry_api(exc)
 
-    return tenacity.retry(stop=tenacity.stop_after_attempt(helpers.API_RETRIES),
-                          wait=helpers.WaitRetryAfterOrExponential(), retry=tenacity.retry_if_exception(transient),
-                          reraise=True, before_sleep=tenacity.before_sleep_log(log, logging.WARNING))(func)
+    retrying = tenacity.retry(stop=tenacity.stop_after_attempt(helpers.API_RETRIES),
+                              wait=helpers.WaitRetryAfterOrExponential(), retry=tenacity.retry_if_exception(transient),
+                              reraise=True, before_sleep=tenacity.before_sleep_log(log, logging.WARNING))(func)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return retrying(*args, **kwargs)
+        except Exception as exc:
+            if api_status(exc) == 403 and not isinstance(exc, KubernetesPermissionError):
+                raise KubernetesPermissionError(exc) from exc  # RBAC: at once, naming what is missing
+            raise
+
+    return call
 
 
 def api_status(exc: BaseException) -> int | None:
@@ -177,6 +202,8 @@ class KubernetesJobs:
 
         try:
             return retry(attempt)(), True
+        except KubernetesPermissionError:
+            raise
         except Exception as exc:
             if api_status(exc) != 409:
                 raise KubernetesJobError(
@@ -203,6 +230,8 @@ class KubernetesJobs:
         name = str(body["metadata"]["name"])
         try:
             retry(core.create_namespaced_secret)(self.namespace, body)
+        except KubernetesPermissionError:
+            raise
         except Exception as exc:
             if api_status(exc) != 409:
                 raise KubernetesJobError(f"Cannot create Secret {self.namespace}/{name} through connection "
@@ -211,7 +240,10 @@ class KubernetesJobs:
         return name
 
     def own_secret(self, name: str, owner: Mapping[str, Any]) -> None:
-        """Make the job the Secret's owner: Kubernetes' garbage collector deletes it with the job."""
+        """Make the job the Secret's owner: Kubernetes' garbage collector deletes it with the job.
+
+        A refusal deletes the job and the Secret and raises: a Secret nothing owns would outlive the job.
+        """
         meta = owner["metadata"]
         ref = {"apiVersion": owner.get("apiVersion") or f"{self.manifest.GROUP}/{self.manifest.VERSION}",
                "kind": self.manifest.KIND, "name": meta["name"], "uid": meta["uid"], "blockOwnerDeletion": True}
@@ -219,15 +251,22 @@ class KubernetesJobs:
             retry(self.hook.core_v1_client.patch_namespaced_secret)(
                 name, self.namespace, {"metadata": {"ownerReferences": [ref]}})
         except Exception as exc:
-            log.warning("Could not make %s the owner of Secret %s (%s): deleting the Secret with the job instead",
-                        meta["name"], name, api_reason(exc))
+            with contextlib.suppress(Exception):
+                self.delete(meta["name"])
+            self.delete_secret(name)
+            # where owner references are enforced the server names neither verb: say which ones it checks
+            raise KubernetesJobError(
+                f"Cannot make {self.manifest.KIND} {self.namespace}/{meta['name']} the owner of Secret {name} "
+                f"through connection {self.conn_id!r} (it needs patch and delete on secrets and update on "
+                f"{self.manifest.PLURAL}/finalizers in API group {self.manifest.GROUP} in the namespace "
+                f"{self.namespace!r}): {exc}. The job and the Secret were deleted") from exc
 
     def delete_secret(self, name: str) -> None:
         try:
             retry(self.hook.core_v1_client.delete_namespaced_secret)(name, self.namespace)
         except Exception as exc:
             if api_status(exc) != 404:
-                log.warning("Could not delete Secret %s/%s: %s", self.namespace, name, api_reason(exc))
+                log.error("Could not delete Secret %s/%s: %s", self.namespace, name, exc)
 
     def delete(self, name: str) -> bool:
         """Delete the object and what it owns (foreground); ``False`` if it was gone already (404)."""
@@ -281,7 +320,9 @@ class KubernetesJobs:
                 response.release_conn()
             return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         except Exception as exc:
-            return f"(no log from pod {pod}: {api_reason(exc)})"
+            if isinstance(exc, KubernetesPermissionError):
+                log.error("No log from pod %s: %s", pod, exc)
+            return f"(no log from pod {pod}: {exc if isinstance(exc, KubernetesJobError) else api_reason(exc)})"
 
     def stream_log(self, pod: str, container: str | None) -> Iterator[str]:
         """The pod's log as it is written (ends when the container ends)."""
@@ -341,6 +382,7 @@ __all__ = [
     "JobRef",
     "KubernetesJobError",
     "KubernetesJobs",
+    "KubernetesPermissionError",
     "api_reason",
     "api_status",
     "expiry_stamp",

@@ -27,7 +27,7 @@ from airflow_provider_flyte.core import settings
 from airflow_provider_flyte.core.sealed import Sealed
 from airflow_provider_flyte.core.spec import KUBERNETES
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
-from airflow_provider_flyte.manifests import pod_settings
+from airflow_provider_flyte.manifests import known_fields, pod_settings
 from airflow_provider_flyte.plugins.rebuild import resources_of
 
 #: ``TaskSpec.options`` keys this placement reads (the operator sets them).
@@ -155,6 +155,7 @@ class KubernetesPlacement:
                 **({k8s.STAGING_CONN_ANNOTATION: staged.conn_id} if staged.conn_id else {}),
             })
             self.apply_pod_settings(body, jobs, [r["from_env"] for r in refs])
+            known_fields.check_known_fields(body)  # a field the CRD lacks: the API server would drop it silently
             secret = self._create_secret(jobs, labels, sealed_data) if refs or sealed_data else None
             try:
                 obj, created = jobs.create(body)
