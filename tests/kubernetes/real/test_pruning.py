@@ -134,3 +134,5 @@ def test_the_provider_refuses_a_pod_template_typo_before_creating_anything(
     assert "imagePullPolicyy" in str(info.value) and "would drop it" in str(info.value)
     custom = client.CustomObjectsApi(real_cluster.api_client("admin"))
     assert custom.list_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs")["items"] == []
+    # nothing staged for the job is left in the store (the code bundle is shared by runs and stays)
+    assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file() and "bundle" not in str(p)] == []

@@ -125,7 +125,7 @@ class KubernetesPlacement:
     def run(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         from airflow_provider_flyte.remote import jobs as k8s
         from airflow_provider_flyte.remote import watch
-        from airflow_provider_flyte.remote.staging import stage_task
+        from airflow_provider_flyte.remote.staging import cleanup_run, stage_task
 
         assert self.conn_id is not None
         jobs = k8s.KubernetesJobs(self.conn_id, self.manifest_module, self.option(NAMESPACE))
@@ -147,21 +147,24 @@ class KubernetesPlacement:
             sealed = Sealed.of(self.spec)  # secret values of the config and env_vars: through the Secret too
             staged = stage_task(self.spec.with_changes(secrets=tuple(refs)), fn, args, kwargs, run_key=self._name,
                                 sealed=sealed)
-            target = self.job_target(staged.spec_uri, jobs.namespace)
-            body = self.build_body(target)
-            sealed_data = pod_settings.seal_manifest(body, sealed, self._name)
-            body["metadata"].setdefault("annotations", {}).update({
-                k8s.SPEC_ANNOTATION: staged.spec_uri,
-                **({k8s.STAGING_CONN_ANNOTATION: staged.conn_id} if staged.conn_id else {}),
-            })
-            self.apply_pod_settings(body, jobs, [r["from_env"] for r in refs])
-            known_fields.check_known_fields(body)  # a field the CRD lacks: the API server would drop it silently
-            secret = self._create_secret(jobs, labels, sealed_data) if refs or sealed_data else None
-            try:
+            secret = None
+            try:  # until the job exists, a failure removes what was staged for it (and its Secret)
+                target = self.job_target(staged.spec_uri, jobs.namespace)
+                body = self.build_body(target)
+                sealed_data = pod_settings.seal_manifest(body, sealed, self._name)
+                body["metadata"].setdefault("annotations", {}).update({
+                    k8s.SPEC_ANNOTATION: staged.spec_uri,
+                    **({k8s.STAGING_CONN_ANNOTATION: staged.conn_id} if staged.conn_id else {}),
+                })
+                self.apply_pod_settings(body, jobs, [r["from_env"] for r in refs])
+                known_fields.check_known_fields(body)  # a field the CRD lacks: the API server would drop it
+                secret = self._create_secret(jobs, labels, sealed_data) if refs or sealed_data else None
                 obj, created = jobs.create(body)
             except BaseException:
                 if secret:
                     jobs.delete_secret(secret)
+                with contextlib.suppress(Exception):
+                    cleanup_run(staged)
                 raise
             if secret:
                 jobs.own_secret(secret, obj)
