@@ -75,6 +75,8 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
             if api_status(exc) != 404:
                 raise
             obj = None
+        if obj is not None and ref.uid and (obj.get("metadata") or {}).get("uid") != ref.uid:
+            obj = None  # the name now belongs to another object (apache/airflow#71743): this job is gone
         pods: list[Any] = []
         if ref.selector:
             listed = await client.CoreV1Api(api_client).list_namespaced_pod(ref.namespace, label_selector=ref.selector)
