@@ -145,12 +145,13 @@ class KubernetesPlacement:
         store = resume.task_state_store()
         stored = resume.recall(store, jobs.manifest.KIND)
         if stored is not None:  # Airflow >= 3.3, an earlier try stored its object: exactly that uid or a new job
-            if stored["namespace"] != jobs.namespace:
-                jobs = k8s.KubernetesJobs(self.conn_id, self.manifest_module, stored["namespace"])
-                ref_fields["namespace"] = jobs.namespace
-            resumed = resume.resume(jobs, stored)
+            there = jobs if stored["namespace"] == jobs.namespace else k8s.KubernetesJobs(
+                self.conn_id, self.manifest_module, stored["namespace"])
+            resumed = resume.resume(there, stored)
             self.log.info("%s", resumed.why)
             obj = resumed.obj
+            if obj is not None:  # reattached where it runs; a new job goes to this try's namespace
+                jobs, ref_fields["namespace"] = there, there.namespace
         else:
             obj = self._reattachable(jobs, labels)
             if obj is not None:
