@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class JobTarget:
     main_file: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     resources: Resources | None = None
+    #: The job's own deadline where its CRD has one (RayJob, PyTorchJob): :func:`cluster_deadline_s`.
+    active_deadline_s: int | None = None
 
     @classmethod
     def for_task(
@@ -74,6 +77,18 @@ class JobTarget:
             )
         return cls(job_name(task), namespace, image, task_labels(task), list(command), list(args), main_file,
                    dict(env or {}), resources)
+
+
+#: Seconds the cluster's deadline leaves after the task's ``execution_timeout``: Airflow's timeout and its
+#: teardown (deleting the job) come first; the cluster's deadline only ends a job Airflow no longer watches.
+CLUSTER_DEADLINE_MARGIN_S = 60
+
+
+def cluster_deadline_s(deadline: float | None, now: float) -> int | None:
+    """``activeDeadlineSeconds`` for a task whose ``execution_timeout`` ends at epoch ``deadline`` (``None``: none)."""
+    if deadline is None:
+        return None
+    return max(1, math.ceil(deadline - now)) + CLUSTER_DEADLINE_MARGIN_S
 
 
 def job_name(task: TaskInfo) -> str:

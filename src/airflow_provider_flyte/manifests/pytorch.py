@@ -79,6 +79,9 @@ def build_manifest(config: Elastic, target: JobTarget, *, pod_template: Any = No
         "elasticPolicy": elastic,
         "nprocPerNode": str(config.nproc_per_node),
     }
+    if target.active_deadline_s is not None:  # the task's execution_timeout; a shorter one of the user's stays
+        run_policy["activeDeadlineSeconds"] = min(run_policy.get("activeDeadlineSeconds", target.active_deadline_s),
+                                                  target.active_deadline_s)
     if run_policy:
         spec["runPolicy"] = run_policy
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": object_meta(target), "spec": spec}

@@ -117,6 +117,8 @@ def build_manifest(config: RayJobConfig, target: JobTarget) -> dict[str, Any]:
         spec["runtimeEnvYAML"] = runtime_env_yaml
     if config.ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = config.ttl_seconds_after_finished
+    if target.active_deadline_s is not None:  # KubeRay fails the job (DeadlineExceeded) and deletes its cluster
+        spec["activeDeadlineSeconds"] = target.active_deadline_s
     metadata = object_meta(target)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 

@@ -72,6 +72,8 @@ class JobRef:
     log_selector: str = ""
     log_container: str = ""
     keep_failed_s: float = 0.0
+    #: The object's ``uid`` ("": unknown); an object of this name with another uid is not this job.
+    uid: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -58,7 +58,13 @@ class JobView:
             if status == 403:
                 raise refusal("get", manifest.PLURAL, self.ref.namespace, self.ref.conn_id, exc) from exc
             raise
-        return obj  # type: ignore[no-any-return]
+        return self._mine(obj)
+
+    def _mine(self, obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``obj`` unless the name now belongs to another object (another uid, apache/airflow#71743): gone then."""
+        if obj is not None and self.ref.uid and (obj.get("metadata") or {}).get("uid") != self.ref.uid:
+            return None
+        return obj
 
     async def get(self) -> dict[str, Any] | None:
         """A fresh GET of the job (``None``: it does not exist), also kept as what the cache has not shown yet."""
@@ -75,7 +81,7 @@ class JobView:
                 await shared.synced.wait()
                 if shared.error is not None:
                     raise shared.error
-        obj = self.jobs.objects.get(self.ref.name)
+        obj = self._mine(self.jobs.objects.get(self.ref.name))
         if obj is not None:
             self._seen_in_cache = True
         elif not self._seen_in_cache:

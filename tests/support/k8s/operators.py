@@ -645,6 +645,8 @@ class RayJobOperator(Controller):
             self.set_status(job, lambda s: s.update({"jobId": job_id, "rayClusterName": cluster, "jobStatus": "",
                                                      "startTime": now(), "jobDeploymentStatus": "Initializing"}))
             return
+        if phase in ("Initializing", "Running") and self._deadline_passed(job):
+            return
         if phase == "Initializing":
             self._initializing(job)
         elif phase == "Running":
@@ -657,6 +659,20 @@ class RayJobOperator(Controller):
                 if cluster is not None and owned_by(cluster, job):
                     self.store.delete(self.clusters, ns, cluster["metadata"]["name"])
                     self.event(job, "DeletedRayCluster", f"Deleted RayCluster {ns}/{cluster['metadata']['name']}")
+
+    def _deadline_passed(self, job: dict[str, Any]) -> bool:
+        """KubeRay's ``checkActiveDeadlineAndUpdateStatusIfNeeded`` (§2.3): a running RayJob past
+        ``activeDeadlineSeconds`` since ``status.startTime`` is ``Failed``/``DeadlineExceeded``; being terminal,
+        its RayCluster is then deleted as for any finished job (``shutdownAfterJobFinishes``)."""
+        spec, status = job.get("spec") or {}, job.get("status") or {}
+        deadline, start = spec.get("activeDeadlineSeconds"), status.get("startTime")
+        if deadline is None or not start or time.time() < _parse_time(start) + float(deadline):
+            return False
+        message = f"The RayJob has passed the activeDeadlineSeconds. StartTime: {start}. ActiveDeadlineSeconds: {deadline}"
+        self.set_status(job, lambda s: s.update({"jobDeploymentStatus": "Failed", "reason": "DeadlineExceeded",
+                                                 "message": message, "endTime": now(), "failed": 1}))
+        self.event(job, "DeadlineExceeded", message, "Warning")
+        return True
 
     def _validate(self, job: dict[str, Any]) -> str | None:
         spec, name = job.get("spec") or {}, job["metadata"]["name"]

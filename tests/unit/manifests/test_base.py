@@ -138,3 +138,12 @@ def test_every_registered_engine_has_a_manifest_module_with_the_contract():
             assert hasattr(module, name), f"{entry.manifest_path} lacks {name}"
         assert module.KIND in crds.FILES, module.KIND
         assert crds.schema(module.KIND, module.API_VERSION)["type"] == "object"
+
+
+def test_the_clusters_deadline_is_the_time_left_plus_the_margin_never_below_one_second() -> None:
+    from airflow_provider_flyte.manifests.base import CLUSTER_DEADLINE_MARGIN_S, cluster_deadline_s
+
+    assert cluster_deadline_s(None, 1000.0) is None
+    assert cluster_deadline_s(1600.0, 1000.0) == 600 + CLUSTER_DEADLINE_MARGIN_S
+    assert cluster_deadline_s(1600.2, 1000.0) == 601 + CLUSTER_DEADLINE_MARGIN_S  # rounded up, never short
+    assert cluster_deadline_s(900.0, 1000.0) == 1 + CLUSTER_DEADLINE_MARGIN_S  # already past: Airflow ends it

@@ -494,3 +494,25 @@ def test_pytorch_job_state_reads_the_last_true_condition():
         _condition("Created"), _condition("Failed", message="worker 1 exited 1"), _condition("Running", "False")]}})
     assert (failed.phase, failed.done, failed.succeeded) == ("Failed", True, False)
     assert failed.message == "PyTorchJobFailed: worker 1 exited 1"
+
+
+# -- the task's execution_timeout as the job's own deadline ----------------------------------------
+def test_a_rayjob_carries_the_targets_deadline_valid_against_the_crd() -> None:
+    config = RayJobConfig(worker_node_config=[WorkerNodeConfig(group_name="g", replicas=1)])
+    assert "activeDeadlineSeconds" not in ray_manifest.build_manifest(config, _target())["spec"]
+    manifest = ray_manifest.build_manifest(config, _target(active_deadline_s=660))
+    assert manifest["spec"]["activeDeadlineSeconds"] == 660
+    assert crds.errors(manifest) == []
+
+
+def test_a_pytorchjob_carries_the_targets_deadline_in_its_run_policy_a_shorter_one_of_the_user_stays() -> None:
+    assert "runPolicy" not in torch_manifest.build_manifest(Elastic(nnodes=2, nproc_per_node=1), _target())["spec"]
+    manifest = torch_manifest.build_manifest(Elastic(nnodes=2, nproc_per_node=1), _target(active_deadline_s=660))
+    assert manifest["spec"]["runPolicy"] == {"activeDeadlineSeconds": 660}
+    assert crds.errors(manifest) == []
+    shorter = Elastic(nnodes=2, nproc_per_node=1, run_policy=RunPolicy(active_deadline_seconds=100, backoff_limit=1))
+    assert torch_manifest.build_manifest(shorter, _target(active_deadline_s=660))["spec"]["runPolicy"][
+        "activeDeadlineSeconds"] == 100
+    longer = Elastic(nnodes=2, nproc_per_node=1, run_policy=RunPolicy(active_deadline_seconds=5000))
+    assert torch_manifest.build_manifest(longer, _target(active_deadline_s=660))["spec"]["runPolicy"][
+        "activeDeadlineSeconds"] == 660

@@ -15,6 +15,7 @@ command and the pod whose log is the task's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -139,7 +140,22 @@ class KubernetesPlacement:
             "selector": k8s.selector_of(labels), "log_container": self.log_container,
             "keep_failed_s": float(self.option(KEEP_FAILED, 0.0)),
         }
-        obj = self._reattachable(jobs, labels)
+        from airflow_provider_flyte.remote import resume
+
+        store = resume.task_state_store()
+        stored = resume.recall(store, jobs.manifest.KIND)
+        if stored is not None:  # Airflow >= 3.3, an earlier try stored its object: exactly that uid or a new job
+            there = jobs if stored["namespace"] == jobs.namespace else k8s.KubernetesJobs(
+                self.conn_id, self.manifest_module, stored["namespace"])
+            resumed = resume.resume(there, stored)
+            self.log.info("%s", resumed.why)
+            obj = resumed.obj
+            if obj is not None:  # reattached where it runs; a new job goes to this try's namespace
+                jobs, ref_fields["namespace"] = there, there.namespace
+        else:
+            obj = self._reattachable(jobs, labels)
+            if obj is not None:
+                resume.remember(store, obj, jobs.manifest.KIND, jobs.namespace)
         if obj is None:
             # secrets travel as a Kubernetes Secret the pods read; the staged spec only says which env var
             refs = [{**dict(ref), "from_env": ref.get("as_env_var") or pod_settings.secret_env_name(i)}
@@ -150,6 +166,11 @@ class KubernetesPlacement:
             secret = None
             try:  # until the job exists, a failure removes what was staged for it (and its Secret)
                 target = self.job_target(staged.spec_uri, jobs.namespace)
+                if self.option(DEADLINE) is not None:  # execution_timeout is the job's deadline where its CRD has one
+                    from airflow_provider_flyte.manifests.base import cluster_deadline_s
+
+                    target = dataclasses.replace(target, active_deadline_s=cluster_deadline_s(self.option(DEADLINE),
+                                                                                              time.time()))
                 body = self.build_body(target)
                 sealed_data = pod_settings.seal_manifest(body, sealed, self._name)
                 body["metadata"].setdefault("annotations", {}).update({
@@ -166,6 +187,7 @@ class KubernetesPlacement:
                 with contextlib.suppress(Exception):
                     cleanup_run(staged)
                 raise
+            resume.remember(store, obj, jobs.manifest.KIND, jobs.namespace)  # before the wait, as the mixin
             if secret:
                 jobs.own_secret(secret, obj)
             self.log.info("%s %s/%s %s", jobs.manifest.KIND, jobs.namespace, obj["metadata"]["name"],
@@ -176,6 +198,7 @@ class KubernetesPlacement:
             **ref_fields, "name": name, "spec_uri": annotations[k8s.SPEC_ANNOTATION],
             "staging_conn_id": annotations.get(k8s.STAGING_CONN_ANNOTATION),
             "selector": k8s.selector_of(obj["metadata"].get("labels") or labels), **self.log_source(name),
+            "uid": obj["metadata"].get("uid") or "",
         })
         self._ref = ref
         self._handed_over = False
