@@ -153,7 +153,10 @@ def k8s(k8s_cluster: tuple[KubeApiServer | RealApiServer, OperatorSimulator], mo
     try:
         left: list[str] = []
         with contextlib.suppress(TimeoutError):
-            sim.wait_for(lambda: not handle.problems(), timeout=15, what="nothing left")
+            # a real API server's garbage collector is asynchronous (the controller-manager's; its first
+            # collection of a custom kind waits for that kind's discovery): give it longer than the stand-in's
+            sim.wait_for(lambda: not handle.problems(), timeout=30 if isinstance(server, RealApiServer) else 15,
+                         what="nothing left")
         left = handle.problems()
         errors = list(sim.errors)
     finally:

@@ -161,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.proxy._sockets.add(self.connection)
 
     def finish(self) -> None:
+        upstream = getattr(self, "_upstream", None)
+        if upstream is not None:
+            upstream.close()
         with contextlib.suppress(OSError):
             super().finish()
         with self.server.proxy._lock:
@@ -194,13 +197,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-        conn = http.client.HTTPSConnection(proxy.upstream_host, proxy.upstream_port, context=proxy.upstream_ctx,
-                                           timeout=3600)
+        streaming = verb == "watch" or (verb == "get" and query.get("follow") in ("true", "1", "True"))
+        conn = getattr(self, "_upstream", None) if not streaming else None
+        if conn is None:
+            conn = http.client.HTTPSConnection(proxy.upstream_host, proxy.upstream_port, context=proxy.upstream_ctx,
+                                               timeout=3600)
         try:
-            conn.request(self.command, self.path, body=body, headers=headers)
-            resp = conn.getresponse()
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()  # a kept connection the API server closed meanwhile: once more on a new one
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
             rec.status = resp.status
-            streaming = verb == "watch" or (verb == "get" and query.get("follow") in ("true", "1", "True"))
             if not streaming or resp.status != 200:
                 data = resp.read()
                 if verb == "create" and resp.status == 201 and rec.name is None:
@@ -242,7 +252,11 @@ class _Handler(BaseHTTPRequestHandler):
                     self.end_headers()
                     self.wfile.write(data)
         finally:
-            conn.close()
+            if streaming or self.close_connection:
+                conn.close()
+                self._upstream = None
+            else:
+                self._upstream = conn  # kept for this client connection's next request
 
     def _answer(self, resp: http.client.HTTPResponse, data: bytes, rec: RequestRecord) -> None:
         self.server.proxy.record(rec)  # in the log before the answer leaves

@@ -56,8 +56,17 @@ def extra_crd(group: str, version: str, plural: str, kind: str) -> dict[str, Any
 
 
 def resources() -> list[Resource]:
-    """The stand-in's kinds, and the Node."""
-    return [*default_resources(), Resource("", "v1", "nodes", "Node", namespaced=False)]
+    """The stand-in's kinds, and what a real cluster adds that changes (watched so that the cache knows
+    when it has caught up with the server's revision, see :meth:`RemoteStore.catch_up`)."""
+    return [*default_resources(), Resource("", "v1", "nodes", "Node", namespaced=False),
+            Resource("apps", "v1", "replicasets", "ReplicaSet"),
+            Resource("", "v1", "endpoints", "Endpoints", subresources=()),
+            Resource("discovery.k8s.io", "v1beta1", "endpointslices", "EndpointSlice", subresources=()),
+            Resource("", "v1", "serviceaccounts", "ServiceAccount", subresources=())]
+
+
+#: kinds a real cluster derives from others (Services' endpoints): never a test's leftover
+_DERIVED = frozenset({"nodes", "events", "endpoints", "endpointslices"})
 
 
 class RealApiServer:
@@ -90,6 +99,7 @@ class RealApiServer:
         self.kubelet_endpoint = KubeletEndpoint(self.logs, self.directory / "kubelet", self._find_pod, node_name)
         self.kubelet_endpoint.register(self.store.http, labels, {k: str(v) for k, v in capacity.items()})
         time.sleep(0.5)  # the watches catch up with the node and what the controller-manager made
+        self.store.catch_up()
         self._baseline = {self._key(res, obj) for res, obj in self.store.all_objects()}
 
     def stop(self) -> None:
@@ -189,9 +199,11 @@ class RealApiServer:
     def _added(self) -> list[tuple[Resource, dict[str, Any]]]:
         out = []
         for res, obj in self.store.all_objects():
-            if self._key(res, obj) in self._baseline or res.plural in ("nodes", "events"):
+            if self._key(res, obj) in self._baseline or res.plural in _DERIVED:
                 continue
             meta = obj["metadata"]
+            if res.plural == "serviceaccounts" and meta["name"] == "default":
+                continue
             if res.plural == "configmaps" and meta["name"] in _AUTOMATIC_CONFIGMAPS:
                 continue
             if res.plural == "secrets" and obj.get("type") == "kubernetes.io/service-account-token":

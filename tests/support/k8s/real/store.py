@@ -286,19 +286,23 @@ class RemoteStore:
         body = self.http.request("GET", "/api/v1/namespaces", query={"limit": "1"})
         return int(body["metadata"]["resourceVersion"])
 
-    def events_after(self, rv: int, *, settle: float = 1.0) -> list[WatchEvent]:
-        """Watch events newer than ``rv`` (waiting until the watches have reached the server's current
-        revision or, for kinds with no change since, ``settle`` seconds without a new event)."""
+    def catch_up(self, timeout: float = 2.0) -> bool:
+        """Wait until the watches have delivered the server's current revision (True), at most ``timeout`` s:
+        what a client wrote before this call is then in the cache (all kinds that change are watched)."""
         target = self.resource_version
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + timeout
         with self.cond:
-            while time.monotonic() < deadline:
-                last = len(self._history)
-                if self._rv >= target:
-                    break
-                self.cond.wait(settle)
-                if len(self._history) == last:
-                    break
+            while self._rv < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(min(0.1, left))
+        return True
+
+    def events_after(self, rv: int) -> list[WatchEvent]:
+        """Watch events newer than ``rv``, once the watches caught up (:meth:`catch_up`)."""
+        self.catch_up()
+        with self.cond:
             return sorted((e for e in self._history if e.rv > rv), key=lambda e: e.rv)
 
     # ------------------------------------------------------------------ reads (the cache)
@@ -319,7 +323,10 @@ class RemoteStore:
                      and labels_ok(o["metadata"].get("labels") or {}) and fields_ok(o)]
             return items, self._rv
 
-    def all_objects(self) -> list[tuple[Resource, dict[str, Any]]]:
+    def all_objects(self, *, fresh: bool = True) -> list[tuple[Resource, dict[str, Any]]]:
+        """Every cached object (``fresh``: once the watches caught up, see :meth:`catch_up`)."""
+        if fresh:
+            self.catch_up()
         with self.cond:
             return [(self.resources[(g, p)], copy.deepcopy(o)) for (g, p, _, _), o in sorted(self._objects.items())]
 
