@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/k8s/build_apiserver.sh >/dev/null  # the real API server for tests/kubernetes/real (cached outside the clone)
 export SPARK_LOCAL_IP=127.0.0.1 RAY_USAGE_STATS_ENABLED=0
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy

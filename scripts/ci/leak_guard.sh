@@ -8,13 +8,14 @@
 # and prints `export FLYTE_LEAK_GUARD=<token>`: every process the suite starts inherits it.
 # check fails for an engine process (java SparkSubmit / Spark Connect / Spark master or worker,
 # raylet, gcs_server, Ray's workers and agents, dask scheduler / worker / nanny, torchrun /
-# elastic workers, multiprocessing spawn children: LocalCluster's and Elastic's workers) that carries this run's marker (or whose environment cannot be read) and was
+# elastic workers, multiprocessing spawn children: LocalCluster's and Elastic's workers, the real
+# control plane's etcd, kube-apiserver and kube-controller-manager) that carries this run's marker (or whose environment cannot be read) and was
 # not in the snapshot, and for a flyte-* folder in $TMPDIR or /tmp that was not in the snapshot
 # (the reused caches named in KEEP excepted).
 set -euo pipefail
 
 KEEP='^flyte-smoke-venvs$'
-ENGINE='SparkSubmit|org\.apache\.spark\.(deploy|sql\.connect)|SparkConnectServer|raylet|gcs_server|ray::|ray/_private/(workers|log_monitor|monitor)|dashboard/(agent|dashboard)\.py|runtime_env/agent|dask[ _-](scheduler|worker)|distributed\.cli|dask_(scheduler|worker)|nanny|torchrun|torch\.distributed\.(run|launch)|torch\.distributed\.elastic|pytorch_worker|multiprocessing\.spawn|multiprocessing-fork|multiprocessing\.forkserver'
+ENGINE='/(etcd|kube-apiserver|kube-controller-manager) |SparkSubmit|org\.apache\.spark\.(deploy|sql\.connect)|SparkConnectServer|raylet|gcs_server|ray::|ray/_private/(workers|log_monitor|monitor)|dashboard/(agent|dashboard)\.py|runtime_env/agent|dask[ _-](scheduler|worker)|distributed\.cli|dask_(scheduler|worker)|nanny|torchrun|torch\.distributed\.(run|launch)|torch\.distributed\.elastic|pytorch_worker|multiprocessing\.spawn|multiprocessing-fork|multiprocessing\.forkserver'
 
 usage() { echo "usage: $0 snapshot|check STATE" >&2; exit 2; }
 [ $# -eq 2 ] || usage

@@ -70,9 +70,9 @@ def _wait_for_the_trigger(server: Standalone, k8s: Any, plural: str) -> None:
     A task marked failed before any triggerer has picked its trigger up gets no ``on_kill``
     (Airflow only cancels running triggers); docs/kubernetes.md names that window.
     """
-    before = k8s.server.count(verb="get", resource=plural)
-    _wait("the triggerer polling the job", lambda: k8s.server.count(verb="get", resource=plural) >= before + 2,
-          60, server, interval=0.2)
+    # the trigger opens (or joins) the triggerer's shared watch of the kind, then GETs its job once
+    _wait("the triggerer reading the job", lambda: k8s.server.count(verb="watch", resource=plural) >= 1
+          and k8s.server.count(verb="get", resource=plural) >= 1, 60, server, interval=0.2)
 
 
 def _ti(server: Standalone, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:

@@ -6,6 +6,10 @@ from tests.support.errors_catalogue import Case, FlyteEngineError
 
 # ruff: noqa: E501 (one case per line reads best next to the table)
 CASES = [
+    Case('flyte-map', 'construction', 'flyte.map',
+         "module 'airflow_provider_flyte' has no attribute 'map': flyte.map has no equivalent in Airflow. Fix: fan out with Airflow's dynamic task mapping: `my_task.expand(x=[...])` (or `.partial(...).expand(...)`)", error=AttributeError),
+    Case('flyte-group', 'construction', 'flyte.group',
+         "module 'airflow_provider_flyte' has no attribute 'group': flyte.group has no equivalent in Airflow. Fix: group tasks with an Airflow TaskGroup: `from airflow.sdk import task_group` (or `TaskGroup`)", error=AttributeError),
     Case('env-name', 'construction', 'TaskEnvironment(name="Bad Name")',
          'TaskEnvironment.name: Environment name \'Bad Name\' must be in snake_case or kebab-case format. (got \'Bad Name\'). Fix: use lowercase letters and digits separated by single "_" or "-", e.g. "spark_env"'),
     Case('env-name-not-str', 'construction', 'TaskEnvironment(name=123)',
@@ -214,6 +218,8 @@ CASES = [
          'TaskEnvironment.secrets: the secret Variable or connection \'api_token\' is exposed as env var \'API_TOKEN\', which env_vars[\'API_TOKEN\'] also sets, so one of the two values would be silently dropped (got \'API_TOKEN\'). Fix: give the secret another name (Secret(key=\'api_token\', ..., as_env_var="OTHER_NAME")) or remove \'API_TOKEN\' from env_vars'),
     Case('env-task-not-function', 'DAG parse', 'TaskEnvironment(name="e").task(42)',
          'TaskEnvironment.task: not a function: @env.task decorates a function (got 42). Fix: write the decorator above a def, and pass options by name, e.g. @env.task(retries=2) or @flyte_task(env, retries=2)'),
+    Case('task-outside-dag', 'DAG parse', 'TaskEnvironment(name="e").task(job)(3)',
+         'job: a task called outside a DAG and outside a running task: here a call builds an Airflow task (an XComArg), it does not run the function (got job(3)). Fix: to run the function itself (as a Flyte unit test does), call job.function(3); to build the task, call job(...) inside `with DAG(...)` or a @dag function (dag.test() runs it through Airflow)'),
     Case('deco-positional-config', 'DAG parse', 'flyte_task(Spark())',
          "flyte_task: a plugin config passed positionally: only a function or a TaskEnvironment goes there (got 'Spark'). Fix: pass it by name: @flyte_task(plugin_config=Spark(...)), or put it in an environment: @flyte_task(TaskEnvironment(name=..., plugin_config=...))"),
     Case('deco-resources-dict', 'DAG parse', 'TaskEnvironment(name="e").task(resources={"cpu": 2})',
@@ -226,6 +232,10 @@ CASES = [
          "FlyteDaskOperator.op_kwargs: not a dict of argument names to values (got [1]). Fix: pass a dict, e.g. op_kwargs={'n': 2}; positional arguments go in op_args=[...]"),
     Case('op-op-args', 'DAG parse', 'in_dag(lambda: FlyteDaskOperator(task_id="t", python_callable=job, plugin_config=Dask(), op_args={"x": 1}))',
          "FlyteDaskOperator.op_args: not a list of positional arguments (got {'x': 1}). Fix: pass a list, e.g. op_args=[1, 'a']; keyword arguments go in op_kwargs={'name': value}"),
+    Case('elastic-conn-missing', 'connect', 'choose_placement(Elastic(nnodes=2, nproc_per_node=1))',
+         'conn_id: PyTorch Elastic does not run on an existing cluster: it runs on the Airflow worker or as a Kubernetes job, so conn_id must name a Kubernetes connection; no connection \'my_k8s\' was found (got \'my_k8s\'). Fix: create a connection \'my_k8s\' of type kubernetes (Admin > Connections, or AIRFLOW_CONN_MY_K8S=\'{"conn_type": "kubernetes", ...}\'; docs/kubernetes.md) to run it on Kubernetes, or use nnodes=1 (with nproc_per_node=N processes) and no conn_id to run it on the Airflow worker'),
+    Case('elastic-conn-not-k8s', 'connect', 'choose_placement(Elastic(nnodes=1, nproc_per_node=1), conn_type="http")',
+         'conn_id: PyTorch Elastic does not run on an existing cluster: it runs on the Airflow worker or as a Kubernetes job, so conn_id must name a Kubernetes connection; connection \'my_k8s\' is of type \'http\', not \'kubernetes\' (got \'my_k8s\'). Fix: create a connection \'my_k8s\' of type kubernetes (Admin > Connections, or AIRFLOW_CONN_MY_K8S=\'{"conn_type": "kubernetes", ...}\'; docs/kubernetes.md) to run it on Kubernetes, or leave conn_id unset to run it on the Airflow worker'),
     Case('conn-extra-not-json', 'connect', 'dask_connection(conn_type="flyte_dask", host="tcp://h:8786", extra="{token: abc}")',
          'connection \'my_dask\'.extra: not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)) (got \'<12 characters, not shown>\'). Fix: write the extras as a JSON object, e.g. {"connect_timeout": 10}, or leave extra empty'),
     Case('run-warm-dir-file', 'run', 'warm_dir_on_a_file()',

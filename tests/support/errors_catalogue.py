@@ -68,6 +68,18 @@ def ray_connection(**fields: Any) -> Any:
         return FlyteRayConnectionHook(conn_id="my_ray").target()
 
 
+def choose_placement(config: Any, **fields: Any) -> str:
+    """Where a task with ``conn_id="my_k8s"`` runs, connection ``my_k8s`` holding ``fields`` (none: missing)."""
+    from airflow_provider_flyte.core.spec import TaskSpec
+    from airflow_provider_flyte.registry import find
+
+    hook = find(type(config)).hook_class()
+    if not fields:
+        return str(hook.choose_placement(config, TaskSpec(conn_id="my_k8s")))
+    with _connection("my_k8s", **fields):
+        return str(hook.choose_placement(config, TaskSpec(conn_id="my_k8s")))
+
+
 def render(config: Any, **params: Any) -> Any:
     """What Airflow does at task start: render every template field with ``params``, then validate."""
     import dataclasses
@@ -175,14 +187,14 @@ _NAMES = (
     "airflow_provider_flyte.core.sealed:unseal",
     "airflow_provider_flyte.hooks.clusters:no_answer_error",
 )
-_HELPERS = ("job", "warm_dir_on_a_file", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
+_HELPERS = ("job", "choose_placement", "warm_dir_on_a_file", "dask_connection", "reach_dask", "ray_connection", "render", "in_dag", "bundle_with_unreadable_file", "killed_worker",
             "java_gateway_exited", "fail")
 
 
 def _namespace() -> dict[str, Any]:
     import importlib
 
-    names: dict[str, Any] = {"GiB": 2**30}
+    names: dict[str, Any] = {"GiB": 2**30, "flyte": importlib.import_module("airflow_provider_flyte")}
     for entry in _NAMES:
         module, _, name = entry.partition(":")
         names[name] = getattr(importlib.import_module(module), name)

@@ -20,7 +20,7 @@ from airflow_provider_flyte.resources import Resources
 
 #: Flyte's ``@env.task(...)`` / ``task.override(...)`` parameters this provider maps (docs/porting-from-flyte.md).
 FLYTE_TASK_PARAMS = ("short_name", "resources", "env_vars", "timeout", "retries", "plugin_config", "reusable",
-                     "secrets", "pod_template", "cache", "interruptible", "queue")
+                     "secrets", "pod_template", "cache", "interruptible", "queue", "service_account")
 #: Flyte parameters with no Airflow meaning, and why.
 FLYTE_UNSUPPORTED = {
     "max_inline_io_bytes": "XCom's own size limits apply",
@@ -35,7 +35,7 @@ FLYTE_UNSUPPORTED = {
     "image": "Image cannot be overridden (set it on the TaskEnvironment)",
     "interface": "Interface cannot be overridden",
 }
-_ENV_PARAMS = ("env_vars", "secrets", "pod_template", "reusable", "interruptible")
+_ENV_PARAMS = ("env_vars", "secrets", "pod_template", "reusable", "interruptible", "service_account")
 _TASK_ID_RE = re.compile(r"^[\w.-]+$")
 
 
@@ -62,8 +62,8 @@ def flyte_to_airflow(kwargs: Mapping[str, Any], env: Any, *, where: str, operato
     """Map Flyte's task parameters onto Airflow's; returns ``(operator kwargs, environment)``.
 
     ``resources=Resources(...)`` (Flyte's) goes to the environment; a dict stays Airflow's
-    ``BaseOperator.resources``. ``env_vars``, ``secrets``, ``pod_template``, ``reusable`` and
-    ``interruptible`` change a clone of the environment (Flyte's ``override`` replaces them);
+    ``BaseOperator.resources``. ``env_vars``, ``secrets``, ``pod_template``, ``reusable``,
+    ``interruptible`` and ``service_account`` change a clone of the environment (Flyte's ``override`` replaces them);
     ``timeout`` becomes ``execution_timeout``; ``short_name`` the task id (when it is a valid id and no
     ``task_id`` is given) and the display name; ``cache`` is checked (only ``"disable"``); ``retries``
     and ``queue`` are Airflow's own names. Unknown names raise :class:`FlyteConfigError` listing the

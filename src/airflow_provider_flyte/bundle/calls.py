@@ -23,9 +23,9 @@ def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mappin
     if not inspect.isawaitable(result):
         return result
     coro = _as_coroutine(result)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not _loop_running():
+        # Outside the ``except RuntimeError`` that found no loop: a failing task's exception must
+        # not be chained to "no running event loop" (issue 27).
         return asyncio.run(coro)
     # Already inside a loop (an async operator path): run on a private loop in a thread.
     box: dict[str, Any] = {}
@@ -43,6 +43,15 @@ def call_maybe_async(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mappin
     if "error" in box:
         raise box["error"]
     return box.get("result")
+
+
+def _loop_running() -> bool:
+    """Whether this thread is inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:

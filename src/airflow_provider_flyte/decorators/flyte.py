@@ -75,6 +75,8 @@ class FlyteTaskDecorator(_TaskDecorator):  # type: ignore[type-arg]
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         outer = running_task()
         if outer is None:
+            if not _defining_a_dag(self.kwargs):
+                raise outside_dag_error(self.function, args, kwargs)
             return super().__call__(*args, **kwargs)
         return self._call_inline(outer, args, kwargs)
 
@@ -140,6 +142,41 @@ def running_task() -> TaskContext | None:
     info = task_info_from_context(context)
     return TaskContext(dag_id=info.dag_id, task_id=info.task_id, run_id=info.run_id, map_index=info.map_index,
                        airflow_context=context, task=info)
+
+
+class _ShownCall(str):
+    """A call as written (``f(3)``), shown without quotes in the error's "(got ...)"."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _defining_a_dag(options: Mapping[str, Any]) -> bool:
+    """Whether a call builds an Airflow task: inside ``with DAG(...)`` / a ``@dag`` function, or given ``dag=``."""
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    return DagContext.get_current() is not None or options.get("dag") is not None
+
+
+def outside_dag_error(function: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> FlyteConfigError:
+    """A task called with no DAG being defined and no task running (a Flyte unit test's ``f(3)``).
+
+    Airflow would build a task with no DAG and hand back an ``XComArg`` (``asyncio.run`` of it then fails with
+    "a coroutine was expected"); this names the plain function instead.
+    """
+    name = function.__name__
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    call = f"{name}({', '.join(shown)})"
+    plain = f"{name}.function({', '.join(shown)})"
+    if inspect.iscoroutinefunction(function):
+        plain = f"asyncio.run({plain})"
+    return FlyteConfigError(
+        name, _ShownCall(call),
+        "a task called outside a DAG and outside a running task: here a call builds an Airflow task (an "
+        "XComArg), it does not run the function",
+        f"to run the function itself (as a Flyte unit test does), call {plain}; to build the task, call "
+        f"{name}(...) inside `with DAG(...)` or a @dag function (dag.test() runs it through Airflow)",
+    )
 
 
 def _loop_running() -> bool:

@@ -33,6 +33,7 @@ from airflow_provider_flyte.core import engines, settings
 from airflow_provider_flyte.core.spec import ATTACH, KUBERNETES, LOCAL, WARM, TaskSpec
 from airflow_provider_flyte.core.task_info import TaskInfo
 from airflow_provider_flyte.exceptions import FlyteConfigError
+from airflow_provider_flyte.hooks.conn_kind import connection_kind, not_kubernetes_error
 from airflow_provider_flyte.hygiene import environ, heap
 from airflow_provider_flyte.hygiene.environ import restore as restore_environ
 
@@ -143,11 +144,21 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         with a ``ReusePolicy`` (a warm server on this machine), else ``local``."""
         if spec.placement:
             return spec.placement
-        if spec.conn_id and _is_kubernetes_connection(spec.conn_id):
-            return KUBERNETES
         if spec.conn_id:
+            found = connection_kind(spec.conn_id)
+            if found.is_kubernetes:
+                return KUBERNETES
+            supported = cls.placements() if hasattr(cls, "config_type") else []
+            if supported and ATTACH not in supported:  # the attach placement reports a missing connection itself
+                raise not_kubernetes_error(cls.engine_name, spec.conn_id, found, cls.worker_fix(config),
+                                           kubernetes=KUBERNETES in supported)
             return ATTACH
         return WARM if spec.reusable else LOCAL
+
+    @classmethod
+    def worker_fix(cls, config: Any) -> str:
+        """How to run ``config`` on the Airflow worker instead, for an error about its ``conn_id``."""
+        return "leave conn_id unset to run it on the Airflow worker"
 
     @classmethod
     def placement_class(cls, placement: str) -> type[FlyteEngineHook[Any]]:
@@ -171,7 +182,8 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         if placement == ATTACH:
             raise FlyteConfigError(
                 "conn_id", placement, f"{base.engine_name} does not run on an existing cluster",
-                "remove conn_id from the task or its TaskEnvironment to run on the worker",
+                "set conn_id to a Kubernetes connection to run it on Kubernetes, or leave it unset to run it on "
+                "the Airflow worker",
             )
         raise FlyteConfigError(
             "placement", placement, f"{base.engine_name} has no {placement!r} placement",
@@ -348,14 +360,6 @@ def _spec_of(spec: TaskSpec | None, shortcuts: Mapping[str, Any]) -> TaskSpec:
     if conn_id is not None:
         changes["conn_id"] = conn_id
     return spec.with_changes(**changes) if changes else spec
-
-
-def _is_kubernetes_connection(conn_id: str) -> bool:
-    """Whether ``conn_id`` is a cncf-kubernetes connection (type ``kubernetes``): the ephemeral-cluster placement."""
-    try:
-        return BaseHook.get_connection(conn_id).conn_type == "kubernetes"
-    except Exception:
-        return False  # the attach placement reports a missing connection with its own clear error
 
 
 def _engine_base(cls: type) -> type[FlyteEngineHook[Any]]:

@@ -2,8 +2,9 @@
 
 It serializes only primitives (connection id, namespace, name, the manifest module naming the
 kind, the staged spec's URI) and resolves credentials inside the triggerer through the cncf
-provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker. It polls the
-object and its pods, applies the same decision rule as a worker that waits
+provider's ``AsyncKubernetesHook``, so it needs no kubeconfig file of the worker. It does not poll:
+it reads the object and its pods from the triggerer's shared watches
+(:mod:`~airflow_provider_flyte.remote.waiting`: one watch per connection, namespace and kind), applies the same decision rule as a worker that waits
 (:func:`airflow_provider_flyte.remote.watch.evaluate`) and yields exactly one final
 event. ``on_kill`` (the task was marked failed or cleared while deferred) deletes the object and
 the staged run; a triggerer restart does not (the trigger is handed to another triggerer and goes on waiting).
@@ -21,18 +22,16 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_flyte.remote.jobs import (
     JobRef,
     api_status,
-    look_retry_delay,
     running_pods,
-    transient_look_error,
 )
-from airflow_provider_flyte.remote.watch import POD_STOP_WAIT_S, evaluate, remove_staged_run
+from airflow_provider_flyte.remote.watch import POD_STOP_WAIT_S, remove_staged_run
 
 
 class FlyteKubernetesJobTrigger(BaseTrigger):
-    """Poll a SparkApplication / RayJob / DaskJob / PyTorchJob until it ends, cannot start, or the deadline passes.
+    """Wait for a SparkApplication / RayJob / DaskJob / PyTorchJob until it ends, cannot start, or the deadline passes.
 
     :param job: the job's :class:`~airflow_provider_flyte.remote.jobs.JobRef` as a dict.
-    :param poll_interval: seconds between two looks at the object.
+    :param poll_interval: seconds between two checks of the deadlines (no request: a change wakes it at once).
     :param startup_timeout: seconds the job may take to get running.
     :param started_at: epoch seconds when the job was created (startup is counted from it).
     :param deadline: epoch seconds of the task's ``execution_timeout``, if any.
@@ -63,50 +62,12 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
 
         return AsyncKubernetesHook(conn_id=self.ref.conn_id)
 
-    async def _look(self, api_client: Any) -> tuple[dict[str, Any] | None, list[Any]]:
-        from kubernetes_asyncio import client
-
-        ref = self.ref
-        manifest = ref.manifest
-        try:
-            obj = await client.CustomObjectsApi(api_client).get_namespaced_custom_object(
-                manifest.GROUP, manifest.VERSION, ref.namespace, manifest.PLURAL, ref.name)
-        except Exception as exc:
-            if api_status(exc) != 404:
-                raise
-            obj = None
-        pods: list[Any] = []
-        if ref.selector:
-            listed = await client.CoreV1Api(api_client).list_namespaced_pod(ref.namespace, label_selector=ref.selector)
-            pods = list(listed.items)
-        return obj, pods
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        ref = self.ref
-        transient = 0
-        async with self._hook().get_conn() as api_client:
-            while True:
-                try:
-                    obj, pods = await self._look(api_client)
-                    transient = 0
-                except Exception as exc:
-                    if transient_look_error(exc, transient):
-                        transient += 1
-                        self.log.warning("Kubernetes API answered %s for %s; retrying", api_status(exc) or exc,
-                                         ref.describe())
-                        await asyncio.sleep(look_retry_delay(transient, self.poll_interval))
-                        continue
-                    yield TriggerEvent({"status": "failed", "message": f"cannot read {ref.describe()}: {exc}",
-                                        "job": ref.to_dict()})
-                    return
-                # evaluate() counts in one clock: seconds since the job was created
-                now = time.time()
-                final = evaluate(ref, obj, pods, started=self.started_at, now=now,
-                                 startup_timeout=self.startup_timeout, deadline=self.deadline)
-                if final is not None:
-                    yield TriggerEvent(final)
-                    return
-                await asyncio.sleep(self.poll_interval)
+        from airflow_provider_flyte.remote.waiting import wait_for_final  # the process's shared watches
+
+        yield TriggerEvent(await wait_for_final(self.ref, poll_interval=self.poll_interval,
+                                                startup_timeout=self.startup_timeout, started_at=self.started_at,
+                                                deadline=self.deadline, log=self.log))
 
     async def on_kill(self) -> None:
         """The task was killed while deferred (marked failed, cleared): delete its job and its staged run.

@@ -43,8 +43,15 @@ def test_elastic_on_an_existing_cluster_is_refused_naming_conn_id():
     with pytest.raises(FlyteConfigError) as info:
         FlyteElasticHook(Elastic(nnodes=1, nproc_per_node=1), TaskSpec(conn_id="my_cluster"))
     message = str(info.value)
-    assert message.startswith("conn_id:") and "does not run on an existing cluster" in message
-    assert "remove conn_id" in message
+    assert message.startswith("conn_id: PyTorch Elastic does not run on an existing cluster: it runs on the Airflow "
+                              "worker or as a Kubernetes job")
+    assert "no connection 'my_cluster' was found" in message
+    assert "Fix: create a connection 'my_cluster' of type kubernetes" in message
+    assert "remove conn_id" not in message  # issue 27: the opposite of what the multi-node check asks for
+    with pytest.raises(FlyteConfigError) as info:  # the attach placement asked for by name
+        FlyteElasticHook(Elastic(nnodes=1, nproc_per_node=1), TaskSpec(conn_id="my_cluster", placement="attach"))
+    assert "does not run on an existing cluster" in str(info.value)
+    assert "set conn_id to a Kubernetes connection" in str(info.value)
 
 
 def test_an_unknown_placement_lists_the_supported_ones():

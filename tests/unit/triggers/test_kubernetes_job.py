@@ -1,28 +1,19 @@
-"""``FlyteKubernetesJobTrigger``: its serialized form (the triggerer's table keeps it) and its API error handling."""
+"""``FlyteKubernetesJobTrigger``: its serialized form (the triggerer's table keeps it) and its API error handling
+(against the simulator's API server)."""
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
 from typing import Any
 
 from airflow_provider_flyte.remote.jobs import JobRef
 from airflow_provider_flyte.triggers.kubernetes_job import FlyteKubernetesJobTrigger
+from tests.support.k8s.fixtures import CONN_ID, k8s_api  # noqa: F401
+from tests.support.k8s.server import KubeApiServer
+from tests.support.k8s.waiters import create_jobs, set_state, trigger
 
 JOB = JobRef(conn_id="k8s", namespace="team", name="flyte-job-1", manifest_module="airflow_provider_flyte.manifests.spark",
              spec_uri="file:///tmp/staged/spec.json", selector="app=flyte").to_dict()
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-
-
-class _Hook:
-    @asynccontextmanager
-    async def get_conn(self) -> Any:
-        yield object()
 
 
 def _events(trigger: FlyteKubernetesJobTrigger) -> list[Any]:
@@ -44,38 +35,23 @@ def test_the_serialized_path_and_kwargs_rebuild_the_same_trigger() -> None:
     assert FlyteKubernetesJobTrigger(JOB, poll_interval=1, startup_timeout=1, started_at=0, deadline=5).deadline == 5.0
 
 
-def test_a_refused_read_ends_the_trigger_with_one_failed_event(monkeypatch) -> None:
-    trigger = FlyteKubernetesJobTrigger(JOB, poll_interval=0.001, startup_timeout=60, started_at=0)
-    looks = []
-
-    async def look(api_client: Any) -> Any:
-        looks.append(api_client)
-        raise _ApiError(403)
-
-    monkeypatch.setattr(trigger, "_hook", lambda: _Hook())
-    monkeypatch.setattr(trigger, "_look", look)
-    events = _events(trigger)
-    assert len(events) == 1 and len(looks) == 1
+def test_a_refused_list_ends_the_trigger_with_one_failed_event(k8s_api: KubeApiServer) -> None:  # noqa: F811
+    create_jobs(k8s_api, ["listed"])
+    k8s_api.inject_fault(status=403, verb="list", resource="sparkapplications", times=100)
+    events = _events(trigger("listed", CONN_ID, poll_interval=0.01, selector=False))
+    assert len(events) == 1 and k8s_api.count(verb="list", resource="sparkapplications") == 1
     payload = events[0].payload
     assert payload["status"] == "failed"
-    assert payload["job"] == JOB
-    assert "cannot read" in payload["message"] and JobRef.from_dict(JOB).describe() in payload["message"]
+    assert "cannot read SparkApplication default/listed" in payload["message"]
+    assert "refused to list sparkapplications in namespace 'default'" in payload["message"]
     assert "HTTP 403" in payload["message"]
 
 
-def test_transient_api_answers_are_retried_before_failing(monkeypatch) -> None:
-    trigger = FlyteKubernetesJobTrigger(JOB, poll_interval=0.0001, startup_timeout=60, started_at=0)
-    answers = [503, 429, 500, 404 + 1]  # three transient answers, then a final one (405)
-    seen = []
-
-    async def look(api_client: Any) -> Any:
-        status = answers[len(seen)]
-        seen.append(status)
-        raise _ApiError(status)
-
-    monkeypatch.setattr(trigger, "_hook", lambda: _Hook())
-    monkeypatch.setattr(trigger, "_look", look)
-    events = _events(trigger)
-    assert seen == [503, 429, 500, 405]
-    assert [e.payload["status"] for e in events] == ["failed"]
-    assert "HTTP 405" in events[0].payload["message"]
+def test_transient_api_answers_are_retried_before_failing(k8s_api: KubeApiServer) -> None:  # noqa: F811
+    create_jobs(k8s_api, ["flaky"])
+    set_state(k8s_api, "flaky", "COMPLETED")
+    for status in (503, 429, 500):
+        k8s_api.inject_fault(status=status, verb="get", resource="sparkapplications", times=1)
+    events = _events(trigger("flaky", CONN_ID, poll_interval=0.01, selector=False))
+    assert [r.status for r in k8s_api.request_log(verb="get")] == [503, 429, 500, 200]
+    assert [e.payload["status"] for e in events] == ["succeeded"]

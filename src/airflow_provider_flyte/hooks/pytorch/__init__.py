@@ -57,6 +57,13 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
 
     config_type = Elastic
 
+    @classmethod
+    def worker_fix(cls, config: Any) -> str:
+        """A multi-node job runs on the worker only as one node (its check at parse time says the same)."""
+        if isinstance(config, Elastic) and config.max_nodes > 1:
+            return "use nnodes=1 (with nproc_per_node=N processes) and no conn_id to run it on the Airflow worker"
+        return super().worker_fix(config)
+
     # -- pre: environment defaults, then the placement's own checks ----------------------------
     def pre(self) -> dict[str, Any]:
         self.start()

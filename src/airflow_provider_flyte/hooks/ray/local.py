@@ -14,10 +14,13 @@ from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.ray import TRUE_WORDS, FlyteRayHook
 from airflow_provider_flyte.hooks.ray.auth import ensure_auth_token, reload_auth, restore_auth
 from airflow_provider_flyte.hooks.ray.driver import keep_sigterm_handler, loggable
+from airflow_provider_flyte.hooks.ray.local_fit import unmet_requests
 from airflow_provider_flyte.hygiene.environ import restore as restore_environ
 from airflow_provider_flyte.hygiene.environ import snapshot as snapshot_environ
 from airflow_provider_flyte.hygiene.processes import descendant_pids, descendants, mentioning, stop
 from airflow_provider_flyte.hygiene.scratch import SCRATCH_ENV
+from airflow_provider_flyte.plugins.rebuild import resources_of
+from airflow_provider_flyte.resources import Resources
 
 _EXIT_TIMEOUT_S = 15
 
@@ -47,10 +50,23 @@ class LocalRayHook(FlyteRayHook):
             context = ray.init(**kwargs)
         if kwargs["include_dashboard"]:
             self._record_dashboard(context, None)
+        for line in unmet_requests(self.requested_resources(), ray.cluster_resources()):
+            self.log.warning("%s", line)
         self.log.info(
             "Started a local Ray instance for %s: %s CPUs (the config asks for %g), temp dir %s, runtime_env %s",
             self.task.display_name, kwargs["num_cpus"], requested, temp_dir, loggable(kwargs["runtime_env"]),
         )
+
+
+    def requested_resources(self) -> list[tuple[str, Resources | None]]:
+        """The memory and device requests the local instance stands in for: the environment's, each node's."""
+        head = self.config.head_node_config
+        sources: list[tuple[str, Resources | None]] = [("TaskEnvironment.resources", resources_of(self.spec))]
+        if head is not None:
+            sources.append(("RayJobConfig.head_node_config.requests", head.requests))
+        sources.extend((f"RayJobConfig.worker_node_config[{i}].requests", group.requests)
+                       for i, group in enumerate(self.config.worker_node_config))
+        return sources
 
 
 def _ray_logs_to_task_log() -> Any:
