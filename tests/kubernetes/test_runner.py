@@ -62,8 +62,10 @@ def test_pytorch_job_two_nodes_return_rank_zeros_value(k8s: Any, remote_tasks: A
 
     result = run_on_k8s(k8s, Elastic(nnodes=2, nproc_per_node=1), remote_tasks.elastic_all_reduce, task_id="torch")
     assert result == {"total": 3, "world_size": 2}
-    pods = k8s.core.list_namespaced_pod("default").items  # deleted with the job; the create count tells
-    assert not pods or all(p.metadata.deletion_timestamp for p in pods)
+    # deleted with the job (Foreground): a real API server's garbage collector does it after the job's
+    # DELETE returned, so within a few seconds rather than at once
+    k8s.sim.wait_for(lambda: all(p.metadata.deletion_timestamp for p in k8s.core.list_namespaced_pod("default").items),
+                     timeout=30, what="the job's pods deleted by the garbage collector")
 
 
 def test_a_failing_function_shows_its_remote_traceback_and_the_job_is_deleted(k8s: Any, remote_tasks: Any) -> None:

@@ -1,1 +1,2 @@
-from tests.support.k8s.real.fixtures import real_cluster  # noqa: F401
+"""The real control plane's fixtures come from tests/kubernetes/conftest.py (one per session: a second would start
+another control plane)."""

@@ -4,7 +4,10 @@
 
 - ``k8s_api``: a fresh :class:`KubeApiServer` for one test (no operators, no pods run).
 - ``k8s_cluster`` (package): one server + :class:`OperatorSimulator` shared by one test package
-  (skipped, with the reason, where namespaces cannot be created).
+  (skipped, with the reason, where namespaces cannot be created). By default the server is a real
+  API server (``k8s_real``, one for the session: :class:`RealApiServer` over the ``real_cluster``
+  fixture, the simulated operators and kubelet as its controllers, the provider connecting through
+  a recording proxy); ``FLYTE_K8S_BACKEND=sim`` chooses the HTTP stand-in (:class:`KubeApiServer`).
 - ``k8s``: that cluster for one test, as a :class:`K8s` handle; it sets ``AIRFLOW_CONN_K8S_SIM``
   for ``KubernetesHook("k8s_sim")`` and, after the test, **fails the test** if an object (events
   excepted) or a simulated process is left (waiting up to 15 s for deletions in flight), or if a
@@ -14,22 +17,38 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from tests.support.k8s.operators import ALL_CONTROLLERS
+from tests.support.k8s.real.server import RealApiServer
 from tests.support.k8s.sandbox import SandboxUnavailable
 from tests.support.k8s.server import KubeApiServer
 from tests.support.k8s.simulator import OperatorSimulator
 
 CONN_ID = "k8s_sim"
+BACKEND_ENV = "FLYTE_K8S_BACKEND"
+#: on a real API server the controller-manager runs the real Deployment and Job controllers
+REAL_CONTROLLERS = tuple(c for c in ALL_CONTROLLERS if c.kind not in ("Deployment", "Job"))
+NODE_CAPACITY = {"cpu": "16", "memory": "64Gi", "pods": "110"}
+
+
+def k8s_backend() -> str:
+    """``real`` (default) or ``sim``, from ``FLYTE_K8S_BACKEND``."""
+    value = os.environ.get(BACKEND_ENV, "real")
+    if value not in ("real", "sim"):
+        raise ValueError(f"{BACKEND_ENV}={value!r}: use 'real' (a real API server, the default) or 'sim' "
+                         "(the HTTP stand-in)")
+    return value
 
 
 @dataclass
 class K8s:
-    server: KubeApiServer
+    server: KubeApiServer | RealApiServer
     sim: OperatorSimulator
     conn_id: str = CONN_ID
     namespace: str = "default"
@@ -73,8 +92,32 @@ def k8s_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeApiServer]:
         yield server
 
 
+@pytest.fixture(scope="session")  # one per session: two simulators on one real API server would both reconcile
+def k8s_real(real_cluster: Any) -> Iterator[tuple[RealApiServer, OperatorSimulator]]:
+    server = RealApiServer(real_cluster).start()
+    sim = OperatorSimulator(server, capacity=NODE_CAPACITY, controllers=REAL_CONTROLLERS)
+    try:
+        server.register_node(sim.node_name, sim.kubelet.node_labels, NODE_CAPACITY)
+        sim.start()
+    except SandboxUnavailable as exc:
+        server.stop()
+        pytest.skip(f"the pod sandbox is not available here: {exc}")
+    except BaseException:
+        server.stop()
+        raise
+    yield from _serve(server, sim)
+
+
 @pytest.fixture(scope="package")  # stopped after the package: no simulator process outlives its tests
-def k8s_cluster() -> Iterator[tuple[KubeApiServer, OperatorSimulator]]:
+def k8s_cluster(request: pytest.FixtureRequest) -> Iterator[tuple[KubeApiServer | RealApiServer, OperatorSimulator]]:
+    if k8s_backend() == "real":
+        yield request.getfixturevalue("k8s_real")
+        return
+    yield from stand_in_cluster()
+
+
+def stand_in_cluster() -> Iterator[tuple[KubeApiServer | RealApiServer, OperatorSimulator]]:
+    """The HTTP stand-in + the simulator, for a package-scoped ``k8s_cluster`` (checks nothing is left at the end)."""
     server = KubeApiServer().start()
     sim = OperatorSimulator(server)
     try:
@@ -82,6 +125,11 @@ def k8s_cluster() -> Iterator[tuple[KubeApiServer, OperatorSimulator]]:
     except SandboxUnavailable as exc:
         server.stop()
         pytest.skip(f"the pod sandbox is not available here: {exc}")
+    yield from _serve(server, sim)
+
+
+def _serve(server: KubeApiServer | RealApiServer,
+           sim: OperatorSimulator) -> Iterator[tuple[KubeApiServer | RealApiServer, OperatorSimulator]]:
     try:
         yield server, sim
         # after the package's tests: the API server holds no object and no simulated pod process lives
@@ -95,7 +143,7 @@ def k8s_cluster() -> Iterator[tuple[KubeApiServer, OperatorSimulator]]:
 
 
 @pytest.fixture
-def k8s(k8s_cluster: tuple[KubeApiServer, OperatorSimulator], monkeypatch: pytest.MonkeyPatch) -> Iterator[K8s]:
+def k8s(k8s_cluster: tuple[KubeApiServer | RealApiServer, OperatorSimulator], monkeypatch: pytest.MonkeyPatch) -> Iterator[K8s]:
     server, sim = k8s_cluster
     for key, value in server.connection_env(CONN_ID).items():
         monkeypatch.setenv(key, value)
@@ -105,7 +153,10 @@ def k8s(k8s_cluster: tuple[KubeApiServer, OperatorSimulator], monkeypatch: pytes
     try:
         left: list[str] = []
         with contextlib.suppress(TimeoutError):
-            sim.wait_for(lambda: not handle.problems(), timeout=15, what="nothing left")
+            # a real API server's garbage collector is asynchronous (the controller-manager's; its first
+            # collection of a custom kind waits for that kind's discovery): give it longer than the stand-in's
+            sim.wait_for(lambda: not handle.problems(), timeout=30 if isinstance(server, RealApiServer) else 15,
+                         what="nothing left")
         left = handle.problems()
         errors = list(sim.errors)
     finally:

@@ -29,15 +29,18 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from tests.support.k8s.kubelet import Kubelet, pull_fails_default
 from tests.support.k8s.operators import ALL_CONTROLLERS, Controller, pod_ready
 from tests.support.k8s.sandbox import HttpProber, PodNetwork
-from tests.support.k8s.server import KubeApiServer
 from tests.support.k8s.store import ApiError, label_matcher, now
+
+if TYPE_CHECKING:
+    from tests.support.k8s.real.server import RealApiServer
+    from tests.support.k8s.server import KubeApiServer
 
 #: Kinds whose operator can be frozen (:meth:`OperatorSimulator.freeze`).
 OPERATOR_KINDS = ("SparkApplication", "RayJob", "DaskJob", "PyTorchJob")
@@ -59,13 +62,16 @@ class OperatorSimulator:
     :param pull_fails: which images cannot be pulled (default: a tag ending in ``pull-fails``).
     :param grace_period: cap on ``terminationGracePeriodSeconds`` (SIGTERM, then SIGKILL).
     :param backoff_base / backoff_max: restart and image-pull back-off (the kubelet's 10 s / 300 s scaled down).
+    :param controllers: the controllers to run (default :data:`ALL_CONTROLLERS`; on a real API server whose
+        controller-manager runs the Deployment and Job controllers, the four operators' only).
     """
 
-    def __init__(self, server: KubeApiServer, *, directory: str | Path | None = None,
+    def __init__(self, server: KubeApiServer | RealApiServer, *, directory: str | Path | None = None,
                  capacity: dict[str, str] | None = None, node_labels: dict[str, str] | None = None,
                  venv_bin: str | None = None, frozen: Iterable[str] = (),
                  pull_fails: Callable[[str], bool] = pull_fails_default, grace_period: float = 3.0,
-                 backoff_base: float = 1.0, backoff_max: float = 8.0, tick: float = 0.2) -> None:
+                 backoff_base: float = 1.0, backoff_max: float = 8.0, tick: float = 0.2,
+                 controllers: Iterable[type[Controller]] = ALL_CONTROLLERS) -> None:
         self.server = server
         self.store = server.store
         self._owned_dir = directory is None
@@ -82,7 +88,7 @@ class OperatorSimulator:
             pull_fails=pull_fails, grace_period=grace_period, backoff_base=backoff_base, backoff_max=backoff_max,
             api_host=server.host, api_port=server.port)
         self.kubelet.on_scheduled = self._sync_hosts
-        self.controllers: list[Controller] = [cls(self) for cls in ALL_CONTROLLERS]
+        self.controllers: list[Controller] = [cls(self) for cls in controllers]
         self.frozen: set[str] = set()
         for kind in frozen:
             self.freeze(kind)
