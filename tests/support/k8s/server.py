@@ -125,6 +125,58 @@ class Fault:
         return ApiError(self.status, reason, self.message or default, details, headers)
 
 
+class RequestJournal:
+    """Faults to inject and the log of requests answered: the test API of the stand-in and of the proxy in
+    front of the real server (``tests/support/k8s/real/proxy.py``). Needs ``_lock``, ``faults``, ``requests``."""
+
+    _lock: threading.Lock
+    faults: list[Fault]
+    requests: list[RequestRecord]
+
+    def inject_fault(self, *, status: int, verb: str | None = None, resource: str | None = None,
+                     namespace: str | None = None, name: str | None = None, times: int = 1,
+                     retry_after: int | None = None, message: str | None = None) -> Fault:
+        """Answer the next ``times`` matching requests with ``status`` (a Kubernetes ``Status`` body;
+        ``retry_after`` adds the ``Retry-After`` header and ``details.retryAfterSeconds``).
+        ``verb``: get, list, watch, create, update, patch, delete, deletecollection; ``resource``: the
+        plural, with ``/status`` or ``/log`` for a subresource. Returns the :class:`Fault` (see ``hits``)."""
+        fault = Fault(status, verb, resource, namespace, name, times, retry_after, message)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take_fault(self, rec: RequestRecord) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(rec):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def record(self, rec: RequestRecord) -> None:
+        with self._lock:
+            self.requests.append(rec)
+
+    def request_log(self, *, verb: str | None = None, resource: str | None = None, status: int | None = None,
+                    name: str | None = None) -> list[RequestRecord]:
+        with self._lock:
+            return [r for r in self.requests
+                    if (verb is None or r.verb == verb) and (resource is None or r.resource == resource)
+                    and (status is None or r.status == status) and (name is None or r.name == name)]
+
+    def count(self, **kw: Any) -> int:
+        """How many requests matched (``verb=``, ``resource=``, ``status=``, ``name=``)."""
+        return len(self.request_log(**kw))
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -134,7 +186,7 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(addr, _Handler)
 
 
-class KubeApiServer:
+class KubeApiServer(RequestJournal):
     """The API server. ``start()`` / ``stop()`` (or ``with``); everything else is thread-safe.
 
     :param token: the bearer token clients must send (``None``: no authentication); a random one by default.
@@ -239,50 +291,6 @@ class KubeApiServer:
         cfg = client.Configuration()
         config.load_kube_config(config_file=str(self.kubeconfig_path), client_configuration=cfg)
         return client.ApiClient(cfg)
-
-    # ------------------------------------------------------------------ faults and request log
-    def inject_fault(self, *, status: int, verb: str | None = None, resource: str | None = None,
-                     namespace: str | None = None, name: str | None = None, times: int = 1,
-                     retry_after: int | None = None, message: str | None = None) -> Fault:
-        """Answer the next ``times`` matching requests with ``status`` (a Kubernetes ``Status`` body;
-        ``retry_after`` adds the ``Retry-After`` header and ``details.retryAfterSeconds``).
-        ``verb``: get, list, watch, create, update, patch, delete, deletecollection; ``resource``: the
-        plural, with ``/status`` or ``/log`` for a subresource. Returns the :class:`Fault` (see ``hits``)."""
-        fault = Fault(status, verb, resource, namespace, name, times, retry_after, message)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
-
-    def _take_fault(self, rec: RequestRecord) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.matches(rec):
-                    fault.hits += 1
-                    return fault
-        return None
-
-    def _record(self, rec: RequestRecord) -> None:
-        with self._lock:
-            self.requests.append(rec)
-
-    def request_log(self, *, verb: str | None = None, resource: str | None = None, status: int | None = None,
-                    name: str | None = None) -> list[RequestRecord]:
-        with self._lock:
-            return [r for r in self.requests
-                    if (verb is None or r.verb == verb) and (resource is None or r.resource == resource)
-                    and (status is None or r.status == status) and (name is None or r.name == name)]
-
-    def count(self, **kw: Any) -> int:
-        """How many requests matched (``verb=``, ``resource=``, ``status=``, ``name=``)."""
-        return len(self.request_log(**kw))
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
 
     # ------------------------------------------------------------------ leftovers
     BASELINE_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
@@ -405,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rec is not None and not getattr(self, "_logged", False):
             rec.status = rec.status or code
             self._logged = True
-            self.api._record(rec)
+            self.api.record(rec)
 
     def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
@@ -495,7 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
             rec.resource = f"{route.res.plural}/{route.sub}" if route.sub else route.res.plural
             rec.namespace, rec.name = route.namespace, route.name
             rec.verb = _verb(method, route, query)
-            fault = self.api._take_fault(rec)
+            fault = self.api.take_fault(rec)
             if fault is not None:
                 err = fault.error(rec)
                 rec.status, rec.injected = err.code, True

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.k8s.real.tls import self_signed, server_context
-from tests.support.k8s.server import Fault, RequestRecord
+from tests.support.k8s.server import Fault, RequestJournal, RequestRecord
 
 _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
         "transfer-encoding", "upgrade", "host"}
@@ -55,7 +55,7 @@ def classify(method: str, path: str, query: dict[str, str]) -> tuple[str, str | 
     return verb, resource, ns, name
 
 
-class KubeApiProxy:
+class KubeApiProxy(RequestJournal):
     """HTTPS on ``127.0.0.1`` (its own certificate) to ``upstream`` (verified with ``upstream_ca``)."""
 
     def __init__(self, upstream: str, upstream_ca: str | Path, directory: Path) -> None:
@@ -98,45 +98,6 @@ class KubeApiProxy:
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
-
-    # ------------------------------------------------------------------ the stand-in's test API
-    def inject_fault(self, *, status: int, verb: str | None = None, resource: str | None = None,
-                     namespace: str | None = None, name: str | None = None, times: int = 1,
-                     retry_after: int | None = None, message: str | None = None) -> Fault:
-        fault = Fault(status, verb, resource, namespace, name, times, retry_after, message)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
-
-    def take_fault(self, rec: RequestRecord) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.matches(rec):
-                    fault.hits += 1
-                    return fault
-        return None
-
-    def record(self, rec: RequestRecord) -> None:
-        with self._lock:
-            self.requests.append(rec)
-
-    def request_log(self, *, verb: str | None = None, resource: str | None = None, status: int | None = None,
-                    name: str | None = None) -> list[RequestRecord]:
-        with self._lock:
-            return [r for r in self.requests
-                    if (verb is None or r.verb == verb) and (resource is None or r.resource == resource)
-                    and (status is None or r.status == status) and (name is None or r.name == name)]
-
-    def count(self, **kw: Any) -> int:
-        return len(self.request_log(**kw))
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
 
 
 class _Server(ThreadingHTTPServer):
