@@ -2,7 +2,8 @@
 
 The task defers (its trigger holds the created object's ``uid``); the object is then deleted and
 another one created with the same name, labels and annotations (apache/airflow#71743). The trigger
-reports the job deleted instead of waiting on, and taking the outcome of, the other object.
+reports the job deleted instead of waiting on, and taking the outcome of, the other object; finishing or
+killing the task then deletes nothing (the uid is a precondition of every deletion).
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ def test_the_trigger_does_not_adopt_a_same_named_object_with_another_uid(k8s: An
         assert "was deleted while the task waited" in payload["message"], payload
         (left,) = _objects(k8s)
         assert left["metadata"]["uid"] == other["metadata"]["uid"], "the other object was touched"
+        # what the task does next (execute_complete's finish, or a kill) leaves the other object alone too:
+        # its deletion carries the uid as a precondition, and the other object's log is not read as the task's
+        from airflow_provider_flyte.remote import watch
+        from airflow_provider_flyte.remote.jobs import JobRef, KubernetesJobError
+
+        with pytest.raises(KubernetesJobError, match="deleted while the task waited"):
+            watch.finish(JobRef.from_dict(payload["job"]), payload)
+        asyncio.run(trigger.on_kill())
+        (left,) = _objects(k8s)
+        assert left["metadata"]["uid"] == other["metadata"]["uid"] and not left["metadata"].get("deletionTimestamp")
     finally:
         k8s.custom.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, meta["name"])
         k8s.sim.wait_for(lambda: not _objects(k8s) and not k8s.sim.live_processes(), timeout=60,

@@ -59,11 +59,21 @@ def _walk(tree: Any, value: Any, path: str, found: list[tuple[str, Any]], *, roo
             found.append((child, item))
 
 
+class _NotShown:
+    """Stands for an unknown field's value in the error: a misspelled field may hold a credential."""
+
+    def __init__(self, value: Any) -> None:
+        self.type = type(value).__name__
+
+    def __repr__(self) -> str:
+        return f"a {self.type}, not shown"
+
+
 def check_known_fields(body: Mapping[str, Any]) -> None:
     """Raise naming the first field the CRD does not declare (the API server would drop it without a word)."""
     unknown = unknown_fields(body)
     if unknown:
-        path, value = unknown[0]
+        path, value = unknown[0][0], _NotShown(unknown[0][1])
         others = f" (and {', '.join(p for p, _ in unknown[1:])})" if len(unknown) > 1 else ""
         raise FlyteConfigError(
             f"{body.get('kind')} field {path}", value,

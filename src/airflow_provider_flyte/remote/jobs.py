@@ -270,22 +270,24 @@ class KubernetesJobs:
             if api_status(exc) != 404:
                 log.error("Could not delete Secret %s/%s: %s", self.namespace, name, exc)
 
-    def delete(self, name: str) -> bool:
-        """Delete the object and what it owns (foreground); ``False`` if it was gone already (404)."""
+    def delete(self, name: str, uid: str | None = None) -> bool:
+        """Delete the object and what it owns (foreground); ``False`` if it was gone already (404) or, with
+        ``uid`` (a precondition), if the name now holds another object (409: that one is left alone)."""
+        pre = {"body": {"preconditions": {"uid": uid}}} if uid else {}
         try:
             retry(self._custom().delete_namespaced_custom_object)(
                 self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL, name,
-                propagation_policy="Foreground")
+                propagation_policy="Foreground", **pre)
         except Exception as exc:
-            if api_status(exc) == 404:
+            if api_status(exc) == 404 or (uid and api_status(exc) == 409):
                 return False
             raise
         return True
 
-    def annotate(self, name: str, annotations: Mapping[str, str]) -> None:
+    def annotate(self, name: str, annotations: Mapping[str, str], uid: str | None = None) -> None:
+        meta = {"annotations": dict(annotations), **({"uid": uid} if uid else {})}  # a uid is a precondition
         retry(self._custom().patch_namespaced_custom_object)(
-            self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL, name,
-            {"metadata": {"annotations": dict(annotations)}})
+            self.manifest.GROUP, self.manifest.VERSION, self.namespace, self.manifest.PLURAL, name, {"metadata": meta})
 
     # -- pods, logs -----------------------------------------------------------------------------
     def pods(self, selector: str) -> list[Any]:

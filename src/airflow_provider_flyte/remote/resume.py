@@ -19,6 +19,7 @@ the mixin's known window), the placement reattaches by the task's labels as befo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: The ``task_state_store`` key (``ResumableJobMixin.external_id_key``). Renaming it breaks in-flight retries.
 STATE_KEY = "flyte_kubernetes_job"
+#: Seconds a retry waits for an earlier try's object that is still being deleted.
+DELETION_WAIT_S = 60.0
 _FIELDS = ("kind", "name", "namespace", "uid")
 
 
@@ -90,6 +93,21 @@ class Resumed:
     why: str
 
 
+def _wait_gone(jobs: Any, name: str, uid: str, what: str, timeout: float = DELETION_WAIT_S) -> None:
+    """Wait until ``name`` no longer holds the object ``uid`` (a create before then would get 409 and adopt it)."""
+    from airflow_provider_flyte.remote.jobs import KubernetesJobError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj = jobs.get(name)
+        if obj is None or (obj.get("metadata") or {}).get("uid") != uid:
+            return
+        time.sleep(1.0)
+    raise KubernetesJobError(f"{what} has been deleting for over {timeout:g} s (a finalizer that never "
+                             "completes?): the retry cannot create its job under that name until it is gone. "
+                             "Fix: look at the object's metadata.finalizers and its operator")
+
+
 def resume(jobs: Any, stored: Mapping[str, str]) -> Resumed:
     """Decide on the stored object (``jobs`` is a ``KubernetesJobs`` of the stored namespace)."""
     what = f"{stored['kind']} {stored['namespace']}/{stored['name']} (uid {stored['uid']})"
@@ -102,12 +120,15 @@ def resume(jobs: Any, stored: Mapping[str, str]) -> Resumed:
                              f"object (uid {uid}), not adopted: creating a new job")
     from airflow_provider_flyte.remote.jobs import EXPIRES_ANNOTATION
 
+    if obj["metadata"].get("deletionTimestamp"):  # an earlier try's deletion still running (finalizers, pods)
+        _wait_gone(jobs, stored["name"], stored["uid"], what)
+        return Resumed(None, f"{what} was being deleted by an earlier try: gone now, creating a new job")
     annotations = obj["metadata"].get("annotations") or {}
     if annotations.get(EXPIRES_ANNOTATION):
         return Resumed(None, f"{what} failed and is kept for debugging: creating a new job")
     state = jobs.manifest.job_state(obj)
     if state.done and not state.succeeded:
-        jobs.delete(stored["name"])
+        jobs.delete(stored["name"], uid=stored["uid"])
         return Resumed(None, f"{what} ended without success ({state.phase}): deleted, creating a new job")
     if state.done:
         return Resumed(obj, f"Reattaching by uid to {what}: it succeeded while no worker watched; reading its outcome")

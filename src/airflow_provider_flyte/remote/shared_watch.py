@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 WATCH_TIMEOUT_S = 290
 #: Seconds between two shared LISTs where the watch verb is refused (403 on watch).
 FALLBACK_POLL_S = 10.0
+#: Seconds a LIST or a job's GET may take (the client sets no limit of its own).
+LIST_TIMEOUT_S = 60.0
 #: The first pause before a reconnect after an error; it doubles up to ``LOOK_RETRY_MAX_S``.
 RECONNECT_FIRST_S = 0.5
 #: Seconds between two GETs of a job the cache has not shown yet (a job created just before the watch saw it).
@@ -100,6 +102,7 @@ class SharedWatch:
         self.resource_version: str | None = None
         self.subscribers: set[asyncio.Event] = set()
         self.task: asyncio.Task[None] | None = None
+        self.progressed = False
 
     # -- the API calls -------------------------------------------------------------------------
     def _list_call(self) -> Any:
@@ -118,7 +121,10 @@ class SharedWatch:
 
     async def _relist(self) -> None:
         call = self._list_call()
-        kwargs = {"label_selector": self.key.selector} if self.key.selector else {}
+        # a bounded LIST: kubernetes_asyncio sets no timeout, and a half-open connection would hang every waiter
+        kwargs: dict[str, Any] = {"_request_timeout": LIST_TIMEOUT_S}
+        if self.key.selector:
+            kwargs["label_selector"] = self.key.selector
         try:
             listed = await call(self.key.namespace, **kwargs)
         except Exception as exc:
@@ -127,6 +133,7 @@ class SharedWatch:
         meta = listed["metadata"] if isinstance(listed, dict) else listed.metadata
         self.resource_version = meta.get("resourceVersion") if isinstance(meta, dict) else meta.resource_version
         self.objects = {_name(o): o for o in items}
+        self.progressed = True
         self.synced.set()
         self._notify()
 
@@ -144,6 +151,7 @@ class SharedWatch:
                     kind = event["type"]
                     if kind == "BOOKMARK":
                         self.resource_version = stream.resource_version
+                        self.progressed = True
                         continue
                     obj = event["object"]
                     if kind == "DELETED":
@@ -151,6 +159,7 @@ class SharedWatch:
                     else:
                         self.objects[_name(obj)] = obj
                     self.resource_version = stream.resource_version
+                    self.progressed = True
                     self._notify()
             except Exception as exc:
                 raise self._named(exc, "watch") from exc
@@ -164,6 +173,7 @@ class SharedWatch:
     async def run(self) -> None:
         failures = 0
         while True:
+            self.progressed = False  # a LIST or an event since the last failure: the failures are not "in a row"
             try:
                 if self.resource_version is None or self.mode == "poll":
                     await self._relist()
@@ -190,6 +200,8 @@ class SharedWatch:
                     log.info("Watch of %s in %s expired (410 Gone): relisting", self.key.plural, self.key.namespace)
                     self.resource_version = None
                     continue
+                if self.progressed:
+                    failures = 0
                 if not transient_look_error(exc, failures):
                     self._fail(KubernetesJobError(
                         f"Cannot watch {self.key.plural} in namespace {self.key.namespace!r} (connection "

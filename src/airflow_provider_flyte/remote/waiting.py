@@ -23,6 +23,7 @@ from airflow_provider_flyte.remote.jobs import (
     transient_look_error,
 )
 from airflow_provider_flyte.remote.shared_watch import (
+    LIST_TIMEOUT_S,
     POD_SELECTOR,
     UNSEEN_RECHECK_S,
     SharedWatch,
@@ -50,7 +51,8 @@ class JobView:
         manifest = self.ref.manifest
         try:
             obj = await client.CustomObjectsApi(self.jobs.client).get_namespaced_custom_object(
-                manifest.GROUP, manifest.VERSION, self.ref.namespace, manifest.PLURAL, self.ref.name)
+                manifest.GROUP, manifest.VERSION, self.ref.namespace, manifest.PLURAL, self.ref.name,
+                _request_timeout=LIST_TIMEOUT_S)
         except Exception as exc:
             status = api_status(exc)
             if status == 404:

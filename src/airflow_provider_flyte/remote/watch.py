@@ -141,7 +141,9 @@ def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
     jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
     status = event.get("status")
     log_text = event.get("log")
-    pod = jobs.log_pod(ref) if log_text is None else None
+    current = jobs.get(ref.name) if ref.uid and log_text is None else None
+    stranger = current is not None and (current.get("metadata") or {}).get("uid") != ref.uid
+    pod = jobs.log_pod(ref) if log_text is None and not stranger else None  # never another object's pod log
     if pod:
         log_text = jobs.log_tail(pod, ref.log_container)
         out.info("Log of pod %s (%s):\n%s", pod, ref.describe(), str(log_text).rstrip())
@@ -172,7 +174,7 @@ def _dispose(jobs: KubernetesJobs, ref: JobRef, *, failed: bool, out: Any) -> No
     if failed and ref.keep_failed_s > 0:
         stamp = expiry_stamp(ref.keep_failed_s)
         try:
-            jobs.annotate(ref.name, {EXPIRES_ANNOTATION: stamp})
+            jobs.annotate(ref.name, {EXPIRES_ANNOTATION: stamp}, uid=ref.uid)
             out.warning("Keeping failed %s for debugging until %s (a later task deletes it)", ref.describe(), stamp)
             return
         except Exception:
@@ -188,7 +190,7 @@ def delete_job(jobs: KubernetesJobs, ref: JobRef, *, pod_stop_wait_s: float, out
     nothing once ``spec.json`` is gone; the second removal catches a pod that looked just before.
     """
     out = out or log
-    if jobs.delete(ref.name):
+    if jobs.delete(ref.name, uid=ref.uid):
         out.info("Deleted %s", ref.describe())
     remove_staged_run(ref, out)
     if pod_stop_wait_s <= 0 or not ref.selector:

@@ -84,10 +84,12 @@ class FlyteKubernetesJobTrigger(BaseTrigger):
             try:
                 await client.CustomObjectsApi(api_client).delete_namespaced_custom_object(
                     manifest.GROUP, manifest.VERSION, ref.namespace, manifest.PLURAL, ref.name,
-                    propagation_policy="Foreground")
+                    body=client.V1DeleteOptions(  # the uid as a precondition: never another object of that name
+                        propagation_policy="Foreground",
+                        preconditions=client.V1Preconditions(uid=ref.uid) if ref.uid else None))
                 self.log.info("Deleted %s: the task was killed while deferred", ref.describe())
             except Exception as exc:
-                if api_status(exc) != 404:
+                if api_status(exc) not in (404, 409):  # 409: the name now holds another object
                     raise
             await asyncio.to_thread(remove_staged_run, ref, self.log)
             if ref.selector:

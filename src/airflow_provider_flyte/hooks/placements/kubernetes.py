@@ -163,8 +163,8 @@ class KubernetesPlacement:
             sealed = Sealed.of(self.spec)  # secret values of the config and env_vars: through the Secret too
             staged = stage_task(self.spec.with_changes(secrets=tuple(refs)), fn, args, kwargs, run_key=self._name,
                                 sealed=sealed)
-            secret = None
-            try:  # until the job exists, a failure removes what was staged for it (and its Secret)
+            secret, submitted = None, False
+            try:  # until the job is set up, a failure removes what was staged for it, its Secret and the job
                 target = self.job_target(staged.spec_uri, jobs.namespace)
                 if self.option(DEADLINE) is not None:  # execution_timeout is the job's deadline where its CRD has one
                     from airflow_provider_flyte.manifests.base import cluster_deadline_s
@@ -180,16 +180,20 @@ class KubernetesPlacement:
                 self.apply_pod_settings(body, jobs, [r["from_env"] for r in refs])
                 known_fields.check_known_fields(body)  # a field the CRD lacks: the API server would drop it
                 secret = self._create_secret(jobs, labels, sealed_data) if refs or sealed_data else None
+                submitted = True  # the job may exist from here even if the create raises (a lost answer, a kill)
                 obj, created = jobs.create(body)
+                if secret:
+                    jobs.own_secret(secret, obj)
             except BaseException:
+                if submitted:
+                    with contextlib.suppress(Exception):
+                        jobs.delete(body["metadata"]["name"])
                 if secret:
                     jobs.delete_secret(secret)
                 with contextlib.suppress(Exception):
                     cleanup_run(staged)
                 raise
             resume.remember(store, obj, jobs.manifest.KIND, jobs.namespace)  # before the wait, as the mixin
-            if secret:
-                jobs.own_secret(secret, obj)
             self.log.info("%s %s/%s %s", jobs.manifest.KIND, jobs.namespace, obj["metadata"]["name"],
                           "created" if created else "already existed: reattached")
         annotations = obj["metadata"].get("annotations") or {}
