@@ -66,15 +66,18 @@ def test_secrets_reach_every_pod_through_a_secret_owned_by_the_job(k8s: Any, rem
                       config, env, k8s.conn_id)
     spec = spec.with_changes(options={"deferrable": False, "startup_timeout": 120, "poll_interval": 0.5})
     since = k8s.server.store.resource_version
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO), k8s.service_account("flyte-jobs"):
         result = TaskRunner(spec, config, remote_tasks.dask_secret_digests).run((), {})
     assert result == {"env": digest(TOKEN), "file": digest(PASSWORD), "worker": digest(TOKEN)}
 
     (job,) = _events(k8s, since, "daskjobs", "ADDED")
-    (secret,) = _events(k8s, since, "secrets", "ADDED")
+    # (a real API server also adds the ServiceAccount's token Secret)
+    (secret,) = [s for s in _events(k8s, since, "secrets", "ADDED")
+                 if s.get("type") != "kubernetes.io/service-account-token"]
     assert secret["metadata"]["name"] == f"{job['metadata']['name']}-secrets"
     assert k8s.server.count(verb="patch", resource="secrets") == 1  # the job became its owner
-    owners = _events(k8s, since, "secrets", "MODIFIED")
+    owners = [s for s in _events(k8s, since, "secrets", "MODIFIED")
+              if s["metadata"]["name"] == secret["metadata"]["name"]]
     assert owners and owners[-1]["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
     # the value is only in the Secret: not in the job, the staged spec or the task's log
     text = json.dumps(job)

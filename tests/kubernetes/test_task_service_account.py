@@ -36,8 +36,9 @@ def test_the_tasks_service_account_names_every_pod_of_its_job(k8s: Any, remote_t
                       config, env, k8s.conn_id)
     spec = spec.with_changes(options={"deferrable": False, "startup_timeout": 120, "poll_interval": 0.5})
     since = k8s.server.store.resource_version
-    assert TaskRunner(spec, config, remote_tasks.dask_workers_and_square).run((2,), {}) == {"workers": 1,
-                                                                                              "square": 4}
+    with k8s.service_account("task-sa"):
+        assert TaskRunner(spec, config, remote_tasks.dask_workers_and_square).run((2,), {}) == {"workers": 1,
+                                                                                                  "square": 4}
     pods = [e.obj for e in k8s.server.store.events_after(since) if e.type == "ADDED" and e.res.plural == "pods"]
     assert len(pods) >= 3, [p["metadata"]["name"] for p in pods]  # scheduler, worker, job runner
     for pod in pods:

@@ -69,6 +69,19 @@ class K8s:
 
         return client.CustomObjectsApi(self.api)
 
+    @contextlib.contextmanager
+    def service_account(self, name: str) -> Iterator[None]:
+        """A ServiceAccount the pods name: a real API server refuses a pod whose account does not exist
+        (the stand-in does not check, and has no ServiceAccounts)."""
+        if not isinstance(self.server, RealApiServer):
+            yield
+            return
+        self.core.create_namespaced_service_account(self.namespace, {"metadata": {"name": name}})
+        try:
+            yield
+        finally:
+            self.core.delete_namespaced_service_account(name, self.namespace)
+
     def leftovers(self) -> list[str]:
         return [o for o in self.server.leftovers() if not o.startswith("Event ")]
 
