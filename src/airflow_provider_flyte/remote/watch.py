@@ -141,7 +141,8 @@ def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
     jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
     status = event.get("status")
     log_text = event.get("log")
-    current = jobs.get(ref.name) if ref.uid and log_text is None else None
+    # a failure may be "the name now holds another object" (the trigger checked the uid of a success)
+    current = jobs.get(ref.name) if ref.uid and log_text is None and status != "succeeded" else None
     stranger = current is not None and (current.get("metadata") or {}).get("uid") != ref.uid
     pod = jobs.log_pod(ref) if log_text is None and not stranger else None  # never another object's pod log
     if pod:

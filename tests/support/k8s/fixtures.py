@@ -4,10 +4,12 @@
 
 - ``k8s_api``: a fresh :class:`KubeApiServer` for one test (no operators, no pods run).
 - ``k8s_cluster`` (package): one server + :class:`OperatorSimulator` shared by one test package
-  (skipped, with the reason, where namespaces cannot be created). By default the server is a real
-  API server (``k8s_real``, one for the session: :class:`RealApiServer` over the ``real_cluster``
-  fixture, the simulated operators and kubelet as its controllers, the provider connecting through
-  a recording proxy); ``FLYTE_K8S_BACKEND=sim`` chooses the HTTP stand-in (:class:`KubeApiServer`).
+  (skipped, with the reason, where namespaces cannot be created). By default the server is the HTTP
+  stand-in (:class:`KubeApiServer`); ``FLYTE_K8S_BACKEND=real`` runs the same tests on a real API server
+  (``k8s_real``, one for the session: :class:`RealApiServer` over the ``real_cluster`` fixture, the
+  simulated operators and kubelet as its controllers, the provider connecting through a recording
+  proxy). Not yet the default: the last CI on it failed test_runner's kept-failed sweep (two Dask jobs
+  at once) and its kill-while-waiting deletion, not yet understood.
 - ``k8s``: that cluster for one test, as a :class:`K8s` handle; it sets ``AIRFLOW_CONN_K8S_SIM``
   for ``KubernetesHook("k8s_sim")`` and, after the test, **fails the test** if an object (events
   excepted) or a simulated process is left (waiting up to 15 s for deletions in flight), or if a
@@ -38,11 +40,11 @@ NODE_CAPACITY = {"cpu": "16", "memory": "64Gi", "pods": "110"}
 
 
 def k8s_backend() -> str:
-    """``real`` (default) or ``sim``, from ``FLYTE_K8S_BACKEND``."""
-    value = os.environ.get(BACKEND_ENV, "real")
+    """``sim`` (default) or ``real``, from ``FLYTE_K8S_BACKEND``."""
+    value = os.environ.get(BACKEND_ENV, "sim")
     if value not in ("real", "sim"):
-        raise ValueError(f"{BACKEND_ENV}={value!r}: use 'real' (a real API server, the default) or 'sim' "
-                         "(the HTTP stand-in)")
+        raise ValueError(f"{BACKEND_ENV}={value!r}: use 'sim' (the HTTP stand-in, the default) or 'real' "
+                         "(a real API server)")
     return value
 
 
