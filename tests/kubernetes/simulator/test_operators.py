@@ -37,19 +37,35 @@ def _hook(k8s: K8s):  # noqa: ANN202
 
 
 def _run(k8s: K8s, module, manifest: dict, timeout: float) -> tuple[dict, list[str]]:  # noqa: ANN001
-    """Create through KubernetesHook, wait until ``module.job_state`` says done; the object and its phases."""
+    """Create through KubernetesHook, wait until ``module.job_state`` says done; the object and its phases.
+
+    The phases come from a watch started before the create, so every version the server stored is
+    seen, however briefly a phase lasted (polling missed short ones on a loaded machine).
+    """
+    from kubernetes import watch
+
     hook = _hook(k8s)
     group, version = manifest["apiVersion"].split("/")
+    name = manifest["metadata"]["name"]
+    listed = k8s.custom.list_namespaced_custom_object(group, version, "default", module.PLURAL)
     hook.create_custom_object(group, version, module.PLURAL, manifest)
     phases: list[str] = []
-
-    def done() -> bool:
-        state = module.job_state(hook.get_custom_object(group, version, module.PLURAL, manifest["metadata"]["name"]))
+    deadline = time.monotonic() + timeout
+    stream = watch.Watch()
+    for event in stream.stream(k8s.custom.list_namespaced_custom_object, group, version, "default", module.PLURAL,
+                               resource_version=listed["metadata"]["resourceVersion"],
+                               timeout_seconds=max(1, int(timeout))):
+        obj = event["object"]
+        if obj["metadata"]["name"] != name or event["type"] == "DELETED":
+            continue
+        state = module.job_state(obj)
         if not phases or phases[-1] != state.phase:
             phases.append(state.phase)
-        return state.done
-    k8s.sim.wait_for(done, timeout, interval=0.1, what=f"{manifest['kind']} done")
-    return hook.get_custom_object(group, version, module.PLURAL, manifest["metadata"]["name"]), phases
+        if state.done or time.monotonic() > deadline:
+            stream.stop()
+    assert phases and module.job_state(hook.get_custom_object(group, version, module.PLURAL, name)).done, \
+        f"{manifest['kind']} not done within {timeout} s: {phases}"
+    return hook.get_custom_object(group, version, module.PLURAL, name), phases
 
 
 def _delete(k8s: K8s, module, obj: dict) -> float:  # noqa: ANN001
@@ -179,7 +195,6 @@ def test_sparkapplication_from_the_manifest_builder(k8s: K8s, tmp_path: Path) ->
     target = JobTarget.for_task(_task("spark"), image="img:1", command=[], args=["a1"], main_file=f"local://{app}")
     manifest = spark_manifest.build_manifest(Spark(spark_conf={"spark.ui.enabled": "false"}), target,
                                              spark_version="4.0.0")
-    watcher = k8s.custom
     obj, phases = _run(k8s, spark_manifest, manifest, 120)
     assert phases[-1] == "COMPLETED" and "RUNNING" in phases
     driver = obj["status"]["driverInfo"]["podName"]
@@ -187,7 +202,6 @@ def test_sparkapplication_from_the_manifest_builder(k8s: K8s, tmp_path: Path) ->
     assert "SUM 45 ['a1']" in _log(k8s, driver, "spark-kubernetes-driver")
     labels = k8s.core.read_namespaced_pod(driver, "default").metadata.labels
     assert labels["spark-role"] == "driver" and labels["sparkoperator.k8s.io/launched-by-spark-operator"] == "true"
-    assert watcher is not None
     assert _delete(k8s, spark_manifest, obj) < 10
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -42,6 +43,7 @@ from tests.support.s3_server import SECRET_KEY, MotoServer, closed_port, no_aws_
 
 BUCKET = "flyte-staging"
 MOTO_CONN = "flyte_staging_moto"
+UNREACHABLE = r"did not answer within {} s|is unreachable \(.*gave up after \d"
 DEAD_CONN = "flyte_staging_dead"  # endpoint on a closed loopback port, botocore's default retries
 DEAD_FAST_CONN = "flyte_staging_dead_fast"  # same, with config_kwargs: one attempt, 1 s connect timeout
 NOCRED_CONN = "flyte_staging_nocred"  # an aws connection without login/password
@@ -460,12 +462,13 @@ def test_unreachable_store_is_bounded(moto: MotoServer) -> None:
         stage(SPEC, b"p", None, run_key="dead", base=base, conn_id=DEAD_CONN, timeout=3)
     elapsed = time.monotonic() - started
     assert elapsed < 8, elapsed
-    assert "did not answer within 3 s" in str(info.value)
+    # botocore's own connect retries may give up before our bound does: either message is right
+    assert re.search(UNREACHABLE.format(3), str(info.value)), str(info.value)
     assert f"{base}/runs/dead/" in str(info.value)
     assert info.value.uri is not None and info.value.uri.startswith(base)
 
     started = time.monotonic()
-    with pytest.raises(StagingError, match="did not answer within 2 s") as info:
+    with pytest.raises(StagingError, match=UNREACHABLE.format(2)) as info:
         load_spec(f"{base}/runs/dead/spec.json", conn_id=DEAD_CONN, timeout=2)
     assert time.monotonic() - started < 8
     assert f"{base}/runs/dead/spec.json" in str(info.value)
@@ -475,7 +478,7 @@ def test_silent_store_is_bounded(moto: MotoServer, project: Path) -> None:
     """A store that accepts the connection and never answers (botocore would wait 60 s per attempt)."""
     base = f"s3://{BUCKET}/silent"
     started = time.monotonic()
-    with pytest.raises(StagingError, match="did not answer within 2 s") as info:
+    with pytest.raises(StagingError, match=UNREACHABLE.format(2)) as info:
         stage(SPEC, b"p", build_bundle(project), run_key="silent", base=base, conn_id=SILENT_CONN, timeout=2)
     assert time.monotonic() - started < 8
     assert f"{base}/bundles/" in str(info.value)
