@@ -1,0 +1,62 @@
+"""``python -m airflow_provider_flyte check --conn-id CONN``: what a Kubernetes connection can do.
+
+One line per check, ✓ or ✗ with the fix (docs/kubernetes.md, "Check a connection"); exit status 1 when some
+task could not run there, 0 otherwise (2: bad arguments). The checks are in
+:mod:`airflow_provider_flyte.remote.preflight`. Warm engines have their own command
+(``python -m airflow_provider_flyte.warm``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from airflow_provider_flyte.remote import preflight, rbac
+
+
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds (e.g. 5)")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m airflow_provider_flyte",
+                                  description="Commands of the Flyte plugins provider.")
+    sub = top.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="check what a kubernetes connection can do (API, CRDs, RBAC, staging, "
+                                         "Kueue queue)")
+    check.add_argument("--conn-id", required=True, help="the kubernetes connection (cncf-kubernetes provider)")
+    check.add_argument("--namespace", help="the job namespace (default: the connection's, else "
+                                           "[flyte] kubernetes_namespace, else default)")
+    check.add_argument("--queue", help=f"a Kueue LocalQueue to look for (default: the connection's extra "
+                                       f"{preflight.KUEUE_EXTRA!r}; none: not checked)")
+    check.add_argument("--role", choices=(rbac.WORKER, rbac.TRIGGERER),
+                       help="check only the worker's or the triggerer's Role (default: both, for a connection "
+                            "both use)")
+    check.add_argument("--timeout", type=positive, default=preflight.DEFAULT_TIMEOUT,
+                       help=f"seconds one API request may take (default {preflight.DEFAULT_TIMEOUT:g})")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    lines = preflight.check_connection(args.conn_id, namespace=args.namespace, queue=args.queue, role=args.role,
+                                       timeout=args.timeout)
+    for line in lines:
+        print(line, flush=True)
+    status = preflight.exit_status(lines)
+    failed = sum(line.fatal for line in lines)
+    print(f"{failed} check(s) failed: some tasks cannot run through {args.conn_id!r}" if status
+          else f"tasks can run through {args.conn_id!r}")
+    return status
+
+
+if __name__ == "__main__":
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+    sys.exit(main())
