@@ -19,6 +19,7 @@ no kept failed job) says so and does not count as a failure (:attr:`Line.fatal`)
 from __future__ import annotations
 
 import importlib
+import json
 import threading
 import time
 import uuid
@@ -200,8 +201,9 @@ class ConnectionCheck:
                 fix = ("check the server address of the connection's kubeconfig and network access to it from "
                        "this machine")
             return Line(FAILED, f"API server {self.host} {why}. Fix: {fix}", fatal=True)
-        return Line(OK, f"API server {self.host} answers: Kubernetes {version.git_version} "
-                        f"({time.monotonic() - started:.2f} s)")
+        release = f"{version.major}.{version.minor}" if version.major else "?"
+        return Line(OK, f"API server {self.host} answers: Kubernetes {release} ({version.git_version}, "
+                        f"{time.monotonic() - started:.2f} s)")
 
     # -- 2. the engines' kinds ------------------------------------------------------------------------------
     def served(self, group: str, version: str) -> set[str] | None:
@@ -209,9 +211,11 @@ class ConnectionCheck:
         key = f"{group}/{version}"
         if key not in self._discovered:
             try:
-                found = bounded(self.timeout + 1, lambda: self.api.call_api(
-                    f"/apis/{key}", "GET", auth_settings=["BearerToken"], response_type="object",
-                    _return_http_data_only=True, _request_timeout=self.timeout))
+                response = bounded(self.timeout + 1, lambda: self.api.call_api(
+                    f"/apis/{key}", "GET", header_params={"Accept": "application/json"},
+                    auth_settings=["BearerToken"], _return_http_data_only=True, _preload_content=False,
+                    _request_timeout=self.timeout))
+                found = json.loads(response.data)
             except Exception as exc:
                 if status_of(exc) != 404:
                     raise
