@@ -13,7 +13,8 @@ One :class:`Line` per check, each ✓ or ✗ with the fix (``·`` for what is on
 
 The client is the cncf-kubernetes provider's ``KubernetesHook``, as for a task. Nothing is created in the
 cluster (access reviews are answered, not stored). A ✗ whose verb only degrades a task (no log, no watch,
-no kept failed job) says so and does not count as a failure (:attr:`Line.fatal`).
+no kept failed job), or a queue this identity may not read, says so and does not count as a failure
+(:attr:`Line.fatal`).
 """
 
 from __future__ import annotations
@@ -201,8 +202,7 @@ class ConnectionCheck:
                 fix = ("check the server address of the connection's kubeconfig and network access to it from "
                        "this machine")
             return Line(FAILED, f"API server {self.host} {why}. Fix: {fix}", fatal=True)
-        release = f"{version.major}.{version.minor}" if version.major else "?"
-        return Line(OK, f"API server {self.host} answers: Kubernetes {release} ({version.git_version}, "
+        return Line(OK, f"API server {self.host} answers: Kubernetes {version.git_version} ("
                         f"{time.monotonic() - started:.2f} s)")
 
     # -- 2. the engines' kinds ------------------------------------------------------------------------------
@@ -337,9 +337,9 @@ class ConnectionCheck:
                                     f"{self.namespace})", fatal=True)
             if status_of(exc) == 403:
                 return Line(FAILED, f"{where}: this identity may not get {KUEUE_PLURAL} ({KUEUE_GROUP}), so "
-                                    f"cannot tell whether it exists. Fix: grant it get on {KUEUE_PLURAL}, or check "
-                                    f"with an identity that may (kubectl get localqueue {self.queue} -n "
-                                    f"{self.namespace})", fatal=True)
+                                    f"cannot tell whether it exists (tasks do not need that verb). Fix: check with "
+                                    f"an identity that may (kubectl get localqueue {self.queue} -n "
+                                    f"{self.namespace}), or grant get on {KUEUE_PLURAL} to this one")
             return Line(FAILED, f"{where}: cannot be read ({reason_of(exc)})", fatal=True)
         cluster_queue = (found.get("spec") or {}).get("clusterQueue", "?")
         return Line(OK, f"{where} exists (ClusterQueue {cluster_queue!r})")

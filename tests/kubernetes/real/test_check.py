@@ -172,6 +172,12 @@ def test_a_kueue_queue_is_looked_for(no_rayjob: RealCluster, staging: Path, monk
     (missing,) = [str(line) for line in lines if "LocalQueue" in line.text]
     assert missing.startswith("✗ Kueue LocalQueue 'team-b' in namespace 'jobs' does not exist. Fix: create it"), missing
     assert next(line for line in lines if "LocalQueue" in line.text).fatal
+    # an identity that may not read LocalQueues (the Roles do not grant it: tasks do not need it) cannot tell
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", no_rayjob.connection_json("nobody", "jobs"))
+    (unknown,) = [line for line in preflight.check_connection(CONN_ID, queue="team-a") if "LocalQueue" in line.text]
+    assert str(unknown).startswith("✗ Kueue LocalQueue 'team-a' in namespace 'jobs': this identity may not get "
+                                   "localqueues (kueue.x-k8s.io), so cannot tell whether it exists"), unknown
+    assert not unknown.fatal
 
 
 # -- a silent API server --------------------------------------------------------------------------------------------
