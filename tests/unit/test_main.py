@@ -34,3 +34,18 @@ def test_a_failed_check_exits_1_and_says_so(tmp_path: Path, monkeypatch: pytest.
     assert out[0].startswith("✗ connection 'no_such_k8s' cannot be loaded")
     assert out[1].startswith(f"✓ staging store file://{tmp_path} is writable")
     assert out[-1] == "1 check(s) failed: some tasks cannot run through 'no_such_k8s'"
+
+
+def test_airflows_cli_gets_the_same_command() -> None:
+    (group,) = cli.get_cli_commands()
+    (command,) = group.subcommands
+    assert (group.name, command.name, command.func) == ("flyte", "check", cli.airflow_check)
+    assert [arg.flags for arg in command.args] == [flags for flags, _ in cli.OPTIONS]
+
+
+def test_the_provider_info_names_it() -> None:
+    from airflow_provider_flyte.get_provider_info import get_provider_info
+
+    (path,) = get_provider_info()["cli"]
+    module, _, name = path.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is cli.get_cli_commands
