@@ -198,7 +198,8 @@ class ConnectionCheck:
                 why = f"answered {reason_of(exc)}"
                 fix = "check that the connection points at a Kubernetes API server"
             else:
-                why = f"did not answer within {self.timeout:g} s ({reason_of(exc)})"
+                why = (f"did not answer within {self.timeout:g} s ({reason_of(exc)}; gave up after "
+                       f"{time.monotonic() - started:.1f} s)")
                 fix = ("check the server address of the connection's kubeconfig and network access to it from "
                        "this machine")
             return Line(FAILED, f"API server {self.host} {why}. Fix: {fix}", fatal=True)
