@@ -217,3 +217,30 @@ def test_a_silent_api_server_fails_in_bounded_time(staging: Path, tmp_path: Path
     assert 1 <= gave_up < 3, line  # the request's 1 s, or the call's hard bound of 2 s
     assert "· engine kinds, permissions and the Kueue queue not checked" in out.stdout, out.stdout
     assert took < 60, f"{took:.1f} s (the process's start included)"
+
+
+def test_a_failing_access_review_stops_the_rbac_checks(no_rayjob: RealCluster, staging: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that answers /version but not access reviews (503 from the test proxy) is asked once, not 48 times."""
+    from tests.support.k8s.real.proxy import KubeApiProxy
+
+    proxy = KubeApiProxy(no_rayjob.url, no_rayjob.ca_file, tmp_path).start()
+    try:
+        proxy.inject_fault(status=503, verb="create", resource="selfsubjectaccessreviews", times=1000)
+        config = no_rayjob.kubeconfig("admin", "jobs")
+        config["clusters"][0]["cluster"].update(server=proxy.url, **{"certificate-authority": str(proxy.cert)})
+        path = tmp_path / "kubeconfig.yaml"
+        path.write_text(yaml.safe_dump(config))
+        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(
+            {"conn_type": "kubernetes", "extra": {"kube_config_path": str(path), "namespace": "jobs"}}))
+        lines = preflight.check_connection(CONN_ID)
+        reviews = proxy.count(verb="create", resource="selfsubjectaccessreviews")
+    finally:
+        proxy.stop()
+    ray, refused = failed(lines)  # this server serves no RayJob
+    assert ray.startswith("✗ Ray: unavailable"), ray
+    assert refused.startswith("✗ worker (airflow-flyte-worker): cannot ask whether this identity may create "
+                              "sparkapplications"), refused
+    assert "503" in refused, refused
+    assert "· the Roles' other verbs not checked" in [str(line) for line in lines]
+    assert reviews == 1 and preflight.exit_status(lines) == 1
