@@ -136,6 +136,8 @@ class FlyteEngineHook(BaseHook, Generic[C]):
         self._cluster: ClusterTarget | None = None
         #: UI URLs found during ``pre`` (``{"spark_ui": "http://..."}``), shown as operator extra links.
         self.links: dict[str, str] = {}
+        #: The engine's own job, found during ``pre``/``run`` (the operator's OpenLineage facet, docs/lineage.md).
+        self.job_identity: dict[str, str] = {}
 
     # -- where the engine runs ----------------------------------------------------------------
     @classmethod

@@ -121,6 +121,8 @@ class FlyteOperator(BaseOperator):
         self._runner: TaskRunner | None = None
         #: the URLs this try recorded for its extra links (read by the link classes at the end of the task)
         self.flyte_links: dict[str, str] = {}
+        #: the engine job's identity a deferred Kubernetes run reported (its OpenLineage facet, docs/lineage.md)
+        self.flyte_job: dict[str, Any] = {}
 
     #: How errors name this operator (the class name when unset; ``flyte_task`` for the decorator's).
     error_label: ClassVar[str | None] = None
@@ -204,13 +206,19 @@ class FlyteOperator(BaseOperator):
         self.env = env.clone_with(env_vars=rendered)
 
     def execute(self, context: Context) -> Any:
-        config = self.resolved_config()
+        from airflow_provider_flyte.lineage import parent as parent_lineage  # at run time, not at parse
+
+        # OpenLineage (docs/lineage.md): the engine job is told its parent, this task run; the user's keys win
+        config, lineage_env = parent_lineage.inject(self.resolved_config(), context)
         kwargs = determine_kwargs(self.python_callable, self.op_args, {**context, **self.op_kwargs})
         from airflow_provider_flyte.runtime.runner import (
             TaskRunner,  # the runtime loads when a task runs, not at parse
         )
 
-        self._runner = TaskRunner(self.task_spec(context, config), config, self.python_callable, logger=self.log)
+        spec = self.task_spec(context, config)
+        if lineage_env:
+            spec = spec.with_changes(env_vars={**lineage_env, **spec.env_vars})
+        self._runner = TaskRunner(spec, config, self.python_callable, logger=self.log)
         return self._runner.run(self.op_args, kwargs, airflow_context=context,
                                 on_ready=lambda hook: self._push_links(context, hook.links))
 
@@ -221,7 +229,43 @@ class FlyteOperator(BaseOperator):
         ti = context["ti"]
         recorded = ti.xcom_pull(task_ids=ti.task_id, key=LINKS_XCOM_KEY, map_indexes=ti.map_index)
         self.flyte_links = dict(recorded) if isinstance(recorded, dict) else {}
+        job = event.get("job") if isinstance(event, dict) else None
+        if isinstance(job, dict):
+            from airflow_provider_flyte.remote.jobs import JobRef
+
+            ref = JobRef.from_dict(job)
+            self.flyte_job = {"kind": ref.manifest.KIND, "namespace": ref.namespace, "name": ref.name, "uid": ref.uid}
         return complete_deferred(event, logger=self.log)
+
+    # -- OpenLineage (docs/lineage.md): called by the openlineage provider's listener ----------
+    def get_openlineage_facets_on_start(self) -> Any:
+        return self._operator_lineage()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return self._operator_lineage()
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        return self._operator_lineage()
+
+    def _operator_lineage(self) -> Any:
+        from airflow_provider_flyte.core.engines import lookup
+        from airflow_provider_flyte.lineage.facet import operator_lineage
+
+        config = self.plugin_config if isinstance(self.plugin_config, PluginConfig) else None
+        entry = lookup(type(config)) if config is not None else None
+        hook = self._runner.hook if self._runner is not None else None
+        if hook is not None:
+            placement: str | None = hook.placement
+        elif self.flyte_job:
+            placement = "kubernetes"  # resumed after a deferred Kubernetes run
+        elif self.conn_id is None:  # before the run: the worker's own placements need no connection lookup
+            placement = "warm" if self.env is not None and self.env.reusable is not None else "local"
+        else:
+            placement = None  # attach or kubernetes: known once the run chose it
+        plain = self._runner.spec.config if self._runner is not None else None
+        job = {**self.flyte_job, **(hook.job_identity if hook is not None else {})}
+        engine = (entry.label if entry is not None else None) or (type(config).__name__ if config else "python")
+        return operator_lineage(engine=engine, placement=placement, config=plain, job=job)
 
     def task_spec(self, context: Context, config: PluginConfig | None) -> TaskSpec:
         """The run's :class:`TaskSpec`: identity and code location from ``context``, the rest from ``env``."""

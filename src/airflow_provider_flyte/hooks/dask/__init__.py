@@ -74,7 +74,11 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
 
     # -- the contract: placements implement start() ---------------------------------------------
     def pre(self) -> dict[str, Any]:
-        return self.start()
+        data = self.start()
+        address = getattr(getattr(data.get("dask_client"), "scheduler", None), "address", None)
+        if address:  # for the OpenLineage facet (docs/lineage.md)
+            self.job_identity["daskSchedulerAddress"] = str(address)
+        return data
 
     def start(self) -> dict[str, Any]:
         """Start or connect the task's cluster; return ``{"dask_client": ...}``."""

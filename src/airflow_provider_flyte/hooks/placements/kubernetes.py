@@ -68,6 +68,7 @@ class KubernetesPlacement:
     task: Any
     conn_id: str | None
     links: dict[str, str]
+    job_identity: dict[str, str]
     log: Any
     add_cleanup: Callable[..., None]
 
@@ -205,6 +206,7 @@ class KubernetesPlacement:
             "uid": obj["metadata"].get("uid") or "",
         })
         self._ref = ref
+        self.job_identity.update(kind=jobs.manifest.KIND, namespace=ref.namespace, name=ref.name, uid=ref.uid)
         self._handed_over = False
         self.add_cleanup(self._delete_unless_handed_over)
         deadline = self.option(DEADLINE)

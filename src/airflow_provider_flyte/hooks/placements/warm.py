@@ -27,6 +27,7 @@ def lease_server(hook: FlyteEngineHook[Any], *, server_module: str, params: Mapp
                  conn_type: str) -> tuple[Lease, ClusterTarget]:
     """Find or start the task's warm server; return the lease and the target to attach to."""
     from airflow_provider_flyte.hooks.clusters import ClusterTarget
+    from airflow_provider_flyte.lineage.parent import without_lineage_env
     from airflow_provider_flyte.warm import pool
     from airflow_provider_flyte.warm.fingerprint import fingerprint
     from airflow_provider_flyte.warm.run_end import dag_run_key
@@ -36,7 +37,9 @@ def lease_server(hook: FlyteEngineHook[Any], *, server_module: str, params: Mapp
         raise RuntimeError("the warm placement needs a ReusePolicy in the task spec")
     run_key = dag_run_key(str(hook.task.dag_id), str(hook.task.run_id)) if policy.get("scope") == "run" else None
     engine = hook.engine_name
-    digest = fingerprint(engine, params, env_vars=hook.spec.env_vars, image=hook.spec.image, run_key=run_key)
+    # a task run's OpenLineage parent goes to its own job, never into the server's identity (docs/lineage.md)
+    env_vars = without_lineage_env(hook.spec.env_vars)
+    digest = fingerprint(engine, params, env_vars=env_vars, image=hook.spec.image, run_key=run_key)
     lease = pool.acquire(engine, digest, policy, server_module=server_module, params=params,
                          env=server_environ(hook), run_key=run_key)
     hook.add_cleanup(lease.release)
@@ -58,6 +61,9 @@ def server_environ(hook: FlyteEngineHook[Any]) -> dict[str, str]:
 
     secret_names = {str(ref["as_env_var"]) for ref in hook.spec.secrets if ref.get("as_env_var")}
     secret_names.add(SECRETS_DIR_ENV)
+    from airflow_provider_flyte.lineage.parent import ENV_NAMES  # a task run's parent, not the server's
+
+    secret_names.update(ENV_NAMES)
     return {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") and k not in secret_names}
 
 

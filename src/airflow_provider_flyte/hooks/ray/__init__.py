@@ -23,6 +23,7 @@ driver's connection to a cluster's GCS).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -194,6 +195,8 @@ class FlyteRayHook(FlyteEngineHook[RayJobConfig]):
                           self.task.display_name)
         else:
             self.start(ray)
+        with contextlib.suppress(Exception):  # the job's identity, for the OpenLineage facet (docs/lineage.md)
+            self.job_identity["rayJobId"] = str(ray.get_runtime_context().get_job_id())
         # Functions from the DAG file go by value: other processes cannot import that module.
         self.pickle_by_value(cloudpickle)
         return {}

@@ -119,6 +119,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
     def pre(self) -> dict[str, Any]:
         data = self.start()
         self._session = data["spark_session"]
+        self.job_identity.update(_job_identity(self._session))
         return data
 
     def start(self) -> dict[str, Any]:
@@ -234,6 +235,15 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
 def _set_runtime_conf(session: Any, key: str, value: str) -> None:
     with contextlib.suppress(Exception):  # static confs cannot change on a live context
         session.conf.set(key, value)
+
+
+def _job_identity(session: Any) -> dict[str, str]:
+    """The application's id (a Spark Connect session: its session id), for the OpenLineage facet."""
+    try:
+        return {"sparkApplicationId": str(session.sparkContext.applicationId)}
+    except Exception:  # a Spark Connect session has no SparkContext here
+        session_id = getattr(session, "session_id", None)
+        return {"sparkConnectSessionId": str(session_id)} if session_id else {}
 
 
 def _remove_from_sys_path(entries: list[str]) -> None:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from airflow_provider_flyte.hooks.clusters import ClusterTarget
 
 SERVER_MODULE = "airflow_provider_flyte.warm.servers.spark"
-_SESSION_PREFIXES = ("spark.sql.", "spark.hadoop.")
+#: ``spark.openlineage.*``: a task run's OpenLineage parent is its session's, not the server's (docs/lineage.md).
+_SESSION_PREFIXES = ("spark.sql.", "spark.hadoop.", "spark.openlineage.")
 #: Spark SQL's static conf (StaticSQLConf): read when the server starts, refused by a session.
 _STATIC_SQL = ("spark.sql.warehouse.dir", "spark.sql.catalogImplementation", "spark.sql.extensions",
                "spark.sql.globalTempDatabase", "spark.sql.queryExecutionListeners",
