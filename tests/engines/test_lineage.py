@@ -81,6 +81,16 @@ def test_switches_on_parent_in_spark_session_and_dask_workers_facet_on_complete(
     assert context["parent"]["run"]["runId"] == dask_start["run"]["runId"]
     assert context["parent"]["root"]["run"]["runId"] == root["run"]["runId"]
 
+    for task_id, count in (("ray_parent", 1), ("elastic_parent", 2)):
+        start_event = task_event(events, task_id, "START")
+        seen = [w["OPENLINEAGE_PARENT_ID"] for w in result["xcoms"][task_id]["workers"]]
+        assert seen == [f"{start_event['job']['namespace']}/lineage_dag.{task_id}/{start_event['run']['runId']}"] * count
+    assert len({w["pid"] for w in result["xcoms"]["elastic_parent"]["workers"]}) == 2  # two ranks, two processes
+    ray_facet = task_event(events, "ray_parent", "COMPLETE")["run"]["facets"]["flyte"]
+    assert ray_facet["engine"] == "Ray" and ray_facet["clusterSize"] == {"workers": 1} and ray_facet["job"]["rayJobId"]
+    elastic_facet = task_event(events, "elastic_parent", "COMPLETE")["run"]["facets"]["flyte"]
+    assert elastic_facet["clusterSize"] == {"nodes": 1, "processesPerNode": 2}, elastic_facet
+
     complete = task_event(events, "spark_parent", "COMPLETE")
     facet = complete["run"]["facets"]["flyte"]
     assert facet["engine"] == "Spark" and facet["placement"] == "local"
@@ -101,5 +111,7 @@ def test_switches_off_nothing_injected(tmp_path):
     assert dask["workers"] == [dict.fromkeys(("OPENLINEAGE_PARENT_ID", "OPENLINEAGE_ROOT_PARENT_ID",
                                              "OPENLINEAGE_CONTEXT"))]
     assert dask["task"] == dask["workers"][0]
+    for task_id in ("ray_parent", "elastic_parent"):
+        assert all(w["OPENLINEAGE_PARENT_ID"] is None for w in result["xcoms"][task_id]["workers"])
 
 

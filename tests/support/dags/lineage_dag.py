@@ -13,6 +13,9 @@ from airflow.sdk import dag
 
 from airflow_provider_flyte import TaskEnvironment, ctx
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
+from airflow_provider_flyte.plugins.pytorch import Elastic
+from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig
+from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.plugins.spark import Spark
 
 BASE = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
@@ -22,6 +25,10 @@ spark_env = TaskEnvironment(name="ol_spark", plugin_config=Spark(spark_conf=dict
 user_env = TaskEnvironment(name="ol_spark_user",
                            plugin_config=Spark(spark_conf={**BASE, "spark.openlineage.parentJobName": "mine"}))
 dask_env = TaskEnvironment(name="ol_dask", plugin_config=Dask(workers=WorkerGroup(number_of_workers=1)))
+ray_env = TaskEnvironment(name="ol_ray", plugin_config=RayJobConfig(
+    worker_node_config=[WorkerNodeConfig(group_name="w", replicas=1, requests=Resources(cpu="1"))]))
+elastic_env = TaskEnvironment(name="ol_elastic", plugin_config=Elastic(nnodes=1, nproc_per_node=2, monitor_interval=1,
+                                                                       max_restarts=0))
 
 
 def openlineage_conf() -> dict[str, str]:
@@ -49,7 +56,22 @@ def lineage_dag():
         client = ctx().data["dask_client"]
         return {"workers": list(client.run(worker_env).values()), "task": worker_env()}
 
-    spark_parent() >> spark_user_key() >> dask_parent()
+    @ray_env.task
+    def ray_parent() -> dict:
+        import ray
+
+        return {"workers": [ray.get(ray.remote(worker_env).remote())], "task": worker_env()}
+
+    @elastic_env.task
+    def elastic_parent() -> dict:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        ranks = [None] * dist.get_world_size()
+        dist.all_gather_object(ranks, {**worker_env(), "pid": os.getpid()})
+        return {"workers": ranks}
+
+    spark_parent() >> spark_user_key() >> dask_parent() >> ray_parent() >> elastic_parent()
 
 
 lineage_dag()
