@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_DAGS
+from tests.engines.dask.test_warm import warm_dir  # noqa: F401  (fixture)
 from tests.support.procs import REPO
 
 PARENT_KEYS = {"spark.openlineage.parentJobNamespace", "spark.openlineage.parentJobName",
@@ -115,3 +116,19 @@ def test_switches_off_nothing_injected(tmp_path):
         assert all(w["OPENLINEAGE_PARENT_ID"] is None for w in result["xcoms"][task_id]["workers"])
 
 
+
+
+def test_warm_spark_connect_sessions_each_hold_their_own_parent_on_one_server(tmp_path, warm_dir):  # noqa: F811
+    result, events = run_child(str(TEST_DAGS / "lineage_warm_dag.py"), "lineage_warm_dag", tmp_path, switches=True)
+    assert result["state"] == "success", result["states"]
+    first, second = result["xcoms"]["first"], result["xcoms"]["second"]
+    for task_id, seen in (("first", first), ("second", second)):
+        start = task_event(events, task_id, "START")
+        assert seen["conf"]["spark.openlineage.parentRunId"] == start["run"]["runId"], seen
+        assert seen["conf"]["spark.openlineage.parentJobName"] == f"lineage_warm_dag.{task_id}"
+        assert None not in seen["conf"].values(), seen
+        facet = task_event(events, task_id, "COMPLETE")["run"]["facets"]["flyte"]
+        assert facet["placement"] == "warm" and facet["job"]["sparkConnectSessionId"] == seen["session"]
+    # a run's parent is its session's: the server (and its fingerprint) stays the same for the next run
+    assert len(first["servers"]) == 1 and first["servers"] == second["servers"]
+    assert first["session"] != second["session"]
