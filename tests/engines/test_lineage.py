@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import TEST_DAGS
 from tests.engines.dask.test_warm import warm_dir  # noqa: F401  (fixture)
 from tests.support.procs import REPO
@@ -58,7 +56,7 @@ def test_switches_on_parent_in_spark_session_and_dask_workers_facet_on_complete(
 
     start = task_event(events, "spark_parent", "START")
     conf = result["xcoms"]["spark_parent"]
-    assert PARENT_KEYS <= set(conf), conf
+    assert set(conf) >= PARENT_KEYS, conf
     assert conf["spark.openlineage.parentRunId"] == start["run"]["runId"]
     assert conf["spark.openlineage.parentJobName"] == start["job"]["name"] == "lineage_dag.spark_parent"
     assert conf["spark.openlineage.parentJobNamespace"] == start["job"]["namespace"]

@@ -15,8 +15,8 @@ from airflow_provider_flyte import TaskEnvironment, ctx
 from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup
 from airflow_provider_flyte.plugins.pytorch import Elastic
 from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig
-from airflow_provider_flyte.resources import Resources
 from airflow_provider_flyte.plugins.spark import Spark
+from airflow_provider_flyte.resources import Resources
 
 BASE = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}
 OL_ENV = ("OPENLINEAGE_PARENT_ID", "OPENLINEAGE_ROOT_PARENT_ID", "OPENLINEAGE_CONTEXT")
