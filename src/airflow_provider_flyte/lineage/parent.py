@@ -74,7 +74,10 @@ def parent_env(context: Any) -> dict[str, str]:
 
     ti = context["ti"]
     namespace, name, run_id = macros.lineage_job_namespace(), macros.lineage_job_name(ti), macros.lineage_run_id(ti)
-    root = (macros.lineage_root_job_namespace(ti), macros.lineage_root_job_name(ti), macros.lineage_root_run_id(ti))
+    if hasattr(macros, "lineage_root_job_namespace"):
+        root = (macros.lineage_root_job_namespace(ti), macros.lineage_root_job_name(ti), macros.lineage_root_run_id(ti))
+    else:  # a provider older than its root macros: the task run is its own root, as OpenLineage reads it then
+        root = (namespace, name, run_id)
     payload = {"parent": {"run": {"runId": run_id}, "job": {"namespace": namespace, "name": name},
                           "root": {"run": {"runId": root[2]}, "job": {"namespace": root[0], "name": root[1]}}}}
     return {PARENT_ID_ENV: f"{namespace}/{name}/{run_id}", ROOT_PARENT_ID_ENV: "/".join(root),
