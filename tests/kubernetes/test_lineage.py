@@ -25,7 +25,7 @@ def test_sparkapplication_and_daskjob_pods_get_the_task_runs_parent(k8s: Any, mo
 
     start = task_event(events, "spark_parent", "START")
     conf = result["xcoms"]["spark_parent"]
-    assert PARENT_KEYS <= set(conf), conf
+    assert set(conf) >= PARENT_KEYS, conf
     assert conf["spark.openlineage.parentRunId"] == start["run"]["runId"]
     facet = task_event(events, "spark_parent", "COMPLETE")["run"]["facets"]["flyte"]
     assert facet["placement"] == "kubernetes" and facet["job"]["kind"] == "SparkApplication", facet
