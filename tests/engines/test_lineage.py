@@ -130,3 +130,10 @@ def test_warm_spark_connect_sessions_each_hold_their_own_parent_on_one_server(tm
     # a run's parent is its session's: the server (and its fingerprint) stays the same for the next run
     assert len(first["servers"]) == 1 and first["servers"] == second["servers"]
     assert first["session"] != second["session"]
+    # the workers of a warm Dask scheduler (not the task's processes): a worker plugin sets each run's parent
+    for task_id in ("dask_first", "dask_second"):
+        start = task_event(events, task_id, "START")
+        expected = f"{start['job']['namespace']}/lineage_warm_dag.{task_id}/{start['run']['runId']}"
+        assert [w["OPENLINEAGE_PARENT_ID"] for w in result["xcoms"][task_id]] == [expected]
+        assert json.loads(result["xcoms"][task_id][0]["OPENLINEAGE_CONTEXT"])["parent"]["run"]["runId"] == (
+            start["run"]["runId"])

@@ -105,6 +105,33 @@ def bundle_plugins(data: bytes, sha256: str, digest: str, name: str) -> tuple[An
     return worker_cls(data, sha256, digest, name), scheduler_cls(data, sha256, digest, name)
 
 
+def environ_plugin(values: dict[str, str], name: str) -> Any:
+    """A ``WorkerPlugin`` setting ``values`` in every current and future worker's environment for one task,
+    and putting back what was there when it is removed (the OpenLineage parent of an existing cluster's
+    workers, docs/lineage.md)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class EnvironWorkerPlugin(WorkerPlugin):
+        idempotent = True
+
+        def __init__(self, values: dict[str, str], name: str) -> None:
+            self.values, self.name = dict(values), name
+            self.before: dict[str, str | None] = {}
+
+        def setup(self, worker: Any) -> None:
+            self.before = {key: os.environ.get(key) for key in self.values}
+            os.environ.update(self.values)
+
+        def teardown(self, worker: Any) -> None:
+            for key, value in self.before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    return EnvironWorkerPlugin(values, name)
+
+
 def _classes() -> tuple[type, type]:
     from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 

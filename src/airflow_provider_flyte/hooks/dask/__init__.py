@@ -103,6 +103,7 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
         self.log.info("Connected %s to the Dask scheduler at %s (%d worker(s))", self.task.display_name,
                       where, len(workers))
         self._ship_bundle(client)
+        self._ship_lineage_env(client)
         self._register_dag_functions()
         return client
 
@@ -144,6 +145,29 @@ class FlyteDaskHook(FlyteEngineHook[Dask]):
                 cloudpickle.unregister_pickle_by_value(dask_plugins)
         self.log.info("Code bundle %s installed on the Dask scheduler and workers (plugin %s)",
                       bundle.digest[:12], name)
+
+    def _ship_lineage_env(self, client: Any) -> None:
+        """The task run's OpenLineage parent in the workers' environment (docs/lineage.md): they are not
+        this task's processes, so a worker plugin sets it and its removal in ``post`` puts back what was there."""
+        from airflow_provider_flyte.lineage.parent import ENV_NAMES
+
+        values = {key: self.spec.env_vars[key] for key in ENV_NAMES if key in self.spec.env_vars}
+        if not values:
+            return
+        import cloudpickle
+
+        from airflow_provider_flyte.hooks import dask_plugins
+
+        name = f"flyte-openlineage-{uuid.uuid4().hex[:8]}"
+        registered = dask_plugins.__name__ in cloudpickle.list_registry_pickle_by_value()
+        if not registered:
+            cloudpickle.register_pickle_by_value(dask_plugins)
+        try:
+            client.register_plugin(dask_plugins.environ_plugin(values, name), name=name)
+            self.add_cleanup(_remove_worker_plugin, client, name)
+        finally:
+            if not registered:
+                cloudpickle.unregister_pickle_by_value(dask_plugins)
 
     def _register_dag_functions(self) -> None:
         import cloudpickle  # distributed pickles with upstream cloudpickle
