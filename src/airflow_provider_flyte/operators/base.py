@@ -57,6 +57,8 @@ class FlyteOperator(BaseOperator):
     :param deferrable: on Kubernetes, wait in the triggerer (default ``[flyte] kubernetes_deferrable``, True).
     :param startup_timeout: on Kubernetes, seconds the job may take to start running (default 300).
     :param keep_failed_s: on Kubernetes, keep a failed job this many seconds for debugging (default 0: delete).
+    :param kueue_timeout: on Kubernetes with a Kueue queue, seconds the job may wait for admission before the
+        task fails (default ``[flyte] kubernetes_kueue_timeout``: no limit).
     """
 
     template_fields: Sequence[str] = ("plugin_config", "op_args", "op_kwargs")
@@ -79,6 +81,7 @@ class FlyteOperator(BaseOperator):
         deferrable: bool | None = None,
         startup_timeout: float | None = None,
         keep_failed_s: float | None = None,
+        kueue_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         field_checks.check_op_args(f"{self.error_name()}.op_args", op_args)
@@ -92,6 +95,8 @@ class FlyteOperator(BaseOperator):
         field_checks.check_optional_bool(f"{self.error_name()}.deferrable", deferrable)
         field_checks.check_seconds(f"{self.error_name()}.startup_timeout", startup_timeout)
         field_checks.check_seconds(f"{self.error_name()}.keep_failed_s", keep_failed_s, allow_zero=True)
+        field_checks.check_seconds(f"{self.error_name()}.kueue_timeout", kueue_timeout)
+        self.kueue_timeout = kueue_timeout
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
         self.keep_failed_s = keep_failed_s
@@ -228,7 +233,9 @@ class FlyteOperator(BaseOperator):
     def placement_options(self) -> dict[str, Any]:
         """How a remote placement runs this task (Kubernetes: deferral, startup timeout, deadline)."""
         return placement_options(deferrable=self.deferrable, startup_timeout=self.startup_timeout,
-                                 keep_failed_s=self.keep_failed_s, execution_timeout=self.execution_timeout)
+                                 keep_failed_s=self.keep_failed_s, execution_timeout=self.execution_timeout,
+                                 kueue_queue=self.env.kueue_queue if self.env is not None else None,
+                                 kueue_timeout=self.kueue_timeout)
 
     def _push_links(self, context: Context, links: Mapping[str, str]) -> None:
         from airflow_provider_flyte.links.base import xcom_key
