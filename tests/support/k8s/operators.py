@@ -321,6 +321,7 @@ class SparkOperator(Controller):
             extra: dict[str, Any] | None = None) -> None:
         def edit(s: dict[str, Any]) -> None:
             s["applicationState"] = {"state": state, **({"errorMessage": message} if message else {})}
+            s.setdefault("driverInfo", {})  # required by the CRD's status schema (a suspended New app has none yet)
             s.update(extra or {})
         self.set_status(app, edit)
 

@@ -202,7 +202,7 @@ class KubernetesPlacement:
         ref = k8s.JobRef.from_dict({
             **ref_fields, "name": name, "spec_uri": annotations[k8s.SPEC_ANNOTATION],
             "staging_conn_id": annotations.get(k8s.STAGING_CONN_ANNOTATION),
-            "selector": k8s.selector_of(obj["metadata"].get("labels") or labels), **self.log_source(name),
+            "selector": k8s.selector_of(own_labels(obj["metadata"].get("labels") or labels)), **self.log_source(name),
             "uid": obj["metadata"].get("uid") or "", "queue_timeout": float(self.option("kueue_timeout") or 0.0),
         })
         self._ref = ref
@@ -307,6 +307,13 @@ class KubernetesPlacement:
 
     def interrupt(self) -> None:
         """The worker waits in ``time.sleep``/HTTP calls, which the timeout interrupts by itself."""
+
+
+def own_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The object's labels less Kueue's queue label, which the operators do not copy to the pods (the pod selector)."""
+    from airflow_provider_flyte.manifests.kueue import QUEUE_LABEL
+
+    return {k: v for k, v in labels.items() if k != QUEUE_LABEL}
 
 
 @contextlib.contextmanager
