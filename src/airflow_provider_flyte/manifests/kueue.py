@@ -33,7 +33,7 @@ def apply_queue(body: dict[str, Any], queue: str, *, source: str) -> None:
         raise FlyteConfigError(
             source, queue, f"a {kind} cannot wait in a Kueue queue: its CRD has no suspend field and Kueue has "
             f"no {kind} integration",
-            f'run this task without a queue (TaskEnvironment(kueue_queue="")), or on a connection that names none')
+            'run this task without a queue (TaskEnvironment(kueue_queue="")), or on a connection that names none')
     spec = body.get("spec") or {}
     if kind == "RayJob" and not spec.get("shutdownAfterJobFinishes"):
         raise FlyteConfigError(
