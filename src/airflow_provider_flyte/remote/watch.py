@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow_provider_flyte.remote.jobs import (
     EXPIRES_ANNOTATION,
+    FINISHED_PHASES,
     JobRef,
     KubernetesJobError,
     KubernetesJobs,
@@ -81,8 +82,10 @@ def evaluate(ref: JobRef, obj: Mapping[str, Any] | None, pods: list[Any], *, sta
     problem = startup_problem(pods)
     if problem is not None and problem[1]:
         return event("failed", f"{ref.describe()} cannot start: {problem[0]}")
-    running = any(getattr(pod.status, "phase", None) == "Running" for pod in pods) and state.phase not in (
-        "NEW", "New", "", "SUBMITTED", "Initializing", "Pending", "Created")
+    # a pod that ended has started: a look between its end and the operator's final status is no startup failure
+    running = any(getattr(pod.status, "phase", None) in FINISHED_PHASES for pod in pods) or (
+        any(getattr(pod.status, "phase", None) == "Running" for pod in pods) and state.phase not in (
+            "NEW", "New", "", "SUBMITTED", "Initializing", "Pending", "Created"))
     if not running and now - started > startup_timeout:
         seen = problem[0] if problem else f"status stayed {state.phase!r}"
         return event("failed", f"{ref.describe()} did not start within {startup_timeout:g} s ({seen})")
