@@ -25,21 +25,34 @@ SUSPEND_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def apply_queue(body: dict[str, Any], queue: str, *, source: str) -> None:
-    """Label ``body`` for ``queue`` and create it suspended (``source``: where the queue name came from)."""
-    kind = str(body.get("kind"))
-    path = SUSPEND_PATHS.get(kind)
-    if path is None:
+def _refuse(kind: str, queue: str, source: str, *, keeps_cluster: bool) -> None:
+    if kind not in SUSPEND_PATHS:
         raise FlyteConfigError(
             source, queue, f"a {kind} cannot wait in a Kueue queue: its CRD has no suspend field and Kueue has "
             f"no {kind} integration",
             'run this task without a queue (TaskEnvironment(kueue_queue="")), or on a connection that names none')
-    spec = body.get("spec") or {}
-    if kind == "RayJob" and not spec.get("shutdownAfterJobFinishes"):
+    if kind == "RayJob" and keeps_cluster:
         raise FlyteConfigError(
             source, queue, "KubeRay refuses a suspended RayJob whose shutdownAfterJobFinishes is false",
             "set RayJobConfig(shutdown_after_job_finishes=True) to queue it, or run it without a queue "
             '(TaskEnvironment(kueue_queue=""))')
+
+
+def check_queueable(config: Any, manifest_path: str | None, queue: str | None, *, source: str) -> None:
+    """At DAG parse: a task whose environment names a queue runs a kind Kueue can hold (see :func:`apply_queue`)."""
+    if not queue or not manifest_path:
+        return
+    import importlib
+
+    _refuse(importlib.import_module(manifest_path).KIND, queue, source,
+            keeps_cluster=getattr(config, "shutdown_after_job_finishes", None) is False)
+
+
+def apply_queue(body: dict[str, Any], queue: str, *, source: str) -> None:
+    """Label ``body`` for ``queue`` and create it suspended (``source``: where the queue name came from)."""
+    kind = str(body.get("kind"))
+    _refuse(kind, queue, source, keeps_cluster=not (body.get("spec") or {}).get("shutdownAfterJobFinishes"))
+    path = SUSPEND_PATHS[kind]
     body["metadata"].setdefault("labels", {})[QUEUE_LABEL] = queue
     node = body
     for key in path[:-1]:
@@ -60,4 +73,4 @@ def suspended(obj: Mapping[str, Any] | None) -> bool:
     return node is True
 
 
-__all__ = ["QUEUE_LABEL", "SUSPEND_PATHS", "apply_queue", "queue_of", "suspended"]
+__all__ = ["QUEUE_LABEL", "SUSPEND_PATHS", "apply_queue", "check_queueable", "queue_of", "suspended"]

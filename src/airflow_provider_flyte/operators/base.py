@@ -142,6 +142,10 @@ class FlyteOperator(BaseOperator):
         env = getattr(self, "env", None)
         if entry is not None and env is not None:
             check_reuse(env.reusable, config, supports_reuse=entry.supports_reuse, field=field)
+            from airflow_provider_flyte.manifests.kueue import check_queueable
+
+            if getattr(self, "conn_id", None) is not None:  # a queue matters only off the worker
+                check_queueable(config, entry.manifest_path, env.kueue_queue, source="TaskEnvironment.kueue_queue")
         templates.check_templates(field, config)
         self._check_declared_params(field, config)
         check_plugin_type(field, config, self.plugin_type, type(self).__name__)

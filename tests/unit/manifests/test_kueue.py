@@ -67,3 +67,21 @@ def test_a_ray_job_that_keeps_its_cluster_cannot_be_queued() -> None:
                               .validated(), TARGET)
     with pytest.raises(FlyteConfigError, match="shutdownAfterJobFinishes is false.*shutdown_after_job_finishes=True"):
         kueue.apply_queue(body, "team-a", source="[flyte] kubernetes_kueue_queue")
+
+
+def test_a_dask_or_cluster_keeping_ray_task_with_a_queue_is_refused_when_the_dag_is_parsed() -> None:
+    from airflow_provider_flyte import TaskEnvironment
+    from airflow_provider_flyte.operators.base import FlyteOperator
+
+    keeps = RayJobConfig(worker_node_config=[WorkerNodeConfig(group_name="g", replicas=1)])
+    for config, problem in ((Dask(), "a DaskJob cannot wait in a Kueue queue"),
+                            (keeps, "KubeRay refuses a suspended RayJob")):
+        env = TaskEnvironment(name="e", kueue_queue="team-a", plugin_config=config)
+        with pytest.raises(FlyteConfigError, match=f"TaskEnvironment.kueue_queue: {problem}"):
+            FlyteOperator(task_id="t", python_callable=print, env=env, conn_id="k8s")
+    # no queue for this task, or no Kubernetes run at all: nothing to refuse
+    FlyteOperator(task_id="t", python_callable=print, conn_id="k8s",
+                  env=TaskEnvironment(name="e", kueue_queue="", plugin_config=Dask()))
+    FlyteOperator(task_id="t", python_callable=print, env=TaskEnvironment(name="e", kueue_queue="q", plugin_config=Dask()))
+    FlyteOperator(task_id="t", python_callable=print, conn_id="k8s", env=TaskEnvironment(
+        name="e", kueue_queue="team-a", plugin_config=RAY))
