@@ -27,7 +27,7 @@ from airflow_provider_flyte.runtime.runner import TaskRunner
 from tests.conftest import TEST_DAGS
 from tests.support.k8s.kueue import KueueStandIn
 
-STARTUP_S = 8.0
+STARTUP_S = 5.0  # the first job gets running within it; the second waits for the whole first run
 ADMITTED = re.compile(r"SparkApplication \S+/(\S+) admitted after ([0-9.]+) s in Kueue queue '([^']+)'")
 
 
