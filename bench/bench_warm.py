@@ -18,7 +18,6 @@ no deployment does (``--source-only`` measures that case).
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import re
 import shutil
@@ -31,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.install_like import compile_like_an_install  # noqa: E402
 from tests.support.standalone import Standalone  # noqa: E402
 
 DAGS = Path(__file__).resolve().parent / "dags" / "bench_warm_dags.py"
@@ -69,13 +69,6 @@ def run_one(airflow: Standalone, dag_id: str, n: int, show_log: bool = False) ->
             print(f"--- {dag_id}[{i}] ---", *_provider_lines(airflow.task_log(dag_id, run_id, "small", i)), sep="\n")
     to_function = [airflow.xcom(dag_id, run_id, "small", i)["acquire_s"] for i in range(n)]
     return _seconds(run), statistics.median(acquires), statistics.median(without_import), statistics.median(to_function)
-
-
-def compile_like_an_install(*folders: Path) -> None:
-    """Byte-compile ``folders`` (``pip install`` compiles a wheel's modules; a checkout may not have them)."""
-    for folder in folders:
-        if not compileall.compile_dir(str(folder), quiet=1):
-            raise SystemExit(f"byte-compiling {folder} failed")
 
 
 def _provider_lines(log: str) -> list[str]:

@@ -65,4 +65,6 @@ def get_provider_info() -> dict[str, Any]:
             {"name": "flyte", "class-name": "airflow_provider_flyte.decorators.flyte.flyte_task"},
         ],
         "config": json.loads(json.dumps(CONFIG)),
+        # airflow flyte check --conn-id ...: the connection check (also python -m airflow_provider_flyte check)
+        "cli": ["airflow_provider_flyte.__main__.get_cli_commands"],
     }

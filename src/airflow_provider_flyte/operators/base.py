@@ -37,10 +37,11 @@ from airflow_provider_flyte.exceptions import FlyteConfigError
 from airflow_provider_flyte.links.base import LINKS_XCOM_KEY
 from airflow_provider_flyte.plugins.base import PluginConfig, copy_config, is_template
 from airflow_provider_flyte.reuse import check_reuse
-from airflow_provider_flyte.runtime.runner import TaskRunner
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_flyte.runtime.runner import TaskRunner
 
 
 class FlyteOperator(BaseOperator):
@@ -214,6 +215,10 @@ class FlyteOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         config = self.resolved_config()
         kwargs = determine_kwargs(self.python_callable, self.op_args, {**context, **self.op_kwargs})
+        from airflow_provider_flyte.runtime.runner import (
+            TaskRunner,  # the runtime loads when a task runs, not at parse
+        )
+
         self._runner = TaskRunner(self.task_spec(context, config), config, self.python_callable, logger=self.log)
         return self._runner.run(self.op_args, kwargs, airflow_context=context,
                                 on_ready=lambda hook: self._push_links(context, hook.links))

@@ -88,6 +88,8 @@ class PluginConfig:
             if contains_template(value):
                 templated = True
                 continue
+            if _is_untouched_default(f, value):
+                continue  # a default is valid by construction: no validator to build or run at parse
             converted = _convert(type(self), f.name, value, strict=strict)
             object.__setattr__(self, f.name, converted)
         if not templated:
@@ -178,6 +180,18 @@ def _plain(value: Any) -> Any:
     if is_template(value) and not isinstance(value, str):
         return repr(value)
     return value
+
+
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def _is_untouched_default(f: dataclasses.Field[Any], value: Any) -> bool:
+    """``value`` is the field's own default: ``None``/a scalar default itself, or an empty default container."""
+    if f.default is not dataclasses.MISSING:
+        return value is f.default and type(value) in _SCALARS
+    if f.default_factory is not dataclasses.MISSING:
+        return type(value) in (list, dict) and not value and f.default_factory() == value
+    return False
 
 
 @functools.cache

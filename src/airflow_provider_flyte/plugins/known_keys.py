@@ -7,7 +7,6 @@ fields, torch's rendezvous settings) as static copies, so that parsing a DAG imp
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -16,6 +15,8 @@ from airflow_provider_flyte.exceptions import FlyteConfigError
 
 def did_you_mean(key: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The known key closest to ``key`` (``numcpus`` -> ``num-cpus``), or ``None`` when none is close."""
+    import difflib  # only when a key is unknown: not at every DAG parse
+
     public = [name for name in known if not name.startswith("_")]
     close = difflib.get_close_matches(key, public, n=1, cutoff=cutoff)
     return close[0] if close else None

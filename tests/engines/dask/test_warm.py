@@ -157,3 +157,31 @@ def test_a_run_scoped_server_ends_with_its_dag_run_and_a_global_one_does_not(dag
     left = [(record.run_key, record.engine) for _, record in state.servers(warm_dir)]
     assert left == [(None, "Dask")], left  # the global server stays until its idle_ttl
     assert psutil.pid_exists(other["scheduler_pid"])
+
+
+def test_the_warm_example_shares_one_server_and_its_dashboard_link_stays_live(dag_runner, warm_dir):
+    """The shipped warm example (issue 27): four mapped tasks on one warm Dask server, and the extra link
+    each task recorded opens the scheduler's real dashboard after the tasks ended (not bokeh's "install me")."""
+    import urllib.request
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from tests.conftest import EXAMPLE_DAGS
+
+    result = dag_runner.run(EXAMPLE_DAGS / "example_flyte_warm_dask.py", "example_flyte_warm_dask")
+    assert result.state == "success", result.states
+    stats = result.mapped_values("partition_stats")
+    assert [s["part"] for s in stats] == [0, 1, 2, 3]
+    assert result.value("total") == sum(x * x for x in range(4000))
+    assert len({s["scheduler"] for s in stats}) == 1 and len(_servers(warm_dir)) == 1  # one warm server
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id="example_flyte_warm_dask", run_id=result.run_id,
+                                                  task_id="partition_stats", key="_link_DaskDashboardLink")
+        links = {x.map_index: x.value for x in rows}
+    assert sorted(links) == [0, 1, 2, 3] and set(links.values()) == {stats[0]["dashboard"]}, links
+    link = stats[0]["dashboard"]
+    assert link.startswith("http://127.0.0.1:"), link
+    with urllib.request.urlopen(link, timeout=30) as resp:  # the run is over; the server is still warm
+        page = resp.read().decode()
+    assert resp.status == 200 and "Dask needs bokeh" not in page and "bokeh" in page.lower(), page[:500]

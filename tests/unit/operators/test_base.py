@@ -60,3 +60,37 @@ def test_the_environment_supplies_config_connection_and_queue() -> None:
 def test_a_blank_connection_id_is_refused() -> None:
     with pytest.raises(FlyteConfigError, match=r"FlyteDaskOperator.conn_id: not a connection id"):
         FlyteDaskOperator(task_id="t", python_callable=_fn, plugin_config=Dask(), conn_id="  ")
+
+
+def test_parsing_a_dag_loads_no_runtime_module(tmp_path):
+    """DAG parse builds the operator, not the runner: the task runtime, the bundle writer (tarfile)
+    and difflib load when a task runs or a key is wrong, not in the DAG processor (issue 27)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "dag_parse_cost.py").write_text(
+        "from datetime import datetime\n"
+        "from airflow.sdk import dag\n"
+        "from airflow_provider_flyte import flyte_task\n"
+        "from airflow_provider_flyte.plugins.dask import Dask, WorkerGroup\n"
+        "from airflow_provider_flyte.plugins.pytorch import Elastic\n"
+        "from airflow_provider_flyte.plugins.ray import RayJobConfig, WorkerNodeConfig\n"
+        "@dag(schedule=None, start_date=datetime(2025, 1, 1))\n"
+        "def parse_cost():\n"
+        "    @flyte_task(plugin_config=Dask(workers=WorkerGroup(number_of_workers=2)))\n"
+        "    def a(): ...\n"
+        "    @flyte_task(plugin_config=RayJobConfig(worker_node_config=[WorkerNodeConfig(group_name='w', replicas=1)]))\n"
+        "    def b(): ...\n"
+        "    @flyte_task(plugin_config=Elastic(nnodes=1, nproc_per_node=2))\n"
+        "    def c(): ...\n"
+        "    a() >> b() >> c()\n"
+        "parse_cost()\n")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom airflow.dag_processing.dagbag import BundleDagBag\n"
+        f"bag = BundleDagBag(dag_folder={str(tmp_path)!r}, bundle_path=Path({str(tmp_path)!r}))\n"
+        "assert not bag.import_errors and len(bag.dags) == 1, (bag.import_errors, bag.dags)\n"
+        "runtime = ('airflow_provider_flyte.runtime', 'airflow_provider_flyte.bundle.build', "
+        "'airflow_provider_flyte.bundle.ignore', 'airflow_provider_flyte.hygiene', 'tarfile', 'difflib')\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith(runtime)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "LOADED []" in out, out[-2000:]
