@@ -59,6 +59,10 @@ class TaskEnvironment:
     :param cache: only ``"disable"`` (the default): Airflow has no task-result cache; other values are refused.
     :param queue: the Airflow queue (``BaseOperator.queue``) the tasks run on.
     :param service_account: Kubernetes service account of the job's pods.
+    :param kueue_queue: Kueue LocalQueue of the task's Kubernetes job (not Flyte's: Flyte's ``queue`` is the
+        Airflow queue here): the job is created suspended with the ``kueue.x-k8s.io/queue-name`` label and runs
+        once Kueue admits it. ``None``: the connection's extra ``kueue_queue``, else ``[flyte]
+        kubernetes_kueue_queue``; ``""``: no queue (docs/kubernetes.md, "Queueing with Kueue").
     """
 
     name: str
@@ -77,6 +81,7 @@ class TaskEnvironment:
     cache: Any = "disable"
     queue: str | None = None
     service_account: str | None = None
+    kueue_queue: str | None = None
     #: The file that declared the environment (relative ``include`` paths start from its folder).
     declaring_file: str | None = field(default=None, repr=False, compare=False)
 
@@ -134,13 +139,14 @@ class TaskEnvironment:
                 raise FlyteConfigError("TaskEnvironment.depends_on", dep, "not a TaskEnvironment",
                                        "list other TaskEnvironment objects")
         check_cache(self.cache, field="TaskEnvironment.cache")
-        for key in ("queue", "service_account", "conn_id", "image"):
+        for key in ("queue", "service_account", "conn_id", "image", "kueue_queue"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, str):
                 raise FlyteConfigError(f"TaskEnvironment.{key}", value, "not a string", f"pass {key} as a string")
         field_checks.check_env_var_names("TaskEnvironment.env_vars", self.env_vars)
         field_checks.check_image("TaskEnvironment.image", self.image)
         field_checks.check_service_account("TaskEnvironment.service_account", self.service_account)
+        field_checks.check_kueue_queue("TaskEnvironment.kueue_queue", self.kueue_queue)
         if isinstance(self.include, str):
             raise FlyteConfigError("TaskEnvironment.include", self.include,
                                    "Expected include to be a sequence of str paths, got a bare str",

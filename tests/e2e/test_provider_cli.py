@@ -37,8 +37,8 @@ def test_providers_configs_lists_every_flyte_option():
                             "kubernetes_namespace", "kubernetes_deferrable", "kubernetes_startup_timeout",
                             "kubernetes_keep_failed_s", "kubernetes_object_url", "kubernetes_pod_url",
                             "kubernetes_service_account", "kubernetes_interruptible_tolerations",
-                            "kubernetes_interruptible_node_selector",
-                            "warm_dir", "warm_ttl_override_s"}
+                            "kubernetes_interruptible_node_selector", "kubernetes_kueue_queue",
+                            "kubernetes_kueue_timeout", "warm_dir", "warm_ttl_override_s"}
     assert (options["code_bundle"]["type"], options["code_bundle"]["default"]) == ("boolean", "True")
     assert (options["bundle_max_bytes"]["type"], options["bundle_max_bytes"]["default"]) == ("integer", "104857600")
     assert options["staging_uri"]["default"] == "" and options["staging_conn_id"]["default"] == ""

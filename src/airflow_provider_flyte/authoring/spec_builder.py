@@ -58,10 +58,12 @@ def pod_template_json(template: Any) -> dict[str, Any] | None:
 
 
 def placement_options(*, deferrable: bool | None, startup_timeout: float | None, keep_failed_s: float | None,
-                      execution_timeout: timedelta | None) -> dict[str, Any]:
-    """How a remote placement runs this task (Kubernetes: deferral, startup timeout, deadline).
+                      execution_timeout: timedelta | None, kueue_queue: str | None = None,
+                      kueue_timeout: float | None = None) -> dict[str, Any]:
+    """How a remote placement runs this task (Kubernetes: deferral, startup timeout, deadline, Kueue).
 
-    An unset option takes its ``[flyte]`` setting.
+    An unset option takes its ``[flyte]`` setting; an unset ``kueue_queue`` is left out (the placement
+    asks the connection, then ``[flyte] kubernetes_kueue_queue``).
     """
     options: dict[str, Any] = {
         "deferrable": deferrable if deferrable is not None
@@ -71,7 +73,11 @@ def placement_options(*, deferrable: bool | None, startup_timeout: float | None,
         "keep_failed_s": keep_failed_s if keep_failed_s is not None
         else settings.number("kubernetes_keep_failed_s"),
         "namespace": settings.text("kubernetes_namespace"),
+        "kueue_timeout": kueue_timeout if kueue_timeout is not None
+        else settings.number("kubernetes_kueue_timeout"),
     }
+    if kueue_queue is not None:
+        options["kueue_queue"] = kueue_queue
     if execution_timeout is not None:
         options["deadline"] = time.time() + execution_timeout.total_seconds()
     return options

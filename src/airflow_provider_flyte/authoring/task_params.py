@@ -35,7 +35,7 @@ FLYTE_UNSUPPORTED = {
     "image": "Image cannot be overridden (set it on the TaskEnvironment)",
     "interface": "Interface cannot be overridden",
 }
-_ENV_PARAMS = ("env_vars", "secrets", "pod_template", "reusable", "interruptible", "service_account")
+_ENV_PARAMS = ("env_vars", "secrets", "pod_template", "reusable", "interruptible", "service_account", "kueue_queue")
 _TASK_ID_RE = re.compile(r"^[\w.-]+$")
 
 

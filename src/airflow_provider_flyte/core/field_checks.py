@@ -44,6 +44,19 @@ def check_service_account(field: str, name: str | None) -> None:
                                'digit, e.g. "spark-runner"')
 
 
+def check_kueue_queue(field: str, name: str | None) -> None:
+    """A Kueue LocalQueue name: a Kubernetes object name that is also a label value (at most 63 characters).
+
+    ``""`` is allowed: no queue for this task (where a connection or ``[flyte]`` names one).
+    """
+    if name is None or name == "":
+        return
+    if not isinstance(name, str) or len(name) > 63 or not _K8S_NAME_RE.match(name):
+        raise FlyteConfigError(field, name, "not a Kueue LocalQueue name (the kueue.x-k8s.io/queue-name label value)",
+                               "use at most 63 lowercase letters, digits, '-' and '.', starting and ending with a "
+                               'letter or digit, e.g. "team-a"; "" for no queue')
+
+
 def check_seconds(field: str, value: Any, *, allow_zero: bool = False) -> None:
     """A number of seconds (``None``: the default)."""
     if value is None:

@@ -91,6 +91,17 @@ CONFIG: dict[str, Any] = {
                                "(a Spark driver excepted).",
                 "version_added": "0.1.0", "type": "string", "example": '{"node-pool": "spot"}', "default": "",
             },
+            "kubernetes_kueue_queue": {
+                "description": "Kueue LocalQueue of every Kubernetes job when neither the task (TaskEnvironment("
+                               "kueue_queue=...)) nor the connection's extra kueue_queue names one: the job is "
+                               "created suspended with the kueue.x-k8s.io/queue-name label. Empty: no queue.",
+                "version_added": "0.1.0", "type": "string", "example": "team-a", "default": "",
+            },
+            "kubernetes_kueue_timeout": {
+                "description": "Seconds a queued Kubernetes job may wait for Kueue's admission before the task "
+                               "fails naming the queue and the job is deleted. Empty: no limit.",
+                "version_added": "0.1.0", "type": "float", "example": "3600", "default": "",
+            },
             "kubernetes_object_url": {
                 "description": "Extra-link template for a task's Kubernetes job ({name}, {namespace}, {conn_id}, {kind}).",
                 "version_added": "0.1.0", "type": "string",

@@ -58,6 +58,8 @@ class FlyteOperator(BaseOperator):
     :param deferrable: on Kubernetes, wait in the triggerer (default ``[flyte] kubernetes_deferrable``, True).
     :param startup_timeout: on Kubernetes, seconds the job may take to start running (default 300).
     :param keep_failed_s: on Kubernetes, keep a failed job this many seconds for debugging (default 0: delete).
+    :param kueue_timeout: on Kubernetes with a Kueue queue, seconds the job may wait for admission before the
+        task fails (default ``[flyte] kubernetes_kueue_timeout``: no limit).
     """
 
     template_fields: Sequence[str] = ("plugin_config", "op_args", "op_kwargs")
@@ -80,6 +82,7 @@ class FlyteOperator(BaseOperator):
         deferrable: bool | None = None,
         startup_timeout: float | None = None,
         keep_failed_s: float | None = None,
+        kueue_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         field_checks.check_op_args(f"{self.error_name()}.op_args", op_args)
@@ -93,6 +96,8 @@ class FlyteOperator(BaseOperator):
         field_checks.check_optional_bool(f"{self.error_name()}.deferrable", deferrable)
         field_checks.check_seconds(f"{self.error_name()}.startup_timeout", startup_timeout)
         field_checks.check_seconds(f"{self.error_name()}.keep_failed_s", keep_failed_s, allow_zero=True)
+        field_checks.check_seconds(f"{self.error_name()}.kueue_timeout", kueue_timeout)
+        self.kueue_timeout = kueue_timeout
         self.deferrable = deferrable
         self.startup_timeout = startup_timeout
         self.keep_failed_s = keep_failed_s
@@ -140,6 +145,10 @@ class FlyteOperator(BaseOperator):
         env = getattr(self, "env", None)
         if entry is not None and env is not None:
             check_reuse(env.reusable, config, supports_reuse=entry.supports_reuse, field=field)
+            from airflow_provider_flyte.manifests.kueue import check_queueable
+
+            if getattr(self, "conn_id", None) is not None:  # a queue matters only off the worker
+                check_queueable(config, entry.manifest_path, env.kueue_queue, source="TaskEnvironment.kueue_queue")
         templates.check_templates(field, config)
         self._check_declared_params(field, config)
         check_plugin_type(field, config, self.plugin_type, type(self).__name__)
@@ -277,7 +286,9 @@ class FlyteOperator(BaseOperator):
     def placement_options(self) -> dict[str, Any]:
         """How a remote placement runs this task (Kubernetes: deferral, startup timeout, deadline)."""
         return placement_options(deferrable=self.deferrable, startup_timeout=self.startup_timeout,
-                                 keep_failed_s=self.keep_failed_s, execution_timeout=self.execution_timeout)
+                                 keep_failed_s=self.keep_failed_s, execution_timeout=self.execution_timeout,
+                                 kueue_queue=self.env.kueue_queue if self.env is not None else None,
+                                 kueue_timeout=self.kueue_timeout)
 
     def _push_links(self, context: Context, links: Mapping[str, str]) -> None:
         from airflow_provider_flyte.links.base import xcom_key

@@ -74,6 +74,7 @@ class JobRef:
     keep_failed_s: float = 0.0
     #: The object's ``uid`` ("": unknown); an object of this name with another uid is not this job.
     uid: str = ""
+    queue_timeout: float = 0.0  # seconds it may wait for Kueue's admission (0: no limit; remote/queueing.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -129,20 +129,26 @@ async def wait_for_final(ref: JobRef, *, poll_interval: float, startup_timeout: 
     Transient API answers to the GET are retried (:func:`~airflow_provider_flyte.remote.jobs.transient_look_error`);
     a :class:`KubernetesJobError` (a refusal, a shared watch that gave up) is final at once.
     """
+    from airflow_provider_flyte.remote.queueing import QueueWait
     from airflow_provider_flyte.remote.watch import evaluate
 
     transient = 0
+    queued = QueueWait(ref, created=started_at, log=log)  # a Kueue queue: startup counts from admission
     async with job_view(ref) as view:
         while True:
             try:
                 obj, pods = await view.look()
-                # evaluate() counts in one clock: seconds since the job was created
-                final = evaluate(ref, obj, pods, started=started_at, now=time.time(),
-                                 startup_timeout=startup_timeout, deadline=deadline)
+                # evaluate() counts in one clock: seconds since the job was created (or admitted by Kueue)
+                now = time.time()
+                since, final = queued.look(obj, now)
+                final = final or evaluate(ref, obj, pods, started=since, now=now,
+                                          startup_timeout=startup_timeout, deadline=deadline)
                 if final is not None and final["status"] == "failed" and (
                         obj is None or not ref.manifest.job_state(obj).done):
-                    final = evaluate(ref, await view.get(), pods, started=started_at, now=time.time(),
-                                     startup_timeout=startup_timeout, deadline=deadline)
+                    obj, now = await view.get(), time.time()
+                    since, final = queued.look(obj, now)
+                    final = final or evaluate(ref, obj, pods, started=since, now=now,
+                                              startup_timeout=startup_timeout, deadline=deadline)
                 transient = 0
             except Exception as exc:
                 if not isinstance(exc, KubernetesJobError) and transient_look_error(exc, transient):

@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow_provider_flyte.remote.jobs import (
     EXPIRES_ANNOTATION,
+    FINISHED_PHASES,
     JobRef,
     KubernetesJobError,
     KubernetesJobs,
@@ -81,8 +82,10 @@ def evaluate(ref: JobRef, obj: Mapping[str, Any] | None, pods: list[Any], *, sta
     problem = startup_problem(pods)
     if problem is not None and problem[1]:
         return event("failed", f"{ref.describe()} cannot start: {problem[0]}")
-    running = any(getattr(pod.status, "phase", None) == "Running" for pod in pods) and state.phase not in (
-        "NEW", "New", "", "SUBMITTED", "Initializing", "Pending", "Created")
+    # a pod that ended has started: a look between its end and the operator's final status is no startup failure
+    running = any(getattr(pod.status, "phase", None) in FINISHED_PHASES for pod in pods) or (
+        any(getattr(pod.status, "phase", None) == "Running" for pod in pods) and state.phase not in (
+            "NEW", "New", "", "SUBMITTED", "Initializing", "Pending", "Created"))
     if not running and now - started > startup_timeout:
         seen = problem[0] if problem else f"status stayed {state.phase!r}"
         return event("failed", f"{ref.describe()} did not start within {startup_timeout:g} s ({seen})")
@@ -91,18 +94,26 @@ def evaluate(ref: JobRef, obj: Mapping[str, Any] | None, pods: list[Any], *, sta
 
 def wait(ref: JobRef, *, poll_interval: float, startup_timeout: float, deadline: float | None,
          logger: Any = None, stream_logs: bool = True) -> dict[str, Any]:
-    """Wait in the worker until :func:`evaluate` gives a final event; stream the log pod meanwhile."""
+    """Wait in the worker until :func:`evaluate` gives a final event; stream the log pod meanwhile.
+
+    A job waiting in a Kueue queue is followed by a :class:`~airflow_provider_flyte.remote.queueing.QueueWait`:
+    its startup timeout starts at admission.
+    """
+    from airflow_provider_flyte.remote.queueing import QueueWait
+
     out = logger or log
     jobs = KubernetesJobs(ref.conn_id, ref.manifest_module, ref.namespace)
     started = time.monotonic()
+    queued = QueueWait(ref, created=started, log=out)
     streamed = threading.Event()
     streamer: threading.Thread | None = None
     while True:
         obj = jobs.get(ref.name)
         pods = jobs.pods(ref.selector) if ref.selector else []
         now = time.monotonic()
-        final = evaluate(ref, obj, pods, started=started, now=now, startup_timeout=startup_timeout,
-                         deadline=None if deadline is None else started + (deadline - time.time()))
+        since, final = queued.look(obj, now)
+        final = final or evaluate(ref, obj, pods, started=since, now=now, startup_timeout=startup_timeout,
+                                  deadline=None if deadline is None else started + (deadline - time.time()))
         if final is not None:
             if streamer is not None:
                 streamer.join(timeout=10)
@@ -162,7 +173,7 @@ def finish(ref: JobRef, event: Mapping[str, Any], *, logger: Any = None) -> Any:
         remote = exc
     except Exception:
         remote = None
-    _dispose(jobs, ref, failed=True, out=out)
+    _dispose(jobs, ref, failed=not event.get("not_admitted"), out=out)  # a queued job is never kept: it would run
     if status == "timeout":
         from airflow.providers.common.compat.sdk import AirflowTaskTimeout
 

@@ -10,6 +10,7 @@ only what the real ones add (env, generated commands, labels, owner references).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import hashlib
@@ -262,7 +263,19 @@ class SparkOperator(Controller):
         state = (status.get("applicationState") or {}).get("state", "")
         driver_name = (spec.get("driver") or {}).get("podName") or (spec.get("sparkConf") or {}).get(
             "spark.kubernetes.driver.pod.name") or f"{name}-driver"
-        if state == "":
+        if spec.get("suspend") and state not in (*SPARK_TERMINAL, "SUSPENDING", "SUSPENDED"):
+            self._to(app, "SUSPENDING")  # Reconcile's transitionToSuspending, whatever the state (a New one too)
+        elif state == "SUSPENDING":  # deleteSparkResources, then Suspended
+            self._delete_resources(app, driver_name)
+            self._to(app, "SUSPENDED")
+            self.event(app, "SparkApplicationSuspended", f"SparkApplication {name} suspended")
+        elif state == "SUSPENDED":
+            if not spec.get("suspend"):
+                self._to(app, "RESUMING")
+        elif state == "RESUMING":  # the old driver gone first (validateSparkResourceDeletion), then a new submission
+            if not self._delete_resources(app, driver_name):
+                self._submit(app, driver_name)
+        elif state == "":
             self._submit(app, driver_name)
         elif state in ("SUBMITTED", "RUNNING"):
             pod = self.pod(ns, status.get("driverInfo", {}).get("podName", driver_name))
@@ -294,10 +307,21 @@ class SparkOperator(Controller):
             if ended and time.time() >= _parse_time(ended) + float(spec["timeToLiveSeconds"]):
                 self.store.delete(self.res, ns, name)
 
+    def _delete_resources(self, app: dict[str, Any], driver_name: str) -> bool:
+        """Delete the driver pod and the UI Service (``deleteSparkResources``); whether one still existed."""
+        ns, existed = app["metadata"]["namespace"], False
+        for res, name in ((self.pods, driver_name), (self.services, f"{app['metadata']['name']}-ui-svc")):
+            if self.store.try_get(res, ns, name) is not None:
+                existed = True
+                with contextlib.suppress(ApiError):
+                    self.store.delete(res, ns, name)
+        return existed
+
     def _to(self, app: dict[str, Any], state: str, message: str | None = None,
             extra: dict[str, Any] | None = None) -> None:
         def edit(s: dict[str, Any]) -> None:
             s["applicationState"] = {"state": state, **({"errorMessage": message} if message else {})}
+            s.setdefault("driverInfo", {})  # required by the CRD's status schema (a suspended New app has none yet)
             s.update(extra or {})
         self.set_status(app, edit)
 

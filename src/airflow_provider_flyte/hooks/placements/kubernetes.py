@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from airflow_provider_flyte.core import settings
+from airflow_provider_flyte.core import field_checks, settings
 from airflow_provider_flyte.core.sealed import Sealed
 from airflow_provider_flyte.core.spec import KUBERNETES
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
@@ -179,6 +179,7 @@ class KubernetesPlacement:
                     **({k8s.STAGING_CONN_ANNOTATION: staged.conn_id} if staged.conn_id else {}),
                 })
                 self.apply_pod_settings(body, jobs, [r["from_env"] for r in refs])
+                self.apply_queue(body, jobs)
                 known_fields.check_known_fields(body)  # a field the CRD lacks: the API server would drop it
                 secret = self._create_secret(jobs, labels, sealed_data) if refs or sealed_data else None
                 submitted = True  # the job may exist from here even if the create raises (a lost answer, a kill)
@@ -202,8 +203,8 @@ class KubernetesPlacement:
         ref = k8s.JobRef.from_dict({
             **ref_fields, "name": name, "spec_uri": annotations[k8s.SPEC_ANNOTATION],
             "staging_conn_id": annotations.get(k8s.STAGING_CONN_ANNOTATION),
-            "selector": k8s.selector_of(obj["metadata"].get("labels") or labels), **self.log_source(name),
-            "uid": obj["metadata"].get("uid") or "",
+            "selector": k8s.selector_of(own_labels(obj["metadata"].get("labels") or labels)), **self.log_source(name),
+            "uid": obj["metadata"].get("uid") or "", "queue_timeout": float(self.option("kueue_timeout") or 0.0),
         })
         self._ref = ref
         self.job_identity.update(kind=jobs.manifest.KIND, namespace=ref.namespace, name=ref.name, uid=ref.uid)
@@ -246,6 +247,21 @@ class KubernetesPlacement:
             tolerations=_json_conf("kubernetes_interruptible_tolerations", list) if interruptible else [],
             node_selector=_json_conf("kubernetes_interruptible_node_selector", dict) if interruptible else {},
         )
+
+    def apply_queue(self, body: dict[str, Any], jobs: Any) -> None:
+        """The task's Kueue queue (its TaskEnvironment, else the connection's extra, else ``[flyte]``): suspended."""
+        from airflow_provider_flyte.manifests import kueue
+
+        task_queue = self.option("kueue_queue")
+        for queue, source in ((task_queue, "TaskEnvironment.kueue_queue"),
+                              (jobs.connection_extra("kueue_queue"), f"connection {jobs.conn_id!r} extra kueue_queue"),
+                              (settings.value("kubernetes_kueue_queue"), "[flyte] kubernetes_kueue_queue")):
+            if queue is None:
+                continue
+            if queue:
+                field_checks.check_kueue_queue(source, queue)
+                kueue.apply_queue(body, queue, source=source)
+            return
 
     def _create_secret(self, jobs: Any, labels: Mapping[str, str], sealed: Mapping[str, str]) -> str:
         """Resolve the task's secrets here (Airflow's Variables and Connections), mask them, store them as a
@@ -293,6 +309,13 @@ class KubernetesPlacement:
 
     def interrupt(self) -> None:
         """The worker waits in ``time.sleep``/HTTP calls, which the timeout interrupts by itself."""
+
+
+def own_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The object's labels less Kueue's queue label, which the operators do not copy to the pods (the pod selector)."""
+    from airflow_provider_flyte.manifests.kueue import QUEUE_LABEL
+
+    return {k: v for k, v in labels.items() if k != QUEUE_LABEL}
 
 
 @contextlib.contextmanager
