@@ -62,6 +62,10 @@ class LocalSparkHook(FlyteSparkHook):
         )
         self.pickle_by_value(cloudpickle)
         self._record_ui(session)
+        context = session.sparkContext
+        self.log.info("Spark session on %s: %d core(s), driver memory %s, UI %s", context.master,
+                      context.defaultParallelism, conf.get("spark.driver.memory", "1g (Spark's default)"),
+                      self.links.get("spark_ui") or "off")
         return {"spark_session": session}
 
 
