@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_flyte.exceptions import FlyteConfigError, FlyteEngineError
 from airflow_provider_flyte.hooks.base import FlyteEngineHook
+from airflow_provider_flyte.hooks.dask_worker import (  # noqa: F401 (re-exported)
+    DagModuleFinder,
+    install_dag_module_finder,
+    prepend_sys_path,
+)
 from airflow_provider_flyte.plugins.dask import Dask
 from airflow_provider_flyte.resources import Resources, cpu_count, memory_bytes
 
@@ -189,77 +193,6 @@ def worker_memory_limit(resources: Resources | None) -> int | None:
     memory = resources.memory
     value = memory[1] if isinstance(memory, tuple) else memory
     return memory_bytes(value, field="WorkerGroup.resources.memory")
-
-
-class DagModuleFinder:
-    """Import Airflow's generated DAG module names (``unusual_prefix_<sha1>_<file>``) from their files."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = dict(files)
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        file = self.files.get(name)
-        if file is None:
-            return None
-        import importlib.util
-
-        return importlib.util.spec_from_file_location(name, file)
-
-
-def install_dag_module_finder(files: dict[str, str]) -> None:
-    """Add ``files`` to this process's :class:`DagModuleFinder` (installed once, at the end of ``sys.meta_path``)."""
-    for finder in sys.meta_path:
-        if isinstance(finder, DagModuleFinder):
-            finder.files.update(files)
-            return
-    sys.meta_path.append(DagModuleFinder(files))
-
-
-_PLUGIN_CLASSES: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    """``CodeWorkerPlugin`` is built on first use, so importing this module imports no ``distributed``."""
-    if name != "CodeWorkerPlugin":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if name not in _PLUGIN_CLASSES:
-        from distributed.diagnostics.plugin import WorkerPlugin
-
-        class CodeWorkerPlugin(WorkerPlugin):
-            """On every current and future worker: the code folder first on ``sys.path``, DAG modules importable.
-
-            ``setup`` is plain synchronous code: no event loop is started or awaited.
-            """
-
-            idempotent = True
-
-            def __init__(self, path: str | None, dag_files: dict[str, str]) -> None:
-                self.path = path
-                self.dag_files = dict(dag_files)
-
-            def plugin_name(self) -> str:
-                digest = hashlib.sha1(repr((self.path, sorted(self.dag_files.items()))).encode()).hexdigest()
-                return f"flyte-code-{digest[:12]}"
-
-            def setup(self, worker: Any) -> None:
-                if self.path:
-                    prepend_sys_path(self.path)
-                if self.dag_files:
-                    install_dag_module_finder(self.dag_files)
-
-        CodeWorkerPlugin.__module__ = __name__
-        CodeWorkerPlugin.__qualname__ = name
-        _PLUGIN_CLASSES[name] = CodeWorkerPlugin
-    return _PLUGIN_CLASSES[name]
-
-
-def prepend_sys_path(path: str) -> None:
-    """Put ``path`` first on ``sys.path`` (moving it there if present)."""
-    if sys.path and sys.path[0] == path:
-        return
-    while path in sys.path:
-        sys.path.remove(path)
-    sys.path.insert(0, path)
 
 
 def dashboard_link(client: Any) -> str | None:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_flyte.bundle.user_code import modules_to_pickle_by_value
 from airflow_provider_flyte.core.bounds import check_local_fit, check_worker_memory
 from airflow_provider_flyte.core.spec import LOCAL
+from airflow_provider_flyte.hooks import dask_worker
 from airflow_provider_flyte.hooks.dask import (
     CLOSE_TIMEOUT_S,
     FlyteDaskHook,
-    __getattr__,
     close_clients_of,
     worker_memory_limit,
     worker_threads,
 )
 from airflow_provider_flyte.hygiene.child_processes import spawn_safe
+from airflow_provider_flyte.hygiene.engine_logs import quiet_engine_loggers
 from airflow_provider_flyte.hygiene.processes import descendant_pids, stop, stop_new_descendants
 from airflow_provider_flyte.plugins.rebuild import resources_of
 
@@ -51,6 +54,9 @@ class LocalDaskHook(FlyteDaskHook):
         spawning.__enter__()
         self.add_cleanup(spawning.__exit__, None, None, None)
 
+        # distributed's INFO chatter (~60 lines: every comm, client, nanny) out of the task log until the close
+        # is done (cleanups run in reverse); its warnings stay. The lines of this hook say what matters.
+        self.add_cleanup(quiet_engine_loggers(ENGINE_LOGGERS))
         quiet = _QuietClosedComms()  # registered before the close, so removed after it (cleanups run in reverse)
         for name in _CLOSE_CHATTER:
             logging.getLogger(name).addFilter(quiet)
@@ -63,7 +69,7 @@ class LocalDaskHook(FlyteDaskHook):
         except BaseException:
             _reap_new_workers(existing)  # workers of a cluster that failed (or was killed) half-way up
             raise
-        self.add_cleanup(_close_cluster, cluster, _worker_pids(cluster))
+        self.add_cleanup(_close_cluster, cluster, _worker_pids(cluster), self.log)
 
         # A bare Client() reads "scheduler-address"; restored (with "scheduler") after the task.
         config = dask.config.set({"scheduler-address": cluster.scheduler_address, "scheduler": "dask.distributed"})
@@ -73,7 +79,8 @@ class LocalDaskHook(FlyteDaskHook):
         self.add_cleanup(client.close, CLOSE_TIMEOUT_S)
         # Clients the task opened on this cluster and left open are closed before the cluster.
         self.add_cleanup(close_clients_of, cluster.scheduler_address, client)
-        self.log.info("Dask scheduler at %s with %d worker(s)", cluster.scheduler_address, len(cluster.workers))
+        self.log.info("Dask scheduler at %s with %d worker process(es) (%s thread(s) each), no dashboard",
+                      cluster.scheduler_address, len(cluster.workers), kwargs.get("threads_per_worker", "default"))
 
         self._ship_code(client)
         return {"dask_client": client}
@@ -109,17 +116,20 @@ class LocalDaskHook(FlyteDaskHook):
         files = {m.__name__: m.__file__ for m in dag_modules if getattr(m, "__file__", None)}
         root = str(self.task.project_root) if self.task.project_root is not None else None
         if root is not None or files:
-            plugin = __getattr__("CodeWorkerPlugin")(root, files)
+            plugin = dask_worker.CodeWorkerPlugin(root, files)
             client.register_plugin(plugin, name=plugin.plugin_name())
         self.pickle_by_value(cloudpickle)
 
+
+#: distributed's loggers in the task process (scheduler, nannies, clients), INFO to WARNING while the task runs.
+ENGINE_LOGGERS = ("distributed",)
 
 #: Loggers of the scheduler side that report a comm closed by the cluster's own close at INFO, with
 #: a traceback attached.
 _CLOSE_CHATTER = ("distributed.batched", "distributed.core")
 
 
-WORKER_PRELOAD = "airflow_provider_flyte.hooks.dask.worker_preload"
+WORKER_PRELOAD = dask_worker.__name__
 
 
 class _QuietClosedComms(logging.Filter):
@@ -143,13 +153,47 @@ def _worker_pids(cluster: Any) -> list[int]:
     return [pid for pid in (getattr(w, "pid", None) for w in list(cluster.workers.values())) if pid]
 
 
-def _close_cluster(cluster: Any, started_pids: Iterable[int]) -> None:
-    """Close the cluster, then make sure no worker process it ran (at start or now) survives."""
+def _close_cluster(cluster: Any, started_pids: Iterable[int], log: logging.Logger) -> None:
+    """Close the workers gracefully within ``CLOSE_TIMEOUT_S``, then the cluster; make sure no worker
+    process it ran (at start or now) survives, and say how each worker process ended.
+
+    ``LocalCluster.close(timeout=)`` bounds the whole close, but closes each nanny with ``Nanny.close()``'s
+    own default, 5 s, of which the worker process gets 80 %: a worker that needs longer to close and exit
+    (a loaded machine) is SIGKILLed after 4 s ("Worker process still alive after 4.0 seconds, killing").
+    The nannies are closed here first with the provider's timeout; the cluster's close then finds them closed.
+    """
     pids = {*started_pids, *_worker_pids(cluster)}
+    processes = _worker_processes(cluster)
+    started = time.monotonic()
     try:
+        with contextlib.suppress(Exception):  # a cluster already closing: its own close below does the rest
+            cluster.sync(_close_nannies, cluster, CLOSE_TIMEOUT_S)
         cluster.close(timeout=CLOSE_TIMEOUT_S)
     finally:
         stop(list(pids), grace_s=_PROCESS_EXIT_TIMEOUT_S, what="Dask worker process")
+    codes = [proc.exitcode for proc in processes]
+    if codes:
+        log.info("Dask worker process(es) stopped in %.1f s, exit code(s) %s", time.monotonic() - started,
+                 ", ".join(str(code) for code in codes))
+
+
+async def _close_nannies(cluster: Any, timeout: float) -> None:
+    import asyncio
+
+    nannies = [w for w in list(cluster.workers.values()) if hasattr(w, "close")]
+    await asyncio.gather(*(nanny.close(timeout=timeout, reason="flyte-task-done") for nanny in nannies),
+                         return_exceptions=True)
+
+
+def _worker_processes(cluster: Any) -> list[Any]:
+    """The worker processes (``distributed``'s ``AsyncProcess``) of the cluster's nannies: their exit codes
+    (negative: the signal that ended it) stay readable after the nannies dropped them."""
+    found = []
+    for nanny in list(cluster.workers.values()):
+        process = getattr(getattr(nanny, "process", None), "process", None)
+        if process is not None:
+            found.append(process)
+    return found
 
 
 def _is_worker(proc: Any) -> bool:

@@ -69,12 +69,11 @@ class FlyteElasticHook(FlyteEngineHook[Elastic]):
         self.start()
         defaults = self.config.default_env()
         if "OMP_NUM_THREADS" in defaults and "OMP_NUM_THREADS" not in os.environ:
-            self.log.warning(
-                "\n*****************************************\n"
-                "Setting OMP_NUM_THREADS environment variable for each process to be 1 in default, "
-                "to avoid your system being overloaded, please further tune the variable for optimal "
-                "performance in your application as needed.\n"
-                "*****************************************"
+            # torchrun's own default, which it announces at WARNING in a banner; a default is not a problem.
+            self.log.info(
+                "OMP_NUM_THREADS=%s for each of the %s worker processes (torchrun's default with nproc_per_node > 1, "
+                "so they do not overload this machine); set OMP_NUM_THREADS in env_vars to tune it",
+                defaults["OMP_NUM_THREADS"], self.config.nproc_per_node,
             )
         for key, value in defaults.items():
             self.set_default_env(key, value)

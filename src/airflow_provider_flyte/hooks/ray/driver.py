@@ -15,7 +15,10 @@ def loggable(runtime_env: Mapping[str, Any] | None) -> Any:
 
     if not runtime_env or "env_vars" not in runtime_env:
         return redacted(runtime_env)
-    return redacted({**runtime_env, "env_vars": {key: "***" for key in runtime_env["env_vars"]}})
+    # The values' placeholder is added after the masker saw the rest: registered as a secret itself, "***"
+    # made Airflow warn "Skipping masking for a secret as it's too short" in every task log.
+    rest = redacted({key: value for key, value in runtime_env.items() if key != "env_vars"})
+    return {**rest, "env_vars": {key: "***" for key in runtime_env["env_vars"]}}
 
 
 def shutdown(ray: Any) -> None:

@@ -15,6 +15,7 @@ from airflow_provider_flyte.hooks.ray import TRUE_WORDS, FlyteRayHook
 from airflow_provider_flyte.hooks.ray.auth import ensure_auth_token, reload_auth, restore_auth
 from airflow_provider_flyte.hooks.ray.driver import keep_sigterm_handler, loggable
 from airflow_provider_flyte.hooks.ray.local_fit import unmet_requests
+from airflow_provider_flyte.hygiene.engine_logs import quiet_engine_loggers
 from airflow_provider_flyte.hygiene.environ import restore as restore_environ
 from airflow_provider_flyte.hygiene.environ import snapshot as snapshot_environ
 from airflow_provider_flyte.hygiene.processes import descendant_pids, descendants, mentioning, stop
@@ -43,6 +44,8 @@ class LocalRayHook(FlyteRayHook):
         self.add_cleanup(_shutdown_and_reap, ray, temp_dir, descendant_pids())
         kwargs = self.local_init_kwargs(temp_dir)
         self.add_cleanup(_ray_logs_to_task_log())
+        # Ray's INFO lines ("Started a local Ray instance.") out of the task log; the line below says more.
+        self.add_cleanup(quiet_engine_loggers(("ray",)))
         requested = self.requested_cpus()
         ensure_auth_token()
         root = str(self.task.project_root) if self.task.project_root else None

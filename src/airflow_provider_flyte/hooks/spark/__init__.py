@@ -18,6 +18,7 @@ Either way functions from the DAG file are pickled by value with ``pyspark.cloud
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -154,7 +155,7 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
 
         owns_context = SparkContext._active_spark_context is None
         if owns_context:
-            self._private_local_dir(conf)
+            self._private_local_dir(conf, launching=SparkContext._gateway is None)
         if SparkContext._gateway is None:
             self.add_cleanup(stop_jvm)
             launch_driver_jvm(conf)
@@ -219,8 +220,18 @@ class FlyteSparkHook(FlyteEngineHook[Spark]):
         assert self.conn_id is not None
         return BaseHook.get_connection(self.conn_id).login or None
 
-    def _private_local_dir(self, conf: dict[str, str]) -> None:
-        if "spark.local.dir" not in conf:
+    def _private_local_dir(self, conf: dict[str, str], *, launching: bool) -> None:
+        """A scratch folder of the task's own for the context, unless the user chose one.
+
+        For a driver JVM started here it goes in the JVM's environment (``SPARK_LOCAL_DIRS``, which Spark
+        reads first): ``spark.local.dir`` in the conf makes Spark warn that "spark.local.dir will be
+        overridden by the value set by the cluster manager", although nothing overrides it locally.
+        """
+        if "spark.local.dir" in conf or os.environ.get("SPARK_LOCAL_DIRS"):
+            return
+        if launching:
+            self.set_default_env("SPARK_LOCAL_DIRS", self.scratch_dir("spark"))
+        else:  # a JVM already running reads no environment any more
             conf["spark.local.dir"] = self.scratch_dir("spark")
 
     def _record_ui(self, session: Any) -> None:

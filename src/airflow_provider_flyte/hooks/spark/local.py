@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Mapping
@@ -15,7 +16,18 @@ from airflow_provider_flyte.core.spec import LOCAL
 from airflow_provider_flyte.exceptions import FlyteEngineError
 from airflow_provider_flyte.hooks.clusters import DEFAULT_PROBE_TIMEOUT_S, ClusterTarget, probe
 from airflow_provider_flyte.hooks.spark import FlyteSparkHook
+from airflow_provider_flyte.hygiene.engine_logs import StartupNotices, quiet_engine_loggers
 from airflow_provider_flyte.plugins.spark_conf import check_local_driver_memory
+
+#: What the local driver JVM prints at every start, whatever the task: JDK 21's notice of Spark's vector module,
+#: Hadoop's missing native library (it uses its Java code), log4j's default-profile banner.
+JVM_STARTUP_NOTICES = (
+    r"Using incubator modules: jdk\.incubator\.vector",
+    r"NativeCodeLoader: Unable to load native-hadoop library",
+    r"Using Spark's default log4j profile",
+    r"Setting default log level to \"WARN\"",
+    r"To adjust logging level use sc\.setLogLevel",
+)
 
 
 class LocalSparkHook(FlyteSparkHook):
@@ -29,6 +41,12 @@ class LocalSparkHook(FlyteSparkHook):
         from pyspark.sql import SparkSession
 
         require_java()
+        # py4j's INFO line per closed gateway connection, and the JVM's start-up notices (forwarded by the
+        # "spark" logger, jvm.py), out of the task log; restored after the session and the JVM stopped.
+        self.add_cleanup(quiet_engine_loggers(("py4j",)))
+        notices = StartupNotices(JVM_STARTUP_NOTICES)
+        logging.getLogger("spark").addFilter(notices)
+        self.add_cleanup(logging.getLogger("spark").removeFilter, notices)
         conf = self.session_conf()
         probe_master(conf["spark.master"])
         if conf["spark.master"].startswith("local"):
@@ -44,6 +62,10 @@ class LocalSparkHook(FlyteSparkHook):
         )
         self.pickle_by_value(cloudpickle)
         self._record_ui(session)
+        context = session.sparkContext
+        self.log.info("Spark session on %s: %d core(s), driver memory %s, UI %s", context.master,
+                      context.defaultParallelism, conf.get("spark.driver.memory", "1g (Spark's default)"),
+                      self.links.get("spark_ui") or "off")
         return {"spark_session": session}
 
 
