@@ -106,9 +106,13 @@ def bundle_plugins(data: bytes, sha256: str, digest: str, name: str) -> tuple[An
 
 
 def environ_plugin(values: dict[str, str], name: str) -> Any:
-    """A ``WorkerPlugin`` setting ``values`` in every current and future worker's environment for one task,
-    and putting back what was there when it is removed (the OpenLineage parent of an existing cluster's
-    workers, docs/lineage.md)."""
+    """A ``WorkerPlugin`` setting ``values`` in every current and future worker's environment for one task
+    (the OpenLineage parent of an existing cluster's workers, docs/lineage.md).
+
+    Tasks sharing the workers may overlap and end in any order: each worker keeps, per variable, the value
+    it had before any task and a stack of the tasks' values. A task's teardown takes its own value off; the
+    variable is then the newest remaining task's value, or the original once no task is left.
+    """
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class EnvironWorkerPlugin(WorkerPlugin):
@@ -116,20 +120,40 @@ def environ_plugin(values: dict[str, str], name: str) -> Any:
 
         def __init__(self, values: dict[str, str], name: str) -> None:
             self.values, self.name = dict(values), name
-            self.before: dict[str, str | None] = {}
 
         def setup(self, worker: Any) -> None:
-            self.before = {key: os.environ.get(key) for key in self.values}
-            os.environ.update(self.values)
+            state = _environ_state(worker)
+            for key, value in self.values.items():
+                entry = state.setdefault(key, {"base": os.environ.get(key), "stack": []})
+                entry["stack"] = [e for e in entry["stack"] if e[0] != self.name] + [(self.name, value)]
+                os.environ[key] = value
 
         def teardown(self, worker: Any) -> None:
-            for key, value in self.before.items():
-                if value is None:
+            state = _environ_state(worker)
+            for key in self.values:
+                entry = state.get(key)
+                if entry is None:
+                    continue
+                entry["stack"] = [e for e in entry["stack"] if e[0] != self.name]
+                if entry["stack"]:
+                    os.environ[key] = entry["stack"][-1][1]
+                    continue
+                del state[key]
+                if entry["base"] is None:
                     os.environ.pop(key, None)
                 else:
-                    os.environ[key] = value
+                    os.environ[key] = entry["base"]
 
     return EnvironWorkerPlugin(values, name)
+
+
+def _environ_state(worker: Any) -> dict[str, Any]:
+    """Per worker process: variable -> its value before any task and the tasks' ``(plugin, value)`` stack."""
+    state = getattr(worker, "_flyte_environ", None)
+    if state is None:
+        state = {}
+        worker._flyte_environ = state
+    return state
 
 
 def _classes() -> tuple[type, type]:

@@ -22,8 +22,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: The environment variables OpenLineage integrations read for their parent run (dbt-ol, the Python client).
 PARENT_ID_ENV, ROOT_PARENT_ID_ENV, CONTEXT_ENV = "OPENLINEAGE_PARENT_ID", "OPENLINEAGE_ROOT_PARENT_ID", "OPENLINEAGE_CONTEXT"
@@ -104,5 +107,9 @@ def inject(config: Any, context: Any) -> tuple[Any, dict[str, str]]:
             config = dataclasses.replace(config, **{SPARK_PROPERTIES_FIELD: injected})
         return config, env
     if parent:
-        env = parent_env(context)
+        try:
+            env = parent_env(context)
+        except Exception as exc:  # lineage is an addition: its failure never fails the user's task
+            log.warning("OpenLineage: the parent run of this task could not be named, the engine job is not "
+                        "linked to it: %s: %s", type(exc).__name__, exc)
     return config, env

@@ -225,8 +225,8 @@ class FlyteOperator(BaseOperator):
         )
 
         spec = self.task_spec(context, config)
-        if lineage_env:
-            spec = spec.with_changes(env_vars={**lineage_env, **spec.env_vars})
+        if lineage_env and not set(lineage_env) & set(spec.env_vars):  # a user's own parent: none of ours
+            spec = spec.with_changes(env_vars={**spec.env_vars, **lineage_env})
         self._runner = TaskRunner(spec, config, self.python_callable, logger=self.log)
         return self._runner.run(self.op_args, kwargs, airflow_context=context,
                                 on_ready=lambda hook: self._push_links(context, hook.links))
