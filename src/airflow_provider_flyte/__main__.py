@@ -28,13 +28,26 @@ def positive(text: str) -> float:
     return value
 
 
+def engine_list(text: str) -> list[str]:
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    known = sorted(preflight.engine_kinds())
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"--engine {text!r}: {', '.join(unknown) or 'no engine'} is not one of "
+                                         f"{','.join(known)} (e.g. --engine spark,ray)")
+    return names
+
+
 #: The options of ``check``: ``(flags, argparse keywords)``, for this parser and Airflow's CLI alike.
 OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--conn-id",), {"required": True, "help": "the kubernetes connection (cncf-kubernetes provider)"}),
-    (("--namespace",), {"help": "the job namespace (default: the connection's, else [flyte] kubernetes_namespace, "
-                                "else default)"}),
+    (("--namespace",), {"help": "the job namespace (default: as for a task, [flyte] kubernetes_namespace, else the "
+                                "connection's, else default)"}),
     (("--queue",), {"help": f"a Kueue LocalQueue to look for (default: the connection's extra "
-                            f"{preflight.KUEUE_EXTRA!r}; none: not checked)"}),
+                            f"{preflight.KUEUE_EXTRA!r}, else [flyte] kubernetes_kueue_queue; none: not checked)"}),
+    (("--engine",), {"type": engine_list, "dest": "engines",
+                     "help": "the engines to check, comma-separated, e.g. spark,ray (default: all); the others are "
+                             "shown for information and do not fail the check"}),
     (("--role",), {"choices": (rbac.WORKER, rbac.TRIGGERER),
                    "help": "check only the worker's or the triggerer's Role (default: both, for a connection both "
                            "use)"}),
@@ -56,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
 def check(args: argparse.Namespace) -> int:
     """Run the checks, print their lines and a summary; the exit status."""
     lines = preflight.check_connection(args.conn_id, namespace=args.namespace, queue=args.queue, role=args.role,
-                                       timeout=args.timeout)
+                                       timeout=args.timeout, engines=args.engines)
     for line in lines:
         print(line, flush=True)
     status = preflight.exit_status(lines)

@@ -49,3 +49,13 @@ def test_the_provider_info_names_it() -> None:
     (path,) = get_provider_info()["cli"]
     module, _, name = path.rpartition(".")
     assert getattr(importlib.import_module(module), name) is cli.get_cli_commands
+
+
+def test_the_engines_are_a_comma_separated_list(capsys: pytest.CaptureFixture[str]) -> None:
+    args = cli.parser().parse_args(["check", "--conn-id", "k", "--engine", "Spark, ray"])
+    assert args.engines == ["spark", "ray"]
+    assert cli.parser().parse_args(["check", "--conn-id", "k"]).engines is None
+    with pytest.raises(SystemExit) as info:
+        cli.main(["check", "--conn-id", "k", "--engine", "spark,flink"])
+    assert info.value.code == 2
+    assert "--engine 'spark,flink': flink is not one of dask,pytorch,ray,spark" in capsys.readouterr().err

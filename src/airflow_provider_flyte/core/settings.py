@@ -60,7 +60,8 @@ CONFIG: dict[str, Any] = {
                 "version_added": "0.1.0", "type": "float", "example": "5", "default": "",
             },
             "kubernetes_namespace": {
-                "description": "Namespace of Kubernetes jobs when the kubernetes connection names none.",
+                "description": "Namespace of Kubernetes jobs, before the kubernetes connection's namespace. Empty: the "
+                               "connection's, else default.",
                 "version_added": "0.1.0", "type": "string", "example": "airflow-jobs", "default": "",
             },
             "kubernetes_deferrable": {

@@ -8,8 +8,9 @@ One :class:`Line` per check, each ✓ or ✗ with the fix (``·`` for what is on
 3. each verb of the Roles of docs/kubernetes.md (:mod:`~airflow_provider_flyte.remote.rbac`) in the job
    namespace, asked of the API server for this connection's identity (``SelfSubjectAccessReview``);
 4. the staging store is writable from here: a probe object written, read back and deleted (bounded);
-5. the Kueue ``LocalQueue`` exists in the namespace, when one is named (``--queue`` or the connection's extra
-   ``kueue_queue``).
+5. the Kueue ``LocalQueue`` exists in the namespace, when one is named (``--queue``, else the connection's extra
+   ``kueue_queue``, else ``[flyte] kubernetes_kueue_queue``, as for a task).
+The namespace is a task's (:func:`job_namespace`); engines not asked about only inform (``engines``).
 
 The client is the cncf-kubernetes provider's ``KubernetesHook``, as for a task. Nothing is created in the
 cluster (access reviews are answered, not stored). A ✗ whose verb only degrades a task (no log, no watch,
@@ -24,7 +25,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -110,24 +111,55 @@ def reason_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
+def engine_kinds() -> dict[str, tuple[str, Any]]:
+    """The engines that run as Kubernetes jobs, by the name ``--engine`` takes: ``(label, manifest module)``."""
+    return {entry.extra or entry.config_name.lower(): (entry.label or entry.config_name,
+                                                       importlib.import_module(entry.manifest_path))
+            for entry in engines.entries() if entry.manifest_path}
+
+
+def job_namespace(conn_id: str, hook: Any, given: str | None = None) -> tuple[str, str]:
+    """The namespace a task's job goes to through this connection, and where it comes from.
+
+    As a task: ``[flyte] kubernetes_namespace`` is in its options (``authoring.spec_builder``), and
+    ``remote.jobs.KubernetesJobs`` takes that, else the connection's, else ``default``; ``given`` first.
+    """
+    for namespace, source in ((given, "--namespace"),
+                              (settings.text("kubernetes_namespace"), "[flyte] kubernetes_namespace"),
+                              (hook.get_namespace(), f"connection {conn_id!r}")):
+        if namespace:
+            return namespace, source
+    return "default", "neither [flyte] kubernetes_namespace nor the connection names one"
+
+
 class ConnectionCheck:
     """The checks of one ``kubernetes`` connection; :meth:`run` returns their lines.
 
     :param conn_id: the cncf-kubernetes provider's connection (``kubernetes`` type).
-    :param namespace: the job namespace; default the connection's, else ``[flyte] kubernetes_namespace``,
-        else ``default``, as for a task.
-    :param queue: a Kueue LocalQueue name; default the connection's extra ``kueue_queue`` (none: not checked).
+    :param namespace: the job namespace; default as for a task (:func:`job_namespace`).
+    :param queue: a Kueue LocalQueue name; default the connection's extra ``kueue_queue``, else
+        ``[flyte] kubernetes_kueue_queue`` (none: not checked).
     :param role: ``worker`` or ``triggerer``: check that process's Role only; ``None``: both (one connection
         used by the worker and the triggerer).
     :param timeout: seconds one API request may take.
+    :param engines: the engines asked about (names of :func:`engine_kinds`); ``None``: all. The others'
+        kinds and verbs are shown for information only.
     """
 
     def __init__(self, conn_id: str, *, namespace: str | None = None, queue: str | None = None,
                  role: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 staging_timeout: float = STAGING_TIMEOUT) -> None:
+                 staging_timeout: float = STAGING_TIMEOUT, engines: Collection[str] | None = None) -> None:
         self.conn_id = conn_id
         self.namespace = namespace
         self.queue = queue
+        self.namespace_source = self.queue_source = ""
+        kinds = engine_kinds()
+        unknown = sorted(set(engines or ()) - set(kinds))
+        if unknown:
+            raise ValueError(f"engines {unknown} are not Kubernetes engines: name some of {sorted(kinds)}")
+        self.engines = set(kinds) if engines is None else set(engines)
+        #: The job objects ``(group, plural)`` of the engines not asked about.
+        self.other_objects = {(m.GROUP, m.PLURAL) for name, (_, m) in kinds.items() if name not in self.engines}
         self.role = role
         self.timeout = timeout
         self.staging_timeout = staging_timeout
@@ -160,16 +192,23 @@ class ConnectionCheck:
 
             self.hook = KubernetesHook(conn_id=self.conn_id)
             self.api = self.hook.get_conn()
-            self.namespace = (self.namespace or self.hook.get_namespace() or settings.value("kubernetes_namespace")
-                              or "default")
+            self.namespace, self.namespace_source = job_namespace(self.conn_id, self.hook, self.namespace)
         except Exception as exc:
             self.api = None
             return Line(FAILED, f"connection {self.conn_id!r} cannot be loaded as a kubernetes connection: "
                                 f"{reason_of(exc)}. Fix: create it (type kubernetes: in-cluster, a kubeconfig path "
                                 f"or an inline kubeconfig) where this process reads connections", fatal=True)
-        if self.queue is None:
-            self.queue = self.connection_extra(KUEUE_EXTRA)
-        return Line(OK, f"connection {self.conn_id!r} loaded: API server {self.host}, namespace {self.namespace!r}")
+        self.resolve_queue()
+        return Line(OK, f"connection {self.conn_id!r} loaded: API server {self.host}, namespace {self.namespace!r} "
+                        f"(from {self.namespace_source})")
+
+    def resolve_queue(self) -> None:  # as the placement's apply_queue
+        for queue, source in ((self.queue, "--queue"),
+                              (self.connection_extra(KUEUE_EXTRA), f"connection {self.conn_id!r} extra {KUEUE_EXTRA}"),
+                              (settings.value("kubernetes_kueue_queue"), "[flyte] kubernetes_kueue_queue")):
+            if queue is not None:
+                self.queue, self.queue_source = queue or None, source
+                return
 
     @property
     def host(self) -> str:
@@ -226,12 +265,11 @@ class ConnectionCheck:
 
     def kinds(self) -> list[Line]:
         lines = []
-        for entry in engines.entries():
-            if not entry.manifest_path:
-                continue
-            manifest = importlib.import_module(entry.manifest_path)
-            lines.append(self.kind_line(entry.label or entry.config_name, manifest.KIND, manifest.GROUP,
-                                        manifest.VERSION, manifest.PLURAL))
+        for name, (label, manifest) in engine_kinds().items():
+            line = self.kind_line(label, manifest.KIND, manifest.GROUP, manifest.VERSION, manifest.PLURAL)
+            if name not in self.engines and line.mark != OK:
+                line = Line(INFO, f"{line.text} (for information: --engine does not name {name})")
+            lines.append(line)
         for kind, group, version, plural, what in RELATED_KINDS:
             try:
                 served = self.served(group, version)
@@ -287,9 +325,13 @@ class ConnectionCheck:
                 continue
             named = ", ".join(f"{resource} ({group})" if group else resource for group, resource in refused)
             degrades = rule.degrades.get(verb)
-            effect = f" Tasks still run, but {degrades}." if degrades else ""
+            counted = [(group, resource) for group, resource in refused
+                       if (group, rbac.split_resource(resource)[0]) not in self.other_objects]
+            effect = (f" Tasks still run, but {degrades}." if degrades
+                      else "" if counted else " Only engines --engine does not name need it.")
             lines.append(Line(FAILED, f"{who}: may not {verb} {named} in namespace {self.namespace!r}.{effect} "
-                                      f"Fix: {rbac.fix_rule(role, refused, verb)}", fatal=not degrades))
+                                      f"Fix: {rbac.fix_rule(role, refused, verb)}",
+                              fatal=not degrades and bool(counted)))
         return lines
 
     # -- 4. the staging store -------------------------------------------------------------------------------
@@ -304,8 +346,8 @@ class ConnectionCheck:
             probe = base / "checks" / f"probe-{uuid.uuid4().hex}.txt"
             data = f"airflow-provider-flyte check {time.time()}".encode()
             fs = store.filesystem(base, self.staging_timeout)
-            store.write(fs, probe, data, self.staging_timeout)
-            try:
+            try:  # a write that timed out may still complete: the probe is removed whatever happened
+                store.write(fs, probe, data, self.staging_timeout)
                 back = store.read(fs, probe, self.staging_timeout, missing=f"the probe {store.uri_of(probe)} "
                                   "was written but cannot be read back")
             finally:
@@ -323,13 +365,14 @@ class ConnectionCheck:
             return None
         from kubernetes import client
 
-        where = f"Kueue LocalQueue {self.queue!r} in namespace {self.namespace!r}"
+        where = f"Kueue LocalQueue {self.queue!r} (from {self.queue_source}) in namespace {self.namespace!r}"
         try:
             served = self.served(KUEUE_GROUP, KUEUE_VERSION)
             if served is None or KUEUE_PLURAL not in served:
                 return Line(FAILED, f"{where}: Kueue is not installed ({KUEUE_GROUP}/{KUEUE_VERSION} "
                                     f"{KUEUE_PLURAL} is not served). Fix: install Kueue, or name no queue "
-                                    f"(--queue, the connection's extra {KUEUE_EXTRA!r})", fatal=True)
+                                    f"(--queue, the connection's extra {KUEUE_EXTRA!r}, [flyte] "
+                                    f"kubernetes_kueue_queue)", fatal=True)
             found = bounded(self.timeout + 1, lambda: client.CustomObjectsApi(self.api).get_namespaced_custom_object(
                 KUEUE_GROUP, KUEUE_VERSION, self.namespace, KUEUE_PLURAL, self.queue, _request_timeout=self.timeout))
         except Exception as exc:
@@ -353,4 +396,4 @@ def check_connection(conn_id: str, **options: Any) -> list[Line]:
 
 
 __all__ = ["DEFAULT_TIMEOUT", "FAILED", "INFO", "KUEUE_EXTRA", "OK", "ConnectionCheck", "Line",
-           "check_connection", "exit_status"]
+           "check_connection", "engine_kinds", "exit_status", "job_namespace"]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -170,19 +171,49 @@ def test_without_the_rayjob_crd_ray_is_unavailable(no_rayjob: RealCluster, stagi
     assert lines[-1] == f"1 check(s) failed: some tasks cannot run through {CONN_ID!r}"
 
 
+def test_an_engine_not_asked_about_is_information(no_rayjob: RealCluster, staging: Path) -> None:
+    out = run_command(no_rayjob.connection_env(CONN_ID, "admin", "jobs"), "--engine", "spark,dask,pytorch")
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert not [line for line in lines if line.startswith("✗")], out.stdout
+    (ray,) = [line for line in lines if line.startswith("· Ray: unavailable, RayJob CRD not installed")]
+    assert ray.endswith("(for information: --engine does not name ray)"), ray
+
+
+def test_a_verb_refused_only_on_engines_not_asked_about_does_not_fail(real_cluster: Any, namespace: str,
+                                                                      staging: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    role = copy.deepcopy(WORKER_ROLE)
+    jobs = next(rule for rule in role["rules"] if "rayjobs" in rule["resources"])
+    jobs["resources"] = [resource for resource in jobs["resources"] if resource != "rayjobs"]
+    role["rules"].append({"apiGroups": ["ray.io"], "resources": ["rayjobs"],
+                          "verbs": [verb for verb in jobs["verbs"] if verb != "create"]})
+    access.bind(real_cluster, namespace, "worker", role)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", real_cluster.connection_json("worker", namespace))
+    lines = preflight.check_connection(CONN_ID, role="worker", engines=["spark", "dask", "pytorch"])
+    (line,) = [each for each in lines if each.mark == preflight.FAILED]
+    assert str(line).startswith("✗ worker (airflow-flyte-worker): may not create rayjobs (ray.io) in namespace"), line
+    assert "Only engines --engine does not name need it." in line.text and not line.fatal, line
+    assert preflight.exit_status(lines) == 0
+    (line,) = [each for each in preflight.check_connection(CONN_ID, role="worker") if each.mark == preflight.FAILED]
+    assert line.fatal, line  # all engines asked about: Ray's create is needed
+
+
 def test_a_kueue_queue_is_looked_for(no_rayjob: RealCluster, staging: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     extra = {**json.loads(no_rayjob.connection_json("admin", "jobs"))["extra"], preflight.KUEUE_EXTRA: "team-a"}
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "kubernetes", "extra": extra}))
     found = [str(line) for line in preflight.check_connection(CONN_ID) if "LocalQueue" in line.text]
-    assert found == ["✓ Kueue LocalQueue 'team-a' in namespace 'jobs' exists (ClusterQueue 'cluster-a')"]
+    assert found == [f"✓ Kueue LocalQueue 'team-a' (from connection {CONN_ID!r} extra kueue_queue) in namespace 'jobs' "
+                     "exists (ClusterQueue 'cluster-a')"]
     lines = preflight.check_connection(CONN_ID, queue="team-b")  # --queue wins over the extra
     (missing,) = [str(line) for line in lines if "LocalQueue" in line.text]
-    assert missing.startswith("✗ Kueue LocalQueue 'team-b' in namespace 'jobs' does not exist. Fix: create it"), missing
+    assert missing.startswith("✗ Kueue LocalQueue 'team-b' (from --queue) in namespace 'jobs' does not exist. "
+                              "Fix: create it"), missing
     assert next(line for line in lines if "LocalQueue" in line.text).fatal
     # an identity that may not read LocalQueues (the Roles do not grant it: tasks do not need it) cannot tell
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", no_rayjob.connection_json("nobody", "jobs"))
     (unknown,) = [line for line in preflight.check_connection(CONN_ID, queue="team-a") if "LocalQueue" in line.text]
-    assert str(unknown).startswith("✗ Kueue LocalQueue 'team-a' in namespace 'jobs': this identity may not get "
+    assert str(unknown).startswith("✗ Kueue LocalQueue 'team-a' (from --queue) in namespace 'jobs': this identity may not get "
                                    "localqueues (kueue.x-k8s.io), so cannot tell whether it exists"), unknown
     assert not unknown.fatal
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -84,3 +85,55 @@ def test_a_silent_api_server_fails_within_the_timeout(silent_server: int, tmp_pa
 
 def test_no_queue_named_means_no_queue_line() -> None:
     assert ConnectionCheck("unused").queue_line() is None
+
+
+def _kubeconfig_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, conn_id: str, **extra: str) -> None:
+    """A kubernetes connection (namespace ``conn-ns``) to an address never asked: loading it sends nothing."""
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n")
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig), "namespace": "conn-ns", **extra}}))
+
+
+@pytest.mark.parametrize("setting", ["", "flyte-ns"])
+def test_the_namespace_is_the_one_a_task_uses(setting: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_flyte.authoring.spec_builder import placement_options
+    from airflow_provider_flyte.remote.jobs import KubernetesJobs
+
+    _kubeconfig_connection(tmp_path, monkeypatch, "ns_k8s")
+    monkeypatch.setenv("AIRFLOW__FLYTE__KUBERNETES_NAMESPACE", setting)
+    task = KubernetesJobs("ns_k8s", "airflow_provider_flyte.manifests.spark", placement_options(
+        deferrable=None, startup_timeout=None, keep_failed_s=None, execution_timeout=None)["namespace"])
+    check = ConnectionCheck("ns_k8s")
+    line = check.connect()
+    assert check.namespace == task.namespace == (setting or "conn-ns")
+    source = "[flyte] kubernetes_namespace" if setting else "connection 'ns_k8s'"
+    assert line.text.endswith(f"namespace {task.namespace!r} (from {source})"), line
+    assert ConnectionCheck("ns_k8s", namespace="given").connect().text.endswith("namespace 'given' (from --namespace)")
+
+
+def test_the_kueue_queue_falls_back_as_the_placements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__FLYTE__KUBERNETES_KUEUE_QUEUE", "from-setting")
+    _kubeconfig_connection(tmp_path, monkeypatch, "q_k8s")
+    check = ConnectionCheck("q_k8s")
+    check.connect()
+    assert (check.queue, check.queue_source) == ("from-setting", "[flyte] kubernetes_kueue_queue")
+    _kubeconfig_connection(tmp_path, monkeypatch, "q_k8s", kueue_queue="from-extra")
+    check = ConnectionCheck("q_k8s")
+    check.connect()
+    assert (check.queue, check.queue_source) == ("from-extra", "connection 'q_k8s' extra kueue_queue")
+    check = ConnectionCheck("q_k8s", queue="given")
+    check.connect()
+    assert (check.queue, check.queue_source) == ("given", "--queue")
+
+
+def test_engines_not_asked_about_are_known_and_named() -> None:
+    assert sorted(preflight.engine_kinds()) == ["dask", "pytorch", "ray", "spark"]
+    assert ConnectionCheck("unused", engines=["spark", "ray"]).other_objects == {
+        ("kubernetes.dask.org", "daskjobs"), ("kubeflow.org", "pytorchjobs")}
+    assert ConnectionCheck("unused").other_objects == set()
+    with pytest.raises(ValueError, match=r"\['flink'\] are not Kubernetes engines"):
+        ConnectionCheck("unused", engines=["spark", "flink"])
