@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from airflow_provider_flyte.exceptions import FlyteEngineError
+from airflow_provider_flyte.remote.conn_extra import connection_extra
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +222,7 @@ class KubernetesJobs:
     # -- the job's Secret (the task's secret values; owned by the job, so deleted with it) ----------
     def connection_extra(self, key: str) -> str | None:
         """A field of the kubernetes connection's extras (``service_account``), if set."""
-        try:
-            value = self.hook._get_field(key)
-        except Exception:
-            return None
-        return str(value) if value else None
+        return connection_extra(self.hook, key)
 
     def create_secret(self, body: dict[str, Any]) -> str:
         """Create the Secret; one that exists (a retried create, an earlier try) is replaced with these values."""

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from airflow_provider_flyte.core import engines, settings
 from airflow_provider_flyte.remote import rbac
+from airflow_provider_flyte.remote.conn_extra import connection_extra
 
 OK, FAILED, INFO = "✓", "✗", "·"
 #: Seconds one API request may take (connect and read) unless the caller says otherwise.
@@ -215,11 +216,7 @@ class ConnectionCheck:
         return str(getattr(getattr(self.api, "configuration", None), "host", "") or "?")
 
     def connection_extra(self, key: str) -> str | None:
-        try:
-            value = self.hook._get_field(key)
-        except Exception:
-            return None
-        return str(value) if value else None
+        return connection_extra(self.hook, key)
 
     # -- 1. the API answers ---------------------------------------------------------------------------------
     def api_answers(self) -> Line:
