@@ -1,6 +1,6 @@
 """OpenLineage on the simulated Kubernetes (docs/lineage.md): each rank of a two-pod PyTorchJob sees the task
-run's parent. Run by tests/kubernetes/test_lineage.py in a child process. The dag_id stays short: the objects'
-names derive from it, and a cluster host name's label must keep under 63 characters."""
+run's parent. Run by tests/kubernetes/test_lineage.py in a child process. The dag_id is short: the objects'
+names derive from it (cluster host names' labels are limited to 63 characters)."""
 
 from __future__ import annotations
 
