@@ -38,3 +38,25 @@ def test_sparkapplication_and_daskjob_pods_get_the_task_runs_parent(k8s: Any, mo
     assert [w["OPENLINEAGE_PARENT_ID"] for w in dask["workers"]] == [expected]
     facet = task_event(events, "dask_parent", "COMPLETE")["run"]["facets"]["flyte"]
     assert facet["job"]["kind"] == "DaskJob" and facet["clusterSize"] == {"workers": 1}, facet
+
+
+def test_pytorchjob_pods_get_the_task_runs_parent(k8s: Any, monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    monkeypatch.setenv("AIRFLOW__FLYTE__STAGING_URI", f"file://{tmp_path / 'store'}")
+    monkeypatch.setenv("FLYTE_TEST_CONN_ID", k8s.conn_id)
+    monkeypatch.setenv("AIRFLOW__FLYTE__KUBERNETES_DEFERRABLE", "false")
+    dag_id = "lineage_k8s_more"
+    result, events = run_child(str(TEST_DAGS / f"{dag_id}.py"), dag_id, tmp_path, switches=True)
+    assert result["state"] == "success", result["states"]
+
+    def expected(task_id: str) -> str:
+        start = task_event(events, task_id, "START")
+        return f"{start['job']['namespace']}/{dag_id}.{task_id}/{start['run']['runId']}"
+
+    # PyTorch Elastic: both ranks, one in each of the PyTorchJob's two pods
+    ranks = result["xcoms"]["elastic_parent"]["workers"]
+    assert sorted(r["rank"] for r in ranks) == [0, 1] and len({r["pod"] for r in ranks}) == 2, ranks
+    assert [r["OPENLINEAGE_PARENT_ID"] for r in ranks] == [expected("elastic_parent")] * 2, ranks
+    facet = task_event(events, "elastic_parent", "COMPLETE")["run"]["facets"]["flyte"]
+    assert facet["placement"] == "kubernetes" and facet["job"]["kind"] == "PyTorchJob", facet
