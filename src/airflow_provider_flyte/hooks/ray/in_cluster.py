@@ -21,7 +21,7 @@ class InClusterRayHook(FlyteRayHook):
     placement = IN_CLUSTER
 
     def start(self, ray: Any) -> None:
-        runtime_env = self.cluster_runtime_env(self.code_bundle("zip"))
+        runtime_env = self.driver_runtime_env(self.cluster_runtime_env(self.code_bundle("zip")))
         self.add_cleanup(shutdown, ray)
         try:
             with keep_sigterm_handler():
@@ -32,3 +32,16 @@ class InClusterRayHook(FlyteRayHook):
                       getattr(context, "address_info", {}).get("gcs_address", "auto"), self.task.display_name,
                       loggable(runtime_env))
         self._record_dashboard(context, None)
+
+    def driver_runtime_env(self, full: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What the driver adds to the job's runtime_env: only what the RayJob does not carry.
+
+        The RayJob's ``runtimeEnvYAML`` already holds ``RayJobConfig.runtime_env`` and the task's env
+        vars (manifests/ray.py), and Ray refuses a driver's ``ray.init(runtime_env=...)`` that names a
+        field, or an env var, the job's runtime_env names too ("Failed to merge the Job's runtime env").
+        So the driver adds the code bundle (``working_dir`` / ``py_modules``) and nothing else.
+        """
+        carried = {*(self.config.runtime_env or {}), "env_vars"}
+        added = {key: value for key, value in (full or {}).items() if key not in carried}
+        return added or None
+
