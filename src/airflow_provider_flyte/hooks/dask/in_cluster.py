@@ -16,6 +16,8 @@ from airflow_provider_flyte.hooks.dask import FlyteDaskHook, dashboard_link
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 _CONNECT_TIMEOUT_S = 60.0
+#: Seconds the job runner waits for the DaskJob's workers to join before the function runs anyway.
+_WORKERS_TIMEOUT_S = 120.0
 
 
 class InClusterDaskHook(FlyteDaskHook):
@@ -31,7 +33,25 @@ class InClusterDaskHook(FlyteDaskHook):
                 "runner, where dask-kubernetes sets it to the scheduler's address"
             )
         client = self._connect_client(address, timeout=_CONNECT_TIMEOUT_S, where=address)
+        self._wait_for_workers(client)
         link = dashboard_link(client)
         if link:
             self.links["dask_dashboard"] = str(link)
         return {"dask_client": client}
+
+    def _wait_for_workers(self, client: Any) -> None:
+        """The function starts with its cluster: dask-kubernetes starts the job runner without waiting for
+        the workers, so a bare ``Client()`` could see none yet. Bounded: a worker that cannot be scheduled
+        (no capacity) is said in the log, and the function runs on the workers that joined."""
+        wanted = getattr(getattr(self.config, "workers", None), "number_of_workers", None)
+        if not isinstance(wanted, int) or wanted < 1:
+            return
+        try:
+            client.wait_for_workers(wanted, timeout=_WORKERS_TIMEOUT_S)
+        except TimeoutError:
+            joined = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            self.log.warning("Only %d of the DaskJob's %d worker(s) joined within %.0f s: running on those",
+                             joined, wanted, _WORKERS_TIMEOUT_S)
+            return
+        self.log.info("All %d Dask worker(s) of the DaskJob joined", wanted)
+
