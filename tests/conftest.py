@@ -7,6 +7,7 @@ The working directory is moved away from the DAG folders so nothing is importabl
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -21,6 +22,9 @@ SOURCE_EXAMPLE_DAGS = REPO / "src" / "airflow_provider_flyte" / "example_dags"
 # dag.test() serializes the whole DAGS_FOLDER, so the session's DAG folder is a scratch copy
 # holding the test DAGs plus the example DAGs (under examples/), outside the repository.
 _HOME = Path(tempfile.mkdtemp(prefix="flyte-test-airflow-home-"))
+# A child process that imports a test module (and so this file) makes a home of its own: gone at its exit.
+# The session's own home is removed in pytest_sessionfinish, and again here (a no-op then).
+atexit.register(shutil.rmtree, _HOME, True)
 TEST_DAGS = _HOME / "dags"
 EXAMPLE_DAGS = TEST_DAGS / "examples"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
