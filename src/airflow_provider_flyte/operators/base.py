@@ -215,15 +215,13 @@ class FlyteOperator(BaseOperator):
         self.env = env.clone_with(env_vars=rendered)
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_flyte.lineage import parent as parent_lineage  # at run time, not at parse
+        # loaded when a task runs, not at DAG parse
+        from airflow_provider_flyte.lineage import parent as parent_lineage
+        from airflow_provider_flyte.runtime.runner import TaskRunner
 
         # OpenLineage (docs/lineage.md): the engine job is told its parent, this task run; the user's keys win
         config, lineage_env = parent_lineage.inject(self.resolved_config(), context)
         kwargs = determine_kwargs(self.python_callable, self.op_args, {**context, **self.op_kwargs})
-        from airflow_provider_flyte.runtime.runner import (
-            TaskRunner,  # the runtime loads when a task runs, not at parse
-        )
-
         spec = self.task_spec(context, config)
         if lineage_env and not set(lineage_env) & set(spec.env_vars):  # a user's own parent: none of ours
             spec = spec.with_changes(env_vars={**spec.env_vars, **lineage_env})

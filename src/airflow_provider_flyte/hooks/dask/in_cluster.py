@@ -49,7 +49,7 @@ class InClusterDaskHook(FlyteDaskHook):
         try:
             client.wait_for_workers(wanted, timeout=_WORKERS_TIMEOUT_S)
         except TimeoutError:
-            joined = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            joined = len(client.nthreads())  # every worker (scheduler_info lists 5 unless told; older versions cannot be)
             self.log.warning("Only %d of the DaskJob's %d worker(s) joined within %.0f s: running on those",
                              joined, wanted, _WORKERS_TIMEOUT_S)
             return
